@@ -1,0 +1,299 @@
+/**
+ * A gRPC client channel on `node:http2`: one long-lived HTTP/2 connection to one address, with
+ * raised flow-control windows, multiplexing unary, server-streaming and bidi calls.
+ *
+ * State machine of the underlying connection:
+ *   idle --call--> connecting --'connect'--> ready --error/goaway/close--> idle (next call reconnects)
+ *   any --close()--> closed (calls fail with UNAVAILABLE "channel closed")
+ * Call errors surface as `GrpcStatusError` carrying the server's status and Hadron error code;
+ * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable).
+ */
+import http2 from 'node:http2';
+import { EventEmitter } from 'node:events';
+import { GrpcStatusError, HadronError, Status } from '../errors.js';
+import { AsyncQueue } from './async-queue.js';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  HTTP2_SESSION_WINDOW_BYTES,
+  MessageDecoder,
+  decodeGrpcMessage,
+  frame,
+  http2Settings,
+} from './framing.js';
+
+export interface CallOptions {
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Deadline for the whole call, sent as `grpc-timeout` and enforced locally. */
+  timeoutMs?: number;
+}
+
+export type ChannelState = 'idle' | 'connecting' | 'ready' | 'closed';
+
+export interface ChannelOptions {
+  maxMessageBytes?: number;
+  /** Give up connecting after this long (default 5 s). */
+  connectTimeoutMs?: number;
+}
+
+export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
+  private session: http2.ClientHttp2Session | undefined;
+  private _state: ChannelState = 'idle';
+  private readonly maxMessageBytes: number;
+  private readonly connectTimeoutMs: number;
+
+  constructor(
+    readonly url: string,
+    opts: ChannelOptions = {},
+  ) {
+    super();
+    this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+  }
+
+  get state(): ChannelState {
+    return this._state;
+  }
+
+  private setState(s: ChannelState): void {
+    if (this._state === s) return;
+    this._state = s;
+    this.emit('state', s);
+  }
+
+  /** Resolves when the connection is established (connecting first if idle). */
+  async connect(signal?: AbortSignal): Promise<void> {
+    const session = this.getSession();
+    if (this._state === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        session.destroy();
+        reject(new HadronError('UNAVAILABLE', `could not connect to ${this.url} within ${this.connectTimeoutMs} ms`));
+      }, this.connectTimeoutMs);
+      const onConnect = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onFail = (err?: unknown): void => {
+        cleanup();
+        reject(unavailable(this.url, err));
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        session.off('connect', onConnect);
+        session.off('error', onFail);
+        session.off('close', onFail);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      session.once('connect', onConnect);
+      session.once('error', onFail);
+      session.once('close', onFail);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private getSession(): http2.ClientHttp2Session {
+    if (this._state === 'closed') throw new HadronError('UNAVAILABLE', 'channel closed');
+    const existing = this.session;
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const session = http2.connect(this.url, { settings: http2Settings, maxSessionMemory: 1024 });
+    this.session = session;
+    this.setState('connecting');
+    session.once('connect', () => {
+      try {
+        session.setLocalWindowSize(HTTP2_SESSION_WINDOW_BYTES);
+      } catch {
+        // not fatal: per-stream windows are already raised
+      }
+      if (this.session === session) this.setState('ready');
+    });
+    session.on('error', () => {
+      // reported to each call through its stream; the session is replaced on next use
+    });
+    const gone = (): void => {
+      if (this.session === session) {
+        this.session = undefined;
+        if (this._state !== 'closed') this.setState('idle');
+      }
+    };
+    session.once('close', gone);
+    session.once('goaway', gone);
+    return session;
+  }
+
+  private start(method: string, opts: CallOptions): ClientCall {
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': 'POST',
+      ':path': method,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...opts.metadata,
+    };
+    if (opts.timeoutMs !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(opts.timeoutMs))}m`;
+    const stream = this.getSession().request(headers, { endStream: false });
+    return new ClientCall(stream, this.url, this.maxMessageBytes, opts);
+  }
+
+  /** A unary call: one request, one response. */
+  async unary(method: string, req: Uint8Array, opts: CallOptions = {}): Promise<Buffer> {
+    const call = this.start(method, opts);
+    call.write(req);
+    call.end();
+    let res: Buffer | undefined;
+    for await (const m of call.incoming) {
+      if (res !== undefined) throw new HadronError('MALFORMED_MESSAGE', `${method}: more than one response message`);
+      res = m;
+    }
+    if (res === undefined) throw new HadronError('MALFORMED_MESSAGE', `${method}: no response message`);
+    return res;
+  }
+
+  /** A server-streaming call; iterate `incoming`, `cancel()` to stop. */
+  serverStream(method: string, req: Uint8Array, opts: CallOptions = {}): ClientCall {
+    const call = this.start(method, opts);
+    call.write(req);
+    call.end();
+    return call;
+  }
+
+  /** A bidi call: `write()` requests, iterate `incoming`, `end()` to half-close. */
+  bidi(method: string, opts: CallOptions = {}): ClientCall {
+    return this.start(method, opts);
+  }
+
+  /** Closes the connection; in-flight calls fail with UNAVAILABLE. Idempotent. */
+  close(): Promise<void> {
+    if (this._state === 'closed') return Promise.resolve();
+    this.setState('closed');
+    const s = this.session;
+    this.session = undefined;
+    if (!s || s.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      s.once('close', () => resolve());
+      s.close();
+      setTimeout(() => s.destroy(), 1000).unref();
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** One client-side call. Errors (status ≠ OK) are thrown from `incoming`. */
+export class ClientCall {
+  readonly incoming = new AsyncQueue<Buffer>();
+  private readonly decoder: MessageDecoder;
+  private status: number | undefined;
+  private statusMessage = '';
+  private hadronCode: string | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly stream: http2.ClientHttp2Stream,
+    private readonly url: string,
+    maxMessageBytes: number,
+    opts: CallOptions,
+  ) {
+    this.decoder = new MessageDecoder(maxMessageBytes);
+    const onAbort = (): void => this.cancel(opts.signal?.reason);
+    if (opts.signal) {
+      if (opts.signal.aborted) queueMicrotask(onAbort);
+      else opts.signal.addEventListener('abort', onAbort, { once: true });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => this.cancel(new HadronError('DEADLINE_EXCEEDED', `deadline of ${opts.timeoutMs} ms exceeded`)),
+        opts.timeoutMs + 50,
+      );
+    }
+    stream.on('response', (headers) => this.readStatus(headers));
+    stream.on('trailers', (trailers) => this.readStatus(trailers));
+    stream.on('data', (chunk: Buffer) => {
+      try {
+        for (const m of this.decoder.push(chunk)) this.incoming.push(m);
+      } catch (err) {
+        this.settle(err);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
+    stream.on('error', (err) => this.settle(unavailable(url, err)));
+    stream.on('close', () => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (this.status === undefined) {
+        this.settle(unavailable(url, undefined, stream.rstCode));
+      } else if (this.status === Status.OK) {
+        this.settle(undefined);
+      } else {
+        this.settle(new GrpcStatusError(this.status, this.statusMessage, this.hadronCode));
+      }
+    });
+  }
+
+  private readStatus(headers: http2.IncomingHttpHeaders): void {
+    const s = headers['grpc-status'];
+    if (typeof s === 'string') {
+      this.status = Number(s);
+      const m = headers['grpc-message'];
+      this.statusMessage = typeof m === 'string' ? decodeGrpcMessage(m) : '';
+      const c = headers['hadron-error-code'];
+      if (typeof c === 'string') this.hadronCode = c;
+    } else if (headers[':status'] !== undefined && Number(headers[':status']) !== 200) {
+      this.status = Status.UNKNOWN;
+      this.statusMessage = `HTTP status ${headers[':status']} from ${this.url}`;
+    }
+  }
+
+  private settle(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (err === undefined) this.incoming.end();
+    else this.incoming.fail(err);
+  }
+
+  /** Sends one message; returns false when the stream is congested (await `drained()`). */
+  write(msg: Uint8Array): boolean {
+    if (this.stream.destroyed || this.stream.closed) return false;
+    return this.stream.write(frame(msg));
+  }
+
+  drained(): Promise<void> {
+    if (!this.stream.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
+  }
+
+  /** Half-closes the request side. */
+  end(): void {
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  /** Cancels the call (RST_STREAM CANCEL); `incoming` fails with `reason` or CANCELLED. */
+  cancel(reason?: unknown): void {
+    this.settle(reason ?? new HadronError('CANCELLED', 'call cancelled'));
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  get closed(): boolean {
+    return this.stream.closed || this.stream.destroyed;
+  }
+}
+
+function unavailable(url: string, err: unknown, rstCode?: number): HadronError {
+  const why = err instanceof Error ? err.message : rstCode !== undefined ? `stream reset (code ${rstCode})` : 'connection closed';
+  return new HadronError('UNAVAILABLE', `${url}: ${why}`, { cause: err });
+}

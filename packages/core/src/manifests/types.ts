@@ -1,0 +1,89 @@
+/**
+ * The resource model of `hadron.rs/v1beta1` (reference §4) and the operator-made token Secrets
+ * (reference §3.5). These types are shared by the local manifests reader, the Kubernetes
+ * watchers, the operator and the CRD schemas, so they cannot drift apart.
+ */
+
+export const API_GROUP = 'hadron.rs';
+export const API_VERSION = 'hadron.rs/v1beta1';
+
+/** Labels on every object the operator creates (and on token Secrets). */
+export const CANONICAL_LABELS = {
+  app: 'hadron',
+  'hadron.rs/component': 'hadron-stream',
+  'hadron.rs/controlled-by': 'hadron-operator',
+} as const;
+
+/** Pipelines may only drop stages when this annotation is present (any value). */
+export const ALLOW_DESTRUCTIVE_UPDATE = 'hadron.rs/allow-destructive-update';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  generation?: number;
+  resourceVersion?: string;
+  uid?: string;
+}
+
+export type RetentionStrategy = 'time' | 'retain';
+
+export interface StreamSpec {
+  partitions: number;
+  debug?: boolean;
+  retentionPolicy: { strategy: RetentionStrategy; retentionSeconds?: number | null };
+  image: string;
+  pvcVolumeSize: string;
+  pvcAccessModes?: string[] | null;
+  pvcStorageClass?: string | null;
+}
+
+export interface PipelineStage {
+  name: string;
+  after: string[];
+  dependencies: string[];
+}
+
+export type StartLocation = 'beginning' | 'latest' | 'offset';
+
+export interface PipelineSpec {
+  sourceStream: string;
+  triggers: string[];
+  stages: PipelineStage[];
+  maxParallel: number;
+  startPoint: { location: StartLocation; offset?: number | null };
+}
+
+export interface PubSub {
+  pub: string[];
+  sub: string[];
+}
+
+export interface TokenSpec {
+  all: boolean;
+  streams?: PubSub | null;
+  exchanges?: PubSub | null;
+  endpoints?: PubSub | null;
+}
+
+export interface Resource<K extends string, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+  status?: Record<string, unknown> | null;
+}
+
+export type Stream = Resource<'Stream', StreamSpec>;
+export type Pipeline = Resource<'Pipeline', PipelineSpec>;
+export type Token = Resource<'Token', TokenSpec>;
+
+/** A token Secret as the operator makes it, with `data` already base64-decoded. */
+export interface TokenSecret {
+  name: string;
+  hmacKey: Buffer;
+  token: string | undefined;
+}
+
+export const DEFAULT_RETENTION_SECONDS = 604_800;

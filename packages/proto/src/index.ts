@@ -1,0 +1,3 @@
+export * from './gen/stream_pb.js';
+export * from './wire.js';
+export { create, toBinary, fromBinary, toJson, fromJson } from '@bufbuild/protobuf';

@@ -1,0 +1,202 @@
+/**
+ * The partition server process: wires config, control plane, storage, subscriptions, retention,
+ * the gRPC service and the metrics/health endpoint, and owns start-up and shutdown order.
+ *
+ * States: new → starting → running → stopping → stopped. `stop()` is idempotent: it refuses new
+ * calls, lets in-flight publishes finish, ends subscriptions, flushes and closes storage.
+ * A fatal storage error triggers the same stop and `onFatal`, and the process exits non-zero.
+ */
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GrpcServer, HadronError, LocalManifests, type ControlPlaneSource, type ControlPlaneView, type Logger } from '@hadron/core';
+import { Authenticator } from './auth.js';
+import { advertisedAddress, type StreamConfig } from './config.js';
+import { StreamMetrics } from './metrics.js';
+import { Retention } from './retention.js';
+import { streamControllerMethods } from './service.js';
+import { FileStore } from './storage/partition-store.js';
+import { Subscriptions } from './subscriptions.js';
+import { ViewFeed } from './view-feed.js';
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface StreamServerOptions {
+  logger: Logger;
+  /** Defaults to LocalManifests over `config.manifests`. */
+  controlPlane?: ControlPlaneSource;
+  /** Called once after a fatal error has stopped the server. */
+  onFatal?: (err: unknown) => void;
+}
+
+export class StreamServer {
+  private state: State = 'new';
+  private store!: FileStore;
+  private controlPlane!: ControlPlaneSource;
+  private subscriptions!: Subscriptions;
+  private retention!: Retention;
+  private grpc!: GrpcServer;
+  private http!: http.Server;
+  readonly metrics: StreamMetrics;
+  private stopping: Promise<void> | undefined;
+  /** Bound ports (useful when configured as 0). */
+  ports = { client: 0, metrics: 0 };
+
+  constructor(
+    readonly config: Readonly<StreamConfig>,
+    private readonly opts: StreamServerOptions,
+  ) {
+    this.metrics = new StreamMetrics({
+      namespace: config.namespace,
+      stream: config.stream,
+      statefulset: config.statefulset,
+      pod: config.podName,
+      partition: config.partition,
+    });
+  }
+
+  private get log(): Logger {
+    return this.opts.logger;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`StreamServer.start() called in state ${this.state}`);
+    this.state = 'starting';
+    const cfg = this.config;
+    await fs.mkdir(cfg.dataDir, { recursive: true });
+    this.store = await FileStore.open(cfg.dataDir, {
+      logger: this.log,
+      segmentBytes: cfg.segmentBytes,
+      flushIntervalMs: cfg.flushIntervalMs,
+      onFatal: (err) => this.fatal(err),
+    });
+    const m = this.metrics;
+    m.currentOffset.set(this.store.lastOffset);
+    m.firstOffset.set(this.store.firstOffset);
+    m.lastCompactedOffset.set(this.store.firstOffset - 1);
+    m.storageBytes.set(this.store.sizeBytes);
+    m.recoveryTruncatedBytes.set(this.store.recovery.truncatedBytes);
+    this.log.info({ dataDir: cfg.dataDir, firstOffset: this.store.firstOffset, lastOffset: this.store.lastOffset }, 'storage opened');
+
+    this.controlPlane = this.opts.controlPlane ?? new LocalManifests({ paths: cfg.manifests, namespace: cfg.namespace, logger: this.log });
+    await this.controlPlane.start();
+    const auth = new Authenticator(() => this.controlPlane.view());
+    this.controlPlane.on('change', () => auth.reset());
+
+    this.subscriptions = new Subscriptions({
+      store: this.store,
+      metrics: m,
+      logger: this.log,
+      ackDeadlineMs: cfg.ackDeadlineMs,
+      nackBackoff: { baseMs: cfg.nackBackoffBaseMs, maxMs: cfg.nackBackoffMaxMs },
+      maxDeliveryBytes: cfg.maxDeliveryBytes,
+      onFatal: (err) => this.fatal(err),
+    });
+    this.retention = new Retention({
+      store: this.store,
+      subscriptions: this.subscriptions,
+      metrics: m,
+      logger: this.log,
+      policy: () => this.retentionPolicy(),
+      maxBytes: cfg.retentionMaxBytes,
+      intervalSeconds: cfg.compactionIntervalSeconds,
+    });
+    this.retention.start();
+
+    this.grpc = new GrpcServer({
+      logger: this.log,
+      maxMessageBytes: cfg.maxMessageBytes,
+      methods: streamControllerMethods({
+        stream: cfg.stream,
+        partition: cfg.partition,
+        store: this.store,
+        subscriptions: this.subscriptions,
+        auth,
+        metrics: m,
+        logger: this.log,
+        feed: new ViewFeed(this.controlPlane),
+        partitions: (v) => this.partitions(v),
+      }),
+    });
+    this.http = http.createServer((req, res) => void this.serveHttp(req, res));
+    this.ports.client = await this.grpc.listen(cfg.clientPort, cfg.host);
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(cfg.metricsPort, cfg.host, () => resolve());
+    });
+    this.ports.metrics = (this.http.address() as AddressInfo).port;
+    this.state = 'running';
+    this.log.info({ clientPort: this.ports.client, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+  }
+
+  /** Retention from the Stream spec once known, else from the environment. */
+  private retentionPolicy(): { strategy: 'time' | 'retain'; retentionSeconds: number } {
+    const s = this.controlPlane.view().streams.get(this.config.stream);
+    if (!s) return this.config.retention;
+    return { strategy: s.spec.retentionPolicy.strategy, retentionSeconds: s.spec.retentionPolicy.retentionSeconds ?? this.config.retention.retentionSeconds };
+  }
+
+  private partitions(v: ControlPlaneView): Array<{ partition: number; internal: string; external: string }> | undefined {
+    const s = v.streams.get(this.config.stream);
+    if (!s) return undefined;
+    return Array.from({ length: s.spec.partitions }, (_, i) => ({ partition: i, internal: advertisedAddress(this.config, i), external: '' }));
+  }
+
+  /** True when this partition should receive traffic. */
+  get ready(): { ok: boolean; reason: string } {
+    if (this.state !== 'running') return { ok: false, reason: `server is ${this.state}` };
+    const s = this.controlPlane.view().streams.get(this.config.stream);
+    if (!s) return { ok: false, reason: `Stream ${this.config.stream} is not known yet` };
+    if (this.config.partition >= s.spec.partitions) return { ok: false, reason: `partition ${this.config.partition} is beyond the Stream's ${s.spec.partitions} partitions` };
+    return { ok: true, reason: 'ready' };
+  }
+
+  private async serveHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (url === '/metrics') {
+      this.metrics.corruptRecords.set(this.store.recovery.corruptReads);
+      this.metrics.storageBytes.set(this.store.sizeBytes);
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+      res.end(await this.metrics.registry.metrics());
+    } else if (url === '/health') {
+      const ok = this.state === 'running' || this.state === 'starting';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : `${this.state}\n`);
+    } else if (url === '/ready') {
+      const r = this.ready;
+      res.writeHead(r.ok ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.reason}\n`);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  }
+
+  /** Graceful shutdown. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const was = this.state;
+    this.state = 'stopping';
+    this.log.info('partition server stopping');
+    if (was !== 'new') {
+      await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));
+      this.subscriptions?.close();
+      await this.retention?.stop();
+      await this.store?.close().catch((err: unknown) => this.log.error({ err }, 'closing storage'));
+      await this.controlPlane?.close();
+      if (this.http?.listening) await new Promise<void>((r) => this.http.close(() => r()));
+    }
+    this.state = 'stopped';
+    this.log.info('partition server stopped');
+  }
+
+  private fatal(err: unknown): void {
+    this.log.fatal({ err }, 'fatal error; shutting down');
+    void this.stop().finally(() => this.opts.onFatal?.(err instanceof HadronError ? err : new HadronError('INTERNAL', String(err))));
+  }
+}

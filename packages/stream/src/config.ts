@@ -1,0 +1,124 @@
+/**
+ * Partition server configuration, parsed once from the environment (reference §2.1, all of it
+ * honoured — the original silently ignored the retention variables) into a frozen object.
+ */
+import path from 'node:path';
+import { DEFAULT_MAX_MESSAGE_BYTES, HadronError, envEnum, envInt, envPort, envString, type Env, type RetentionStrategy } from '@hadron/core';
+
+export interface StreamConfig {
+  clientPort: number;
+  serverPort: number;
+  metricsPort: number;
+  /** Address to bind listeners to (default 0.0.0.0). */
+  host: string;
+  namespace: string;
+  stream: string;
+  statefulset: string;
+  podName: string;
+  partition: number;
+  storageDataPath: string;
+  /** `{storageDataPath}/{podName}` */
+  dataDir: string;
+  /** Retention until the Stream resource is seen; the Stream spec wins once known. */
+  retention: { strategy: RetentionStrategy; retentionSeconds: number };
+  logLevel: string;
+  /** Local control plane: YAML files/directories (path-list). Empty = Kubernetes. */
+  manifests: string[];
+  advertiseTemplate: string;
+  partitionPortBase: number | undefined;
+  maxMessageBytes: number;
+  maxDeliveryBytes: number;
+  segmentBytes: number;
+  flushIntervalMs: number;
+  ackDeadlineMs: number;
+  nackBackoffBaseMs: number;
+  nackBackoffMaxMs: number;
+  compactionIntervalSeconds: number;
+  retentionMaxBytes: number;
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
+
+/** Partition number = the integer after the last `-` of the pod name (`events-2` → 2). */
+export function partitionOfPodName(podName: string): number {
+  const m = /-(\d+)$/.exec(podName);
+  if (!m || !Number.isSafeInteger(Number(m[1]))) {
+    throw new HadronError('CONFIG_INVALID', `invalid configuration: POD_NAME ${JSON.stringify(podName)} is an invalid pod name, expected offset suffix at the end of the name (e.g. events-0)`, {
+      context: { variable: 'POD_NAME' },
+    });
+  }
+  return Number(m[1]);
+}
+
+/** Accepts HADRON_LOG_LEVEL (pino level) or a RUST_LOG filter like `error,hadron_stream=debug`. */
+function logLevelOf(env: Env): string {
+  const direct = env.HADRON_LOG_LEVEL;
+  if (direct) {
+    if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(direct)) {
+      throw new HadronError('CONFIG_INVALID', `invalid configuration: HADRON_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got ${JSON.stringify(direct)}`);
+    }
+    return direct;
+  }
+  const rust = env.RUST_LOG;
+  if (rust) {
+    const m = /hadron_stream=(\w+)/.exec(rust) ?? /^(\w+)$/.exec(rust);
+    const lvl = m?.[1]?.toLowerCase();
+    if (lvl && ['error', 'warn', 'info', 'debug', 'trace'].includes(lvl)) return lvl;
+  }
+  return 'info';
+}
+
+export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
+  const podName = envString(env, 'POD_NAME');
+  const storageDataPath = envString(env, 'STORAGE_DATA_PATH', '/usr/local/hadron/db');
+  const strategy = envEnum(env, 'RETENTION_POLICY_STRATEGY', ['time', 'retain'] as const, 'time');
+  const manifests = (env.HADRON_MANIFESTS ?? '').split(path.delimiter).filter((s) => s !== '');
+  const base = env.HADRON_PARTITION_PORT_BASE;
+  const cfg: StreamConfig = {
+    clientPort: envPort(env, 'CLIENT_PORT'),
+    serverPort: envPort(env, 'SERVER_PORT'),
+    metricsPort: envPort(env, 'METRICS_PORT'),
+    host: envString(env, 'HADRON_BIND_HOST', '0.0.0.0'),
+    namespace: envString(env, 'NAMESPACE'),
+    stream: envString(env, 'STREAM'),
+    statefulset: envString(env, 'STATEFULSET'),
+    podName,
+    partition: partitionOfPodName(podName),
+    storageDataPath,
+    dataDir: path.join(storageDataPath, podName),
+    retention: { strategy, retentionSeconds: envInt(env, 'RETENTION_POLICY_RETENTION_SECONDS', { def: 604_800, min: 0 }) },
+    logLevel: logLevelOf(env),
+    manifests,
+    advertiseTemplate: envString(env, 'HADRON_ADVERTISE_TEMPLATE', DEFAULT_ADVERTISE_TEMPLATE),
+    partitionPortBase: base === undefined || base === '' ? undefined : envPort(env, 'HADRON_PARTITION_PORT_BASE'),
+    maxMessageBytes: envInt(env, 'HADRON_MAX_MESSAGE_BYTES', { def: DEFAULT_MAX_MESSAGE_BYTES, min: 1024, max: 2 ** 31 - 1 }),
+    maxDeliveryBytes: envInt(env, 'HADRON_MAX_DELIVERY_BYTES', { def: 4 * 1024 * 1024, min: 1024 }),
+    segmentBytes: envInt(env, 'HADRON_SEGMENT_BYTES', { def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31 }),
+    flushIntervalMs: envInt(env, 'HADRON_FLUSH_INTERVAL_MS', { def: 100, min: 1, max: 60_000 }),
+    ackDeadlineMs: envInt(env, 'HADRON_ACK_DEADLINE_MS', { def: 30_000, min: 10 }),
+    nackBackoffBaseMs: envInt(env, 'HADRON_NACK_BACKOFF_BASE_MS', { def: 500, min: 0 }),
+    nackBackoffMaxMs: envInt(env, 'HADRON_NACK_BACKOFF_MAX_MS', { def: 30_000, min: 0 }),
+    compactionIntervalSeconds: envInt(env, 'HADRON_COMPACTION_INTERVAL_SECONDS', { def: 1800, min: 1 }),
+    retentionMaxBytes: envInt(env, 'HADRON_RETENTION_MAX_BYTES', { def: 0, min: 0 }),
+    shutdownGraceMs: envInt(env, 'HADRON_SHUTDOWN_GRACE_MS', { def: 20_000, min: 0 }),
+  };
+  if (cfg.manifests.length === 0) {
+    throw new HadronError(
+      'CONFIG_INVALID',
+      'invalid configuration: HADRON_MANIFESTS is required (a path list of YAML files or directories); the Kubernetes control plane is not available in this build',
+      { context: { variable: 'HADRON_MANIFESTS' } },
+    );
+  }
+  return Object.freeze(cfg);
+}
+
+/** Renders the address of partition `n` from the advertise template. */
+export function advertisedAddress(cfg: Pick<StreamConfig, 'advertiseTemplate' | 'stream' | 'namespace' | 'clientPort' | 'partitionPortBase'>, n: number): string {
+  const port = cfg.partitionPortBase !== undefined ? cfg.partitionPortBase + n : cfg.clientPort;
+  return cfg.advertiseTemplate
+    .replaceAll('{stream}', cfg.stream)
+    .replaceAll('{namespace}', cfg.namespace)
+    .replaceAll('{partition}', String(n))
+    .replaceAll('{port}', String(port));
+}

@@ -1,0 +1,672 @@
+/**
+ * The event log of one partition: segment files of CRC-checked records (layout.ts), a sparse
+ * in-memory index per segment, a tail cache of recent appends for subscribers that keep up, and
+ * a group-commit writer.
+ *
+ * Writer pipeline (one owner; callers only enqueue):
+ *   append() ─queue─▶ write loop: take all pending, stamp offsets, one positional write
+ *                       ├─ fsync:false callers resolve now
+ *                       └─ fsync:true callers ─queue─▶ sync loop: one fdatasync for all waiting
+ * The write loop does not wait for the sync loop, so the next write overlaps the previous fsync
+ * (PERF-NOTES: ~1.5× throughput). Unsynced data is fdatasync'ed within `flushIntervalMs`.
+ *
+ * Failure model: a failed write is truncated away and reported (DISK_FULL or STORAGE_FAILURE)
+ * with no offset consumed, so offsets stay dense and are never reused. A failed fdatasync leaves
+ * the page cache in an unknown state (the "fsyncgate" lesson), so it is fatal: `onFatal` fires
+ * and the process must exit and recover from disk.
+ *
+ * Recovery: sealed segments load their .idx (or are rescanned); the last segment is scanned and
+ * a torn tail (first invalid record onward) is truncated — unless the previous shutdown was
+ * clean, in which case an invalid record is corruption and opening fails with DATA_CORRUPTION
+ * rather than silently dropping data.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { HadronError, type Logger } from '@hadron/core';
+import {
+  INDEX_ENTRY_BYTES,
+  INDEX_INTERVAL,
+  INDEX_MAGIC,
+  RECORD_FIXED_BODY_BYTES,
+  RECORD_HEADER_BYTES,
+  RECORD_OVERHEAD,
+  indexFileName,
+  parseRecord,
+  parseSegmentFileName,
+  readU64,
+  segmentFileName,
+  writeRecord,
+  writeU64,
+  type ParsedRecord,
+} from './layout.js';
+import { fsyncDir, storageError } from './fs-util.js';
+
+export interface StoredEvent {
+  offset: number;
+  timestamp: number;
+  payload: Buffer;
+}
+
+export interface EventLogOptions {
+  logger: Logger;
+  /** Roll to a new segment once the active one reaches this size (default 64 MiB). */
+  segmentBytes?: number;
+  /** fsync:false data is fdatasync'ed at most this long after it was written (default 100 ms). */
+  flushIntervalMs?: number;
+  /** Bytes of recent appends kept in memory for readers (default 64 MiB). */
+  tailCacheBytes?: number;
+  /** Called once on an unrecoverable storage failure; the owner must shut down. */
+  onFatal?: (err: HadronError) => void;
+}
+
+class SparseIndex {
+  offsets: number[] = [];
+  positions: number[] = [];
+  timestamps: number[] = [];
+  add(offset: number, position: number, ts: number): void {
+    this.offsets.push(offset);
+    this.positions.push(position);
+    this.timestamps.push(ts);
+  }
+  /** Index of the last entry with offset ≤ o (or -1). */
+  floorByOffset(o: number): number {
+    let lo = 0;
+    let hi = this.offsets.length - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.offsets[mid]! <= o) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return ans;
+  }
+  /** Index of the last entry with timestamp < ts (or -1). */
+  lastBeforeTs(ts: number): number {
+    let lo = 0;
+    let hi = this.timestamps.length - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.timestamps[mid]! < ts) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return ans;
+  }
+}
+
+interface Segment {
+  base: number;
+  /** Last offset in the segment; base-1 when empty. */
+  last: number;
+  size: number;
+  lastTs: number;
+  fh: fsp.FileHandle;
+  index: SparseIndex;
+}
+
+interface TailChunk {
+  first: number;
+  last: number;
+  buf: Buffer;
+  /** Start of each record in `buf`, plus the end of the last one. */
+  starts: number[];
+  timestamps: number;
+}
+
+interface PendingAppend {
+  payloads: readonly Uint8Array[];
+  bytes: number;
+  fsync: boolean;
+  resolve: (r: { first: number; last: number }) => void;
+  reject: (e: unknown) => void;
+}
+
+const CLEAN_MARKER = '.clean-shutdown';
+
+export class EventLog {
+  private segments: Segment[] = [];
+  private pending: PendingAppend[] = [];
+  private writing: Promise<void> | undefined;
+  private syncWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void; range: { first: number; last: number }; cb: PendingAppend }> = [];
+  private syncing: Promise<void> | undefined;
+  private unsynced = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private tail: TailChunk[] = [];
+  private tailBytes = 0;
+  private lastTimestamp = 0;
+  private closed = false;
+  private fatal: HadronError | undefined;
+  private readonly segmentBytes: number;
+  private readonly flushIntervalMs: number;
+  private readonly tailCacheBytes: number;
+  private readonly appendListeners = new Set<(last: number) => void>();
+  /** Bytes dropped from a torn tail during the last recovery. */
+  recoveredTruncatedBytes = 0;
+  /** Count of corrupt records met by reads since open. */
+  corruptReads = 0;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly opts: EventLogOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 100;
+    this.tailCacheBytes = opts.tailCacheBytes ?? 64 * 1024 * 1024;
+  }
+
+  static async open(dir: string, opts: EventLogOptions): Promise<EventLog> {
+    await fsp.mkdir(dir, { recursive: true });
+    const log = new EventLog(dir, opts);
+    await log.recover();
+    return log;
+  }
+
+  /** Last written offset (0 when nothing was ever written). */
+  get lastOffset(): number {
+    return this.active.last;
+  }
+
+  /** First offset physically present (lastOffset+1 when empty). */
+  get firstOffset(): number {
+    return this.segments[0]!.base;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /** Subscribe to "new events up to `last` are readable". Returns an unsubscribe function. */
+  onAppend(fn: (last: number) => void): () => void {
+    this.appendListeners.add(fn);
+    return () => this.appendListeners.delete(fn);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Recovery
+
+  private async recover(): Promise<void> {
+    const names = await fsp.readdir(this.dir);
+    const bases = names
+      .map(parseSegmentFileName)
+      .filter((b): b is number => b !== undefined)
+      .sort((a, b) => a - b);
+    const markerPath = path.join(this.dir, CLEAN_MARKER);
+    const wasClean = names.includes(CLEAN_MARKER);
+    if (wasClean) await fsp.unlink(markerPath);
+    if (bases.length === 0) {
+      await this.createSegment(1);
+      return;
+    }
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]!;
+      const isLast = i === bases.length - 1;
+      const file = path.join(this.dir, segmentFileName(base));
+      const fh = await fsp.open(file, fs.constants.O_RDWR);
+      const seg: Segment = { base, last: base - 1, size: 0, lastTs: 0, fh, index: new SparseIndex() };
+      if (!isLast && (await this.loadIndex(seg))) {
+        this.segments.push(seg);
+        continue;
+      }
+      const { size } = await fh.stat();
+      const scanned = await this.scanSegment(seg, size);
+      if (scanned.validEnd < size) {
+        const where = `${file} at byte ${scanned.validEnd} (${scanned.reason})`;
+        if (!isLast || wasClean) {
+          await fh.close();
+          for (const s of this.segments) await s.fh.close();
+          throw new HadronError(
+            'DATA_CORRUPTION',
+            `corrupt record in ${where}; the previous shutdown was ${wasClean ? 'clean' : 'not clean'} and the record is not at the tail, so it is corruption rather than a torn write. Refusing to drop data: restore the partition or move the segment aside`,
+            { context: { file, position: scanned.validEnd } },
+          );
+        }
+        this.opts.logger.warn(
+          { file, position: scanned.validEnd, droppedBytes: size - scanned.validEnd, reason: scanned.reason, lastOffset: seg.last },
+          'truncating torn tail of the last segment after an unclean shutdown',
+        );
+        this.recoveredTruncatedBytes = size - scanned.validEnd;
+        await fh.truncate(scanned.validEnd);
+        await fh.datasync();
+      }
+      seg.size = scanned.validEnd;
+      this.segments.push(seg);
+      if (!isLast) await this.writeIndex(seg);
+    }
+    // Segments must chain: each base = previous last + 1.
+    for (let i = 1; i < this.segments.length; i++) {
+      const prev = this.segments[i - 1]!;
+      const cur = this.segments[i]!;
+      if (cur.base !== prev.last + 1) {
+        throw new HadronError('DATA_CORRUPTION', `segment ${segmentFileName(cur.base)} does not follow ${segmentFileName(prev.base)} (last offset ${prev.last})`);
+      }
+    }
+    this.lastTimestamp = Math.max(...this.segments.map((s) => s.lastTs));
+    if (this.active.size >= this.segmentBytes) await this.roll();
+  }
+
+  /** Scans records from the start, building the index; stops at the first invalid record. */
+  private async scanSegment(seg: Segment, size: number): Promise<{ validEnd: number; reason: string }> {
+    const chunk = 4 * 1024 * 1024;
+    let buf = Buffer.alloc(0);
+    let bufStart = 0; // file position of buf[0]
+    let pos = 0; // file position of next record
+    let expected = seg.base;
+    for (;;) {
+      const rel = pos - bufStart;
+      const r = parseRecord(buf, rel);
+      if (r.kind === 'ok') {
+        if (r.record.offset !== expected) return { validEnd: pos, reason: `offset ${r.record.offset} where ${expected} was expected` };
+        if ((expected - seg.base) % INDEX_INTERVAL === 0) seg.index.add(expected, pos, r.record.timestamp);
+        seg.last = expected;
+        seg.lastTs = r.record.timestamp;
+        expected++;
+        pos += r.record.size;
+        continue;
+      }
+      if (r.kind === 'corrupt') return { validEnd: pos, reason: r.reason };
+      // short: read more from the file, unless the buffer already reaches its end
+      if (pos >= size) return { validEnd: pos, reason: 'end' };
+      if (buf.length > 0 && bufStart + buf.length >= size) return { validEnd: pos, reason: 'incomplete record at the end of the file' };
+      const len = Math.min(Math.max(chunk, r.need), size - pos);
+      const next = Buffer.allocUnsafe(len);
+      const { bytesRead } = await seg.fh.read(next, 0, len, pos);
+      if (bytesRead === 0) return { validEnd: pos, reason: 'file shorter than its size' };
+      buf = next.subarray(0, bytesRead);
+      bufStart = pos;
+    }
+  }
+
+  private async loadIndex(seg: Segment): Promise<boolean> {
+    let data: Buffer;
+    try {
+      data = await fsp.readFile(path.join(this.dir, indexFileName(seg.base)));
+    } catch {
+      return false;
+    }
+    const HEADER = 32;
+    if (data.length < HEADER + 4 || data.readUInt32LE(0) !== INDEX_MAGIC) return false;
+    if (crc32(data.subarray(0, data.length - 4)) !== data.readUInt32LE(data.length - 4)) return false;
+    const count = data.readUInt32LE(4);
+    if (data.length !== HEADER + count * INDEX_ENTRY_BYTES + 4) return false;
+    seg.size = readU64(data, 8);
+    seg.last = readU64(data, 16);
+    seg.lastTs = readU64(data, 24);
+    const { size } = await seg.fh.stat();
+    if (size !== seg.size) return false;
+    for (let i = 0; i < count; i++) {
+      const p = HEADER + i * INDEX_ENTRY_BYTES;
+      seg.index.add(readU64(data, p), data.readUInt32LE(p + 8), readU64(data, p + 12));
+    }
+    return true;
+  }
+
+  private async writeIndex(seg: Segment): Promise<void> {
+    const count = seg.index.offsets.length;
+    const buf = Buffer.alloc(32 + count * INDEX_ENTRY_BYTES + 4);
+    buf.writeUInt32LE(INDEX_MAGIC, 0);
+    buf.writeUInt32LE(count, 4);
+    writeU64(buf, 8, seg.size);
+    writeU64(buf, 16, seg.last);
+    writeU64(buf, 24, seg.lastTs);
+    for (let i = 0; i < count; i++) {
+      const p = 32 + i * INDEX_ENTRY_BYTES;
+      writeU64(buf, p, seg.index.offsets[i]!);
+      buf.writeUInt32LE(seg.index.positions[i]!, p + 8);
+      writeU64(buf, p + 12, seg.index.timestamps[i]!);
+    }
+    buf.writeUInt32LE(crc32(buf.subarray(0, buf.length - 4)), buf.length - 4);
+    const file = path.join(this.dir, indexFileName(seg.base));
+    await fsp.writeFile(`${file}.tmp`, buf);
+    await fsp.rename(`${file}.tmp`, file);
+  }
+
+  private async createSegment(base: number): Promise<void> {
+    const file = path.join(this.dir, segmentFileName(base));
+    const fh = await fsp.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+    await fsyncDir(this.dir);
+    this.segments.push({ base, last: base - 1, size: 0, lastTs: this.lastTimestamp, fh, index: new SparseIndex() });
+  }
+
+  /** Seals the active segment (sync + index) and starts a new one. */
+  private async roll(): Promise<void> {
+    const seg = this.active;
+    await this.syncing;
+    await seg.fh.datasync();
+    await this.writeIndex(seg);
+    await this.createSegment(seg.last + 1);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Appends
+
+  /**
+   * Appends events; resolves with their offsets once written (and, with `fsync`, once on disk).
+   * Rejects with DISK_FULL / STORAGE_FAILURE having consumed no offsets.
+   */
+  append(payloads: readonly Uint8Array[], opts: { fsync: boolean }): Promise<{ first: number; last: number }> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.closed) return Promise.reject(new HadronError('UNAVAILABLE', 'partition log is closed'));
+    if (payloads.length === 0) return Promise.reject(new HadronError('EMPTY_BATCH', 'validation error: entries batch was empty, no-op'));
+    let bytes = 0;
+    for (const p of payloads) bytes += RECORD_OVERHEAD + p.length;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ payloads, bytes, fsync: opts.fsync, resolve, reject });
+      if (!this.writing) this.writing = this.writeLoop();
+    });
+  }
+
+  private async writeLoop(): Promise<void> {
+    try {
+      while (this.pending.length && !this.fatal) {
+        if (this.active.size >= this.segmentBytes) {
+          try {
+            await this.roll();
+          } catch (err) {
+            this.die(storageError(err, 'rolling to a new segment'));
+            break;
+          }
+        }
+        // Take what fits the 2 GiB positional-write limit; the rest goes next round.
+        let total = 0;
+        let n = 0;
+        while (n < this.pending.length && (n === 0 || total + this.pending[n]!.bytes < 1024 * 1024 * 1024)) {
+          total += this.pending[n]!.bytes;
+          n++;
+        }
+        const batch = this.pending.splice(0, n);
+        await this.writeBatch(batch, total);
+      }
+    } finally {
+      this.writing = undefined;
+      if (this.pending.length && !this.fatal && !this.closed) this.writing = this.writeLoop();
+      else if (this.fatal) for (const p of this.pending.splice(0)) p.reject(this.fatal);
+    }
+  }
+
+  private async writeBatch(batch: PendingAppend[], total: number): Promise<void> {
+    const seg = this.active;
+    const ts = Math.max(Date.now(), this.lastTimestamp);
+    const buf = Buffer.allocUnsafe(total);
+    const starts: number[] = [];
+    const newIndex: Array<[number, number]> = [];
+    let pos = 0;
+    let offset = seg.last;
+    const ranges: Array<{ first: number; last: number }> = [];
+    for (const p of batch) {
+      const first = offset + 1;
+      for (const payload of p.payloads) {
+        offset++;
+        starts.push(pos);
+        if ((offset - seg.base) % INDEX_INTERVAL === 0) newIndex.push([offset, seg.size + pos]);
+        pos = writeRecord(buf, pos, offset, ts, payload);
+      }
+      ranges.push({ first, last: offset });
+    }
+    starts.push(pos);
+    try {
+      let written = 0;
+      while (written < total) {
+        const { bytesWritten } = await seg.fh.write(buf, written, total - written, seg.size + written);
+        written += bytesWritten;
+      }
+    } catch (err) {
+      const e = storageError(err, 'appending events');
+      try {
+        await seg.fh.truncate(seg.size);
+      } catch (terr) {
+        this.die(storageError(terr, 'truncating a failed append'));
+      }
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    seg.size += total;
+    seg.last = offset;
+    seg.lastTs = ts;
+    this.lastTimestamp = ts;
+    for (const [o, p] of newIndex) seg.index.add(o, p, ts);
+    this.addTail({ first: ranges[0]!.first, last: offset, buf, starts, timestamps: ts });
+    this.unsynced = true;
+    batch.forEach((p, i) => {
+      const range = ranges[i]!;
+      if (!p.fsync) p.resolve(range);
+      else this.syncWaiters.push({ resolve: () => p.resolve(range), reject: p.reject, range, cb: p });
+    });
+    if (this.syncWaiters.length) this.kickSync();
+    else this.scheduleFlush();
+    for (const fn of this.appendListeners) fn(offset);
+  }
+
+  private kickSync(): void {
+    if (this.syncing) return;
+    this.syncing = this.syncLoop().finally(() => {
+      this.syncing = undefined;
+      if (this.syncWaiters.length && !this.fatal) this.kickSync();
+    });
+  }
+
+  private async syncLoop(): Promise<void> {
+    while ((this.syncWaiters.length || this.unsynced) && !this.fatal) {
+      const waiters = this.syncWaiters;
+      this.syncWaiters = [];
+      this.unsynced = false;
+      try {
+        await this.active.fh.datasync();
+      } catch (err) {
+        const e = storageError(err, 'fsyncing the log');
+        for (const w of waiters) w.reject(e);
+        this.die(e);
+        return;
+      }
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (this.unsynced) this.kickSync();
+    }, this.flushIntervalMs);
+  }
+
+  private die(err: HadronError): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.opts.logger.fatal({ err }, 'unrecoverable storage failure');
+    for (const w of this.syncWaiters.splice(0)) w.reject(err);
+    for (const p of this.pending.splice(0)) p.reject(err);
+    this.opts.onFatal?.(err);
+  }
+
+  private addTail(chunk: TailChunk): void {
+    this.tail.push(chunk);
+    this.tailBytes += chunk.buf.length;
+    while (this.tailBytes > this.tailCacheBytes && this.tail.length > 1) {
+      this.tailBytes -= this.tail.shift()!.buf.length;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  /**
+   * Reads events from `offset` (inclusive) onward: at most `maxEvents` events and about
+   * `maxBytes` of payload (at least one event). Offsets below the first present are skipped.
+   * A corrupt record ends the batch before it; if it is the first, DATA_CORRUPTION is thrown.
+   */
+  async read(offset: number, opts: { maxEvents: number; maxBytes?: number }): Promise<StoredEvent[]> {
+    const maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
+    if (offset < this.firstOffset) offset = this.firstOffset;
+    if (offset > this.lastOffset || opts.maxEvents <= 0) return [];
+    const cached = this.readTail(offset, opts.maxEvents, maxBytes);
+    if (cached) return cached;
+    const segIdx = this.findSegment(offset);
+    const seg = this.segments[segIdx]!;
+    const out: StoredEvent[] = [];
+    const entry = seg.index.floorByOffset(offset);
+    let pos = entry >= 0 ? seg.index.positions[entry]! : 0;
+    let expect = entry >= 0 ? seg.index.offsets[entry]! : seg.base;
+    let bytes = 0;
+    const segEnd = seg.size;
+    let buf = Buffer.alloc(0);
+    let bufStart = pos;
+    while (pos < segEnd && out.length < opts.maxEvents && (bytes < maxBytes || out.length === 0)) {
+      let r = parseRecord(buf, pos - bufStart);
+      if (r.kind === 'short' && buf.length > 0 && bufStart + buf.length >= segEnd) {
+        r = { kind: 'corrupt', reason: 'record runs past the end of the segment' };
+      }
+      if (r.kind === 'short') {
+        const len = Math.min(segEnd - pos, Math.max(r.need, 256 * 1024, Math.min(maxBytes, 4 * 1024 * 1024)));
+        buf = Buffer.allocUnsafe(len);
+        const { bytesRead } = await seg.fh.read(buf, 0, len, pos);
+        if (bytesRead < Math.min(r.need, len)) {
+          throw new HadronError('DATA_CORRUPTION', `segment ${segmentFileName(seg.base)} is shorter than recorded (${seg.size} bytes)`);
+        }
+        buf = buf.subarray(0, bytesRead);
+        bufStart = pos;
+        continue;
+      }
+      if (r.kind === 'corrupt' || r.record.offset !== expect) {
+        this.corruptReads++;
+        const reason = r.kind === 'corrupt' ? r.reason : `offset ${r.record.offset} where ${expect} was expected`;
+        this.opts.logger.error({ segment: segmentFileName(seg.base), position: pos, offset: expect, reason }, 'corrupt record; not serving it');
+        if (out.length) return out;
+        throw new HadronError('DATA_CORRUPTION', `stored event at offset ${expect} is corrupt (${reason}) and will not be served`, {
+          context: { offset: expect, segment: segmentFileName(seg.base), position: pos },
+        });
+      }
+      const rec: ParsedRecord = r.record;
+      pos += rec.size;
+      expect++;
+      if (rec.offset < offset) continue;
+      out.push({ offset: rec.offset, timestamp: rec.timestamp, payload: rec.payload });
+      bytes += rec.payload.length;
+    }
+    return out;
+  }
+
+  private readTail(offset: number, maxEvents: number, maxBytes: number): StoredEvent[] | undefined {
+    const t = this.tail;
+    if (t.length === 0 || offset < t[0]!.first) return undefined;
+    let lo = 0;
+    let hi = t.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (t[mid]!.first <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const out: StoredEvent[] = [];
+    let bytes = 0;
+    for (let c = lo; c < t.length && out.length < maxEvents && (bytes < maxBytes || out.length === 0); c++) {
+      const chunk = t[c]!;
+      for (let o = Math.max(offset, chunk.first); o <= chunk.last; o++) {
+        const i = o - chunk.first;
+        const s = chunk.starts[i]! + RECORD_HEADER_BYTES + RECORD_FIXED_BODY_BYTES;
+        const payload = chunk.buf.subarray(s, chunk.starts[i + 1]!);
+        out.push({ offset: o, timestamp: chunk.timestamps, payload });
+        bytes += payload.length;
+        if (out.length >= maxEvents || bytes >= maxBytes) break;
+      }
+    }
+    return out;
+  }
+
+  private findSegment(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.segments[mid]!.base <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Retention
+
+  /** The last offset whose timestamp is < `ts` (firstOffset-1 when there is none). */
+  async lastOffsetBefore(ts: number): Promise<number> {
+    let answer = this.firstOffset - 1;
+    for (const seg of this.segments) {
+      if (seg.last < seg.base) continue;
+      if (seg.lastTs < ts) {
+        answer = seg.last;
+        continue;
+      }
+      // The cut lies inside this segment: start from the last index entry before ts and scan.
+      const e = seg.index.lastBeforeTs(ts);
+      if (e < 0) return answer;
+      let o = seg.index.offsets[e]!;
+      for (;;) {
+        const batch = await this.read(o, { maxEvents: INDEX_INTERVAL * 4 });
+        if (batch.length === 0) return answer;
+        for (const ev of batch) {
+          if (ev.timestamp >= ts) return answer;
+          answer = ev.offset;
+        }
+        o = batch[batch.length - 1]!.offset + 1;
+      }
+    }
+    return answer;
+  }
+
+  /** Deletes whole sealed segments whose events are all below `offset`. Returns events removed. */
+  async deleteSegmentsBefore(offset: number): Promise<number> {
+    let removed = 0;
+    while (this.segments.length > 1 && this.segments[0]!.last < offset) {
+      const seg = this.segments.shift()!;
+      await seg.fh.close();
+      await fsp.rm(path.join(this.dir, segmentFileName(seg.base)), { force: true });
+      await fsp.rm(path.join(this.dir, indexFileName(seg.base)), { force: true });
+      removed += seg.last - seg.base + 1;
+    }
+    while (this.tail.length && this.tail[0]!.last < this.firstOffset) this.tailBytes -= this.tail.shift()!.buf.length;
+    if (removed) await fsyncDir(this.dir);
+    return removed;
+  }
+
+  /** Total bytes of all segments. */
+  get sizeBytes(): number {
+    return this.segments.reduce((n, s) => n + s.size, 0);
+  }
+
+  /** Sealed segments oldest first, with their last offsets and sizes (for size-based retention). */
+  segmentSummaries(): Array<{ base: number; last: number; size: number; sealed: boolean }> {
+    return this.segments.map((s, i) => ({ base: s.base, last: s.last, size: s.size, sealed: i < this.segments.length - 1 }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Writes everything pending and fdatasyncs it. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+    this.unsynced = true;
+    this.kickSync();
+    while (this.syncing) await this.syncing;
+    if (this.fatal) throw this.fatal;
+  }
+
+  /** Flushes, closes every file and marks the shutdown clean. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    try {
+      if (!this.fatal) await this.flush();
+    } finally {
+      this.closed = true;
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      for (const s of this.segments) await s.fh.close().catch(() => undefined);
+    }
+    if (!this.fatal) {
+      await fsp.writeFile(path.join(this.dir, CLEAN_MARKER), '');
+      await fsyncDir(this.dir);
+    }
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * The storage interface of one partition, in domain verbs. Every engine passes the conformance
+ * suite in `conformance.test.ts`. `FileStore` is the production engine (segmented log + meta
+ * WAL); `MemoryStore` keeps everything in memory for fast domain tests.
+ *
+ * Why a segmented log rather than LMDB/SQLite: on this machine an append-only file with one
+ * fdatasync per batch does ~426k 1 KiB records/s (~640k with overlapped fsync) against 159–226k
+ * for lmdb and ~120k for SQLite (PERF-NOTES); reads of recent data come from a tail cache.
+ */
+import path from 'node:path';
+import { HadronError, type Logger } from '@hadron/core';
+import { EventLog, type StoredEvent } from './event-log.js';
+import { MetaStore } from './meta-store.js';
+import { metaKeys, readU64, u64, type MetaOp } from './layout.js';
+
+export type { StoredEvent, MetaOp };
+
+export interface GroupRecord {
+  name: string;
+  maxBatchSize: number;
+  /** Last acked offset (0 = nothing acked yet). */
+  offset: number;
+}
+
+/** Generic durable key/value access for other domain state (pipelines). */
+export interface MetaAccess {
+  get(key: string): Buffer | undefined;
+  scan(prefix: string): Array<[string, Buffer]>;
+  commit(ops: readonly MetaOp[], opts: { sync: boolean }): Promise<void>;
+}
+
+export interface PartitionStore {
+  /** Last written offset; 0 before the first event. */
+  readonly lastOffset: number;
+  /** First readable offset (raised by retention); lastOffset+1 when nothing is readable. */
+  readonly firstOffset: number;
+  readonly meta: MetaAccess;
+  /** Notified after every append with the new last offset. */
+  onAppend(fn: (last: number) => void): () => void;
+  append(events: readonly Uint8Array[], opts: { fsync: boolean }): Promise<{ first: number; last: number }>;
+  readFrom(offset: number, opts: { maxEvents: number; maxBytes?: number }): Promise<StoredEvent[]>;
+  durableGroups(): GroupRecord[];
+  createDurableGroup(name: string, maxBatchSize: number, offset: number): Promise<void>;
+  commitGroupOffset(name: string, offset: number): Promise<void>;
+  deleteGroup(name: string): Promise<void>;
+  /** Last offset whose append time is before `timestampMs` (firstOffset-1 when none). */
+  lastOffsetBefore(timestampMs: number): Promise<number>;
+  /** Makes every offset < `offset` unreadable and frees whole segments below it. */
+  compactBefore(offset: number): Promise<{ firstOffset: number }>;
+  /** Unix ms of the last retention run, if any. */
+  lastCompactionAt(): number | undefined;
+  recordCompaction(atMs: number): Promise<void>;
+  /** Bytes used by events. */
+  readonly sizeBytes: number;
+  /** Offsets below which whole segments could be freed to get under `maxBytes` (size retention). */
+  offsetToFitBytes(maxBytes: number): number;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface FileStoreOptions {
+  logger: Logger;
+  segmentBytes?: number;
+  flushIntervalMs?: number;
+  tailCacheBytes?: number;
+  onFatal?: (err: HadronError) => void;
+}
+
+export class FileStore implements PartitionStore {
+  private logStart: number;
+
+  private constructor(
+    private readonly log: EventLog,
+    private readonly kv: MetaStore,
+  ) {
+    const start = kv.get(metaKeys.logStart);
+    this.logStart = Math.max(start ? readU64(start, 0) : 1, log.firstOffset);
+  }
+
+  static async open(dir: string, opts: FileStoreOptions): Promise<FileStore> {
+    const log = await EventLog.open(path.join(dir, 'log'), opts);
+    const kv = await MetaStore.open(dir);
+    return new FileStore(log, kv);
+  }
+
+  get lastOffset(): number {
+    return this.log.lastOffset;
+  }
+  get firstOffset(): number {
+    return Math.min(this.logStart, this.log.lastOffset + 1);
+  }
+  get meta(): MetaAccess {
+    return this.kv;
+  }
+  get sizeBytes(): number {
+    return this.log.sizeBytes;
+  }
+  /** Recovery facts, for metrics and logs. */
+  get recovery(): { truncatedBytes: number; corruptReads: number } {
+    return { truncatedBytes: this.log.recoveredTruncatedBytes, corruptReads: this.log.corruptReads };
+  }
+
+  onAppend(fn: (last: number) => void): () => void {
+    return this.log.onAppend(fn);
+  }
+
+  append(events: readonly Uint8Array[], opts: { fsync: boolean }): Promise<{ first: number; last: number }> {
+    return this.log.append(events, opts);
+  }
+
+  readFrom(offset: number, opts: { maxEvents: number; maxBytes?: number }): Promise<StoredEvent[]> {
+    return this.log.read(Math.max(offset, this.logStart), opts);
+  }
+
+  durableGroups(): GroupRecord[] {
+    return this.kv.scan(metaKeys.GROUP_PREFIX).map(([k, v]) => {
+      const name = k.slice(metaKeys.GROUP_PREFIX.length);
+      const model = JSON.parse(v.toString('utf8')) as { maxBatchSize: number };
+      const o = this.kv.get(metaKeys.groupOffset(name));
+      return { name, maxBatchSize: model.maxBatchSize, offset: o ? readU64(o, 0) : 0 };
+    });
+  }
+
+  createDurableGroup(name: string, maxBatchSize: number, offset: number): Promise<void> {
+    return this.kv.commit(
+      [
+        { kind: 'put', key: metaKeys.group(name), value: Buffer.from(JSON.stringify({ maxBatchSize })) },
+        { kind: 'put', key: metaKeys.groupOffset(name), value: u64(offset) },
+      ],
+      { sync: true },
+    );
+  }
+
+  commitGroupOffset(name: string, offset: number): Promise<void> {
+    return this.kv.commit([{ kind: 'put', key: metaKeys.groupOffset(name), value: u64(offset) }], { sync: true });
+  }
+
+  deleteGroup(name: string): Promise<void> {
+    return this.kv.commit(
+      [
+        { kind: 'del', key: metaKeys.group(name) },
+        { kind: 'del', key: metaKeys.groupOffset(name) },
+      ],
+      { sync: true },
+    );
+  }
+
+  lastOffsetBefore(timestampMs: number): Promise<number> {
+    return this.log.lastOffsetBefore(timestampMs).then((o) => Math.max(o, this.firstOffset - 1));
+  }
+
+  async compactBefore(offset: number): Promise<{ firstOffset: number }> {
+    const target = Math.min(offset, this.log.lastOffset + 1);
+    if (target > this.logStart) {
+      await this.kv.commit([{ kind: 'put', key: metaKeys.logStart, value: u64(target) }], { sync: true });
+      this.logStart = target;
+    }
+    await this.log.deleteSegmentsBefore(this.logStart);
+    return { firstOffset: this.firstOffset };
+  }
+
+  lastCompactionAt(): number | undefined {
+    const v = this.kv.get(metaKeys.compactedAt);
+    return v ? readU64(v, 0) : undefined;
+  }
+
+  recordCompaction(atMs: number): Promise<void> {
+    return this.kv.commit([{ kind: 'put', key: metaKeys.compactedAt, value: u64(atMs) }], { sync: false });
+  }
+
+  offsetToFitBytes(maxBytes: number): number {
+    const segs = this.log.segmentSummaries();
+    let total = segs.reduce((n, s) => n + s.size, 0);
+    let cut = this.firstOffset;
+    for (const s of segs) {
+      if (total <= maxBytes || !s.sealed) break;
+      total -= s.size;
+      cut = s.last + 1;
+    }
+    return cut;
+  }
+
+  async flush(): Promise<void> {
+    await this.log.flush();
+    await this.kv.flush();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.log.close();
+    } finally {
+      await this.kv.close();
+    }
+  }
+}
+
+/** An in-memory engine with the same contract (no durability), for domain tests. */
+export class MemoryStore implements PartitionStore {
+  private events: StoredEvent[] = [];
+  private start = 1;
+  private last = 0;
+  private readonly kv = new Map<string, Buffer>();
+  private readonly listeners = new Set<(last: number) => void>();
+  private lastTs = 0;
+  /** Tests may set a clock. */
+  now: () => number = Date.now;
+
+  get lastOffset(): number {
+    return this.last;
+  }
+  get firstOffset(): number {
+    return Math.min(this.start, this.last + 1);
+  }
+  get sizeBytes(): number {
+    return this.events.reduce((n, e) => n + e.payload.length, 0);
+  }
+  readonly meta: MetaAccess = {
+    get: (k) => this.kv.get(k),
+    scan: (prefix) =>
+      [...this.kv].filter(([k]) => k.startsWith(prefix)).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    commit: async (ops) => {
+      for (const op of ops) {
+        if (op.kind === 'put') this.kv.set(op.key, op.value);
+        else this.kv.delete(op.key);
+      }
+    },
+  };
+  onAppend(fn: (last: number) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+  async append(events: readonly Uint8Array[]): Promise<{ first: number; last: number }> {
+    if (events.length === 0) throw new HadronError('EMPTY_BATCH', 'validation error: entries batch was empty, no-op');
+    const ts = Math.max(this.now(), this.lastTs);
+    this.lastTs = ts;
+    const first = this.last + 1;
+    for (const e of events) this.events.push({ offset: ++this.last, timestamp: ts, payload: Buffer.from(e) });
+    for (const l of this.listeners) l(this.last);
+    return { first, last: this.last };
+  }
+  async readFrom(offset: number, opts: { maxEvents: number; maxBytes?: number }): Promise<StoredEvent[]> {
+    const from = Math.max(offset, this.start);
+    const out: StoredEvent[] = [];
+    let bytes = 0;
+    const maxBytes = opts.maxBytes ?? Infinity;
+    for (const e of this.events) {
+      if (e.offset < from) continue;
+      if (out.length >= opts.maxEvents || (bytes >= maxBytes && out.length > 0)) break;
+      out.push(e);
+      bytes += e.payload.length;
+    }
+    return out;
+  }
+  durableGroups(): GroupRecord[] {
+    return this.meta.scan(metaKeys.GROUP_PREFIX).map(([k, v]) => {
+      const name = k.slice(2);
+      const o = this.kv.get(metaKeys.groupOffset(name));
+      return { name, maxBatchSize: (JSON.parse(v.toString()) as { maxBatchSize: number }).maxBatchSize, offset: o ? readU64(o, 0) : 0 };
+    });
+  }
+  async createDurableGroup(name: string, maxBatchSize: number, offset: number): Promise<void> {
+    this.kv.set(metaKeys.group(name), Buffer.from(JSON.stringify({ maxBatchSize })));
+    this.kv.set(metaKeys.groupOffset(name), u64(offset));
+  }
+  async commitGroupOffset(name: string, offset: number): Promise<void> {
+    this.kv.set(metaKeys.groupOffset(name), u64(offset));
+  }
+  async deleteGroup(name: string): Promise<void> {
+    this.kv.delete(metaKeys.group(name));
+    this.kv.delete(metaKeys.groupOffset(name));
+  }
+  async lastOffsetBefore(ts: number): Promise<number> {
+    let ans = this.firstOffset - 1;
+    for (const e of this.events) if (e.offset >= this.start && e.timestamp < ts) ans = e.offset;
+    return ans;
+  }
+  async compactBefore(offset: number): Promise<{ firstOffset: number }> {
+    this.start = Math.max(this.start, Math.min(offset, this.last + 1));
+    this.events = this.events.filter((e) => e.offset >= this.start);
+    return { firstOffset: this.firstOffset };
+  }
+  lastCompactionAt(): number | undefined {
+    const v = this.kv.get(metaKeys.compactedAt);
+    return v ? readU64(v, 0) : undefined;
+  }
+  async recordCompaction(atMs: number): Promise<void> {
+    this.kv.set(metaKeys.compactedAt, u64(atMs));
+  }
+  offsetToFitBytes(maxBytes: number): number {
+    let total = this.sizeBytes;
+    let cut = this.firstOffset;
+    for (const e of this.events) {
+      if (total <= maxBytes) break;
+      total -= e.payload.length;
+      cut = e.offset + 1;
+    }
+    return cut;
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}

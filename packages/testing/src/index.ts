@@ -1,0 +1,4 @@
+export * from './ports.js';
+export * from './manifests.js';
+export * from './cluster.js';
+export * from './raw-client.js';

@@ -1,0 +1,159 @@
+/**
+ * A thin protocol-level client for server tests: every call maps to one RPC with nothing hidden
+ * (no batching, retries or topology), so tests see exactly what the server does.
+ */
+import { GrpcChannel, HadronError, type ClientCall } from '@hadron/core';
+import {
+  MetadataRequestSchema,
+  MetadataResponseSchema,
+  StreamSubscribeRequestSchema,
+  SUBSCRIBE_ACK,
+  create,
+  decodeEvent,
+  decodePublishResponse,
+  decodeSubscribeResponse,
+  encodeEvent,
+  encodePublishRequest,
+  fromBinary,
+  toBinary,
+  type WireEvent,
+} from '@hadron/proto';
+
+export const PUBLISH = '/stream.StreamController/StreamPublish';
+export const SUBSCRIBE = '/stream.StreamController/StreamSubscribe';
+export const METADATA = '/stream.StreamController/Metadata';
+export const PIPELINE_SUBSCRIBE = '/stream.StreamController/PipelineSubscribe';
+
+export function testEvent(i: number, over: Partial<WireEvent> = {}): WireEvent {
+  return {
+    id: `id-${i}`,
+    source: 'test',
+    specversion: '1.0',
+    type: 'test.event',
+    optattrs: {},
+    data: Buffer.from(`payload-${i}`),
+    ...over,
+  };
+}
+
+export type Start = { beginning: true } | { latest: true } | { offset: number } | undefined;
+
+export interface RawDelivery {
+  events: WireEvent[];
+  lastIncludedOffset: number;
+  attempt: number;
+  partition: number;
+}
+
+export class RawSubscription {
+  private readonly it: AsyncIterator<Buffer>;
+  constructor(readonly call: ClientCall) {
+    this.it = call.incoming[Symbol.asyncIterator]();
+  }
+  /** Next delivery; throws the call's error if it ended with one, or when it ends cleanly. */
+  async next(): Promise<RawDelivery> {
+    const r = await this.it.next();
+    if (r.done) throw new Error('subscription ended');
+    const d = decodeSubscribeResponse(r.value);
+    return { ...d, events: d.events.map((e) => decodeEvent(e)) };
+  }
+  ack(): void {
+    this.call.write(SUBSCRIBE_ACK);
+  }
+  nack(msg: string): void {
+    this.call.write(toBinary(StreamSubscribeRequestSchema, create(StreamSubscribeRequestSchema, { action: { case: 'nack', value: msg } })));
+  }
+  /** Waits for the server to end the call; resolves with its error (or undefined when OK). */
+  async ended(): Promise<unknown> {
+    try {
+      for (;;) {
+        const r = await this.it.next();
+        if (r.done) return undefined;
+      }
+    } catch (err) {
+      return err;
+    }
+  }
+  close(): void {
+    this.call.cancel();
+  }
+}
+
+export class RawClient {
+  readonly channel: GrpcChannel;
+  constructor(
+    readonly url: string,
+    public token: string | undefined,
+  ) {
+    this.channel = new GrpcChannel(url);
+  }
+
+  get metadata(): Record<string, string> {
+    return this.token === undefined ? {} : { authorization: `bearer ${this.token}` };
+  }
+
+  async publish(events: WireEvent[], opts: { fsync?: boolean; ack?: number } = {}): Promise<{ offset: number; partition: number }> {
+    const req = encodePublishRequest(events.map(encodeEvent), opts.fsync ?? true, opts.ack ?? 0);
+    return decodePublishResponse(await this.channel.unary(PUBLISH, req, { metadata: this.metadata }));
+  }
+
+  subscribe(setup: { group: string; durable?: boolean; maxBatchSize?: number; start?: Start }): RawSubscription {
+    const call = this.channel.bidi(SUBSCRIBE, { metadata: this.metadata });
+    const start = setup.start;
+    const startingPoint =
+      start === undefined
+        ? { case: undefined }
+        : 'beginning' in start
+          ? { case: 'beginning' as const, value: {} }
+          : 'latest' in start
+            ? { case: 'latest' as const, value: {} }
+            : { case: 'offset' as const, value: BigInt(start.offset) };
+    call.write(
+      toBinary(
+        StreamSubscribeRequestSchema,
+        create(StreamSubscribeRequestSchema, {
+          action: {
+            case: 'setup',
+            value: { groupName: setup.group, durable: setup.durable ?? false, maxBatchSize: setup.maxBatchSize ?? 10, startingPoint },
+          },
+        }),
+      ),
+    );
+    return new RawSubscription(call);
+  }
+
+  /** Opens the Metadata stream; iterate the returned partitions lists. */
+  metadataStream(): { call: ClientCall; next: () => Promise<Array<{ partition: number; internal: string }>> } {
+    const call = this.channel.serverStream(METADATA, toBinary(MetadataRequestSchema, create(MetadataRequestSchema)), { metadata: this.metadata });
+    const it = call.incoming[Symbol.asyncIterator]();
+    return {
+      call,
+      next: async () => {
+        const r = await it.next();
+        if (r.done) throw new HadronError('UNAVAILABLE', 'metadata stream ended');
+        return fromBinary(MetadataResponseSchema, r.value).partitions.map((p) => ({ partition: p.partition, internal: p.internal }));
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+}
+
+/** Reads everything a fresh ephemeral group gets from the beginning, acking, until `count` events. */
+export async function readAll(client: RawClient, count: number, group = `reader-${Math.random().toString(36).slice(2)}`): Promise<Array<{ offset: number; event: WireEvent }>> {
+  const sub = client.subscribe({ group, maxBatchSize: 1000, start: { beginning: true } });
+  const out: Array<{ offset: number; event: WireEvent }> = [];
+  try {
+    while (out.length < count) {
+      const d = await sub.next();
+      const first = d.lastIncludedOffset - d.events.length + 1;
+      d.events.forEach((event, i) => out.push({ offset: first + i, event }));
+      sub.ack();
+    }
+  } finally {
+    sub.close();
+  }
+  return out;
+}
