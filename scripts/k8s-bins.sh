@@ -53,8 +53,8 @@ mkdir -p "$OUT"
 # Serialise concurrent builds (parallel test runs on a cold cache); re-check after the lock.
 if command -v flock >/dev/null; then
   exec 9>"$OUT/.lock"
-  log "waiting for build lock $OUT/.lock"
-  flock 9
+  flock -n 9 || { log "another build is running; waiting for $OUT/.lock"; flock 9; }
+  if [[ -z "$(missing)" ]]; then echo "$OUT" >&3; exit 0; fi
 fi
 
 START=$SECONDS

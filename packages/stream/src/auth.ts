@@ -36,9 +36,10 @@ export class Authenticator {
       if (token && v.secrets.get(hit.sub) === hit.secret) return { name: hit.sub, token };
       this.cache.delete(header);
     }
-    const m = /^[Bb]earer (.*)$/.exec(header);
+    // HTTP/2 strips trailing whitespace from field values, so `bearer ` arrives as `bearer`.
+    const m = /^[Bb]earer(?: (.*))?$/.exec(header);
     if (!m) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: authorization header value must begin with 'bearer '`);
-    const jwt = m[1]!.trim();
+    const jwt = (m[1] ?? '').trim();
     if (jwt === '') throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: no token detected in header`);
     let sub: string;
     try {

@@ -130,6 +130,7 @@ async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
   };
   const handle = await d.subscriptions.join(setup, {
     send: (del) => call.send(encodeSubscribeResponse(del.events.map((e) => e.payload), del.lastIncludedOffset, del.attempt, d.partition)),
+    fail: (err) => call.fail(err),
   });
   try {
     for await (const msg of call.incoming) {

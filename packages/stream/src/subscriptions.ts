@@ -40,6 +40,8 @@ export interface Delivery {
 export interface MemberTransport {
   /** Sends a delivery; rejects when the member is gone. */
   send(d: Delivery): Promise<void>;
+  /** Ends the member's subscription with an error (e.g. DATA_CORRUPTION). */
+  fail(err: unknown): void;
 }
 
 export interface MemberHandle {
@@ -189,8 +191,11 @@ export class Subscriptions {
       return;
     }
     g.pumping = true;
+    g.again = false;
     void this.pumpLoop(g).finally(() => {
       g.pumping = false;
+      // A wake-up that arrived after the loop decided to stop must not be lost.
+      if (g.again) this.pump(g);
     });
   }
 
@@ -205,6 +210,16 @@ export class Subscriptions {
         try {
           events = await this.o.store.readFrom(g.offset + 1, { maxEvents: g.maxBatchSize, maxBytes: this.o.maxDeliveryBytes });
         } catch (err) {
+          if (err instanceof HadronError && err.code === 'DATA_CORRUPTION') {
+            // Never serve corrupt data, and never stall silently: end every member's call with
+            // DATA_LOSS. The group keeps its offset; an operator must repair the partition.
+            this.o.logger.error({ err, group: g.name, offset: g.offset + 1 }, 'corrupt record at the group position; failing its members');
+            for (const m of [...g.members.values()]) {
+              m.transport.fail(err);
+              this.onLeave(g, m);
+            }
+            return;
+          }
           this.o.logger.error({ err, group: g.name, offset: g.offset + 1 }, 'cannot read the next batch; retrying in 5 s');
           this.retryLater(g, 5000);
           return;

@@ -40,7 +40,7 @@ export class MessageDecoder {
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     // Fast path: nothing pending and the chunk starts with a header.
-    if (this.pendingBytes === 0) {
+    if (this.pendingBytes === 0 && this.need < 0) {
       let pos = 0;
       while (chunk.length - pos >= HEADER_BYTES) {
         const len = this.checkHeader(chunk, pos);
@@ -58,6 +58,11 @@ export class MessageDecoder {
         if (this.pendingBytes < HEADER_BYTES) return out;
         const head = this.take(HEADER_BYTES);
         this.need = this.checkHeader(head, 0);
+      }
+      if (this.need === 0) {
+        out.push(Buffer.alloc(0));
+        this.need = -1;
+        continue;
       }
       if (this.pendingBytes < this.need) return out;
       out.push(this.take(this.need));
@@ -110,17 +115,30 @@ export class MessageDecoder {
   }
 }
 
-/** Percent-encodes a grpc-message value as the spec requires (RFC 3986 unreserved kept). */
+/**
+ * Percent-encodes a grpc-message value as PROTOCOL-HTTP2.md requires: UTF-8 bytes outside
+ * 0x20–0x7E, and '%' itself, become %XX; everything else is sent as is.
+ */
 export function encodeGrpcMessage(msg: string): string {
-  return encodeURIComponent(msg).replace(/%20/g, ' ');
+  let out = '';
+  for (const b of Buffer.from(msg, 'utf8')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
+/** Decodes %XX sequences back to UTF-8; malformed sequences are kept verbatim. */
 export function decodeGrpcMessage(msg: string): string {
-  try {
-    return decodeURIComponent(msg);
-  } catch {
-    return msg;
+  if (!msg.includes('%')) return msg;
+  const bytes: number[] = [];
+  for (let i = 0; i < msg.length; i++) {
+    const c = msg.charCodeAt(i);
+    if (c === 0x25 && /^[0-9a-fA-F]{2}$/.test(msg.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(msg.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(msg[i]!, 'utf8'));
   }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 /** HTTP/2 settings that lift Node's 64 KiB default windows (PERF-NOTES: 4–5× throughput). */

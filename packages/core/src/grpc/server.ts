@@ -39,6 +39,8 @@ export interface CallContext {
 export interface ServerStreamCall extends CallContext {
   /** Sends one message; resolves once it is handed to HTTP/2 and the stream is not congested. */
   send(msg: Uint8Array): Promise<void>;
+  /** Ends the call from outside the handler with this error's status. */
+  fail(err: unknown): void;
 }
 
 export interface BidiCall extends ServerStreamCall {
@@ -180,6 +182,7 @@ class ServerCallImpl implements BidiCall {
   readonly peer: string;
   private headersSent = false;
   private finished = false;
+  private requestEnded = false;
   private readonly decoder: MessageDecoder;
   private deadlineTimer: NodeJS.Timeout | undefined;
 
@@ -198,10 +201,10 @@ class ServerCallImpl implements BidiCall {
       } catch (err) {
         this.incoming.fail(err);
         this.abort.abort(err);
-        stream.pause();
       }
     });
     stream.on('end', () => {
+      this.requestEnded = true;
       if (this.decoder.idle) this.incoming.end();
       else this.incoming.fail(new HadronError('MALFORMED_MESSAGE', 'request stream ended inside a message'));
     });
@@ -224,6 +227,10 @@ class ServerCallImpl implements BidiCall {
 
   get signal(): AbortSignal {
     return this.abort.signal;
+  }
+
+  fail(err: unknown): void {
+    this.abort.abort(err);
   }
 
   /** Reads exactly one request message (unary and server-streaming calls). */
@@ -281,6 +288,7 @@ class ServerCallImpl implements BidiCall {
     if (code && status !== Status.OK) trailers['hadron-error-code'] = code;
     if (!this.headersSent) {
       trailersOnly(stream, status, message, code);
+      this.stopReading();
       return;
     }
     stream.once('wantTrailers', () => {
@@ -289,8 +297,21 @@ class ServerCallImpl implements BidiCall {
       } catch {
         // stream already closed by the peer
       }
+      this.stopReading();
     });
     stream.end();
+  }
+
+  /**
+   * The response is complete but the client may still be sending (e.g. an oversized message we
+   * refused): RST_STREAM(NO_ERROR) tells it to stop, as PROTOCOL-HTTP2.md allows, so neither
+   * side waits on flow control forever.
+   */
+  private stopReading(): void {
+    if (this.requestEnded) return;
+    setImmediate(() => {
+      if (!this.stream.destroyed && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    });
   }
 }
 

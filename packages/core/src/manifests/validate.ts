@@ -253,7 +253,7 @@ export function validatePipeline(p: Pipeline): string[] {
 /** Stages that lie on a cycle of the dependencies+after graph (self-loops included). */
 export function findCycleNodes(stages: readonly PipelineStage[]): string[] {
   const edges = new Map<string, string[]>();
-  for (const s of stages) edges.set(s.name, [...s.dependencies, ...s.after]);
+  for (const s of stages) edges.set(s.name, [...(edges.get(s.name) ?? []), ...s.dependencies, ...s.after]);
   const state = new Map<string, 1 | 2>(); // 1 visiting, 2 done
   const onCycle = new Set<string>();
   const stack: string[] = [];

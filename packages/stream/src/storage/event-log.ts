@@ -532,6 +532,20 @@ export class EventLog {
         bufStart = pos;
         continue;
       }
+      if (r.kind === 'corrupt' && expect < offset) {
+        // A damaged record before the one asked for: step over it if its length field leads to
+        // the next record (only the payload or checksum was hit); it is still never served.
+        const next = pos + RECORD_HEADER_BYTES + buf.readUInt32LE(pos - bufStart);
+        if (next < segEnd) {
+          const ahead = parseRecord(buf, next - bufStart);
+          if ((ahead.kind === 'ok' && ahead.record.offset === expect + 1) || ahead.kind === 'short') {
+            this.corruptReads++;
+            pos = next;
+            expect++;
+            continue;
+          }
+        }
+      }
       if (r.kind === 'corrupt' || r.record.offset !== expect) {
         this.corruptReads++;
         const reason = r.kind === 'corrupt' ? r.reason : `offset ${r.record.offset} where ${expect} was expected`;
