@@ -449,3 +449,113 @@ export function decodeSubscribeResponse(buf: Buffer): SubscribeDelivery {
 // StreamSubscribeRequest acks are tiny and frequent: pre-encode them.
 /** `StreamSubscribeRequest{ack: Empty{}}`. */
 export const SUBSCRIBE_ACK = Buffer.from([0x12, 0x00]);
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines
+
+/** Reads only the `type` attribute (field 4) of an encoded Event. */
+export function eventType(buf: Buffer): string {
+  const r = new Reader(buf);
+  let type = '';
+  while (!r.done) {
+    const tag = r.varint();
+    if (tag === 0x22) type = r.string();
+    else r.skip(tag & 7);
+  }
+  return type;
+}
+
+/**
+ * Encodes a `PipelineSubscribeResponse` from stored event bytes: stage (1), root_event (2),
+ * inputs map<string, Event> (3), attempt (4), offset (5), partition (6).
+ */
+export function encodePipelineResponse(
+  stage: string,
+  root: Uint8Array,
+  inputs: ReadonlyArray<readonly [string, Uint8Array]>,
+  attempt: number,
+  offset: number,
+  partition: number,
+): Buffer {
+  const stageLen = Buffer.byteLength(stage);
+  let size = lenFieldSize(stageLen) + lenFieldSize(root.length);
+  const entrySizes: number[] = [];
+  for (const [k, v] of inputs) {
+    const kl = Buffer.byteLength(k);
+    const inner = lenFieldSize(kl) + lenFieldSize(v.length);
+    entrySizes.push(inner, kl);
+    size += lenFieldSize(inner);
+  }
+  size += 3 + varintSize(attempt) + varintSize(offset) + varintSize(partition);
+  const buf = Buffer.allocUnsafe(size);
+  let pos = writeLenHeader(buf, 0, 1, stageLen);
+  pos += buf.write(stage, pos, 'utf8');
+  pos = writeLenHeader(buf, pos, 2, root.length);
+  buf.set(root, pos);
+  pos += root.length;
+  inputs.forEach(([k, v], i) => {
+    pos = writeLenHeader(buf, pos, 3, entrySizes[i * 2]!);
+    pos = writeLenHeader(buf, pos, 1, entrySizes[i * 2 + 1]!);
+    pos += buf.write(k, pos, 'utf8');
+    pos = writeLenHeader(buf, pos, 2, v.length);
+    buf.set(v, pos);
+    pos += v.length;
+  });
+  if (attempt !== 0) {
+    buf[pos++] = 0x20;
+    pos = writeVarint(buf, pos, attempt);
+  }
+  if (offset !== 0) {
+    buf[pos++] = 0x28;
+    pos = writeVarint(buf, pos, offset);
+  }
+  if (partition !== 0) {
+    buf[pos++] = 0x30;
+    pos = writeVarint(buf, pos, partition);
+  }
+  return buf.subarray(0, pos);
+}
+
+/** A `PipelineSubscribeRequest` with the output event kept as raw bytes (no decode). */
+export type ScannedPipelineRequest =
+  | { pipeline: string; kind: 'stage'; stage: string }
+  | { pipeline: string; kind: 'ack'; output: Buffer }
+  | { pipeline: string; kind: 'nack'; reason: string }
+  | { pipeline: string; kind: 'none' };
+
+export function scanPipelineRequest(buf: Buffer): ScannedPipelineRequest {
+  const r = new Reader(buf);
+  let pipeline = '';
+  let out: ScannedPipelineRequest | undefined;
+  while (!r.done) {
+    const tag = r.varint();
+    switch (tag) {
+      case 0x0a:
+        pipeline = r.string();
+        break;
+      case 0x52:
+        out = { pipeline: '', kind: 'stage', stage: r.string() };
+        break;
+      case 0x5a: {
+        const [s, e] = r.lenRange();
+        const inner = new Reader(buf, s, e);
+        let output = Buffer.alloc(0);
+        while (!inner.done) {
+          const t = inner.varint();
+          if (t === 0x0a) {
+            const [os, oe] = inner.lenRange();
+            output = buf.subarray(os, oe);
+          } else inner.skip(t & 7);
+        }
+        out = { pipeline: '', kind: 'ack', output };
+        break;
+      }
+      case 0x62:
+        out = { pipeline: '', kind: 'nack', reason: r.string() };
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  return { ...(out ?? { kind: 'none' }), pipeline } as ScannedPipelineRequest;
+}

@@ -17,6 +17,7 @@ import { Retention } from './retention.js';
 import { streamControllerMethods } from './service.js';
 import { FileStore } from './storage/partition-store.js';
 import { Subscriptions } from './subscriptions.js';
+import { PipelineManager } from './pipelines/manager.js';
 import { ViewFeed } from './view-feed.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -35,6 +36,7 @@ export class StreamServer {
   private controlPlane!: ControlPlaneSource;
   private subscriptions!: Subscriptions;
   private retention!: Retention;
+  private pipelines!: PipelineManager;
   private grpc!: GrpcServer;
   private http!: http.Server;
   readonly metrics: StreamMetrics;
@@ -102,6 +104,17 @@ export class StreamServer {
       intervalSeconds: cfg.compactionIntervalSeconds,
     });
     this.retention.start();
+    this.pipelines = new PipelineManager({
+      stream: cfg.stream,
+      store: this.store,
+      controlPlane: this.controlPlane,
+      logger: this.log,
+      metrics: m,
+      ackDeadlineMs: cfg.ackDeadlineMs,
+      nackBackoff: { baseMs: cfg.nackBackoffBaseMs, maxMs: cfg.nackBackoffMaxMs },
+      onFatal: (err) => this.fatal(err),
+    });
+    await this.pipelines.start();
 
     this.grpc = new GrpcServer({
       logger: this.log,
@@ -115,6 +128,7 @@ export class StreamServer {
         metrics: m,
         logger: this.log,
         feed: new ViewFeed(this.controlPlane),
+        pipelines: this.pipelines,
         partitions: (v) => this.partitions(v),
       }),
     });
@@ -186,6 +200,7 @@ export class StreamServer {
     if (was !== 'new') {
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));
       this.subscriptions?.close();
+      await this.pipelines?.close();
       await this.retention?.stop();
       await this.store?.close().catch((err: unknown) => this.log.error({ err }, 'closing storage'));
       await this.controlPlane?.close();

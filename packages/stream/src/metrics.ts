@@ -4,6 +4,7 @@
  * series carries the labels namespace, stream, statefulset, pod, partition.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PipelineMetricsSink } from './pipelines/controller.js';
 
 export const METRIC = {
   currentOffset: 'hadron_stream_current_offset',
@@ -26,13 +27,19 @@ export const METRIC = {
   nacks: 'hadron_stream_subscriber_nacks_total',
   ackTimeouts: 'hadron_stream_subscriber_ack_timeouts_total',
   skippedByRetention: 'hadron_stream_subscriber_skipped_by_retention_total',
+  pipelineActiveInstances: 'hadron_pipeline_active_instances',
+  pipelineLastOffsetProcessed: 'hadron_pipeline_last_offset_processed',
+  pipelineStageSubscriptions: 'hadron_pipeline_stage_subscriptions',
+  pipelineStageDuration: 'hadron_pipeline_stage_duration_seconds',
+  pipelineStageRedeliveries: 'hadron_pipeline_stage_redeliveries_total',
+  pipelineInstancesCompleted: 'hadron_pipeline_instances_completed_total',
   tokensWatcherErrors: 'hadron_tokens_watcher_errors',
   streamsWatcherErrors: 'hadron_streams_watcher_errors',
   pipelinesWatcherErrors: 'hadron_pipelines_watcher_errors',
   secretsWatcherErrors: 'hadron_secrets_watcher_errors',
 } as const;
 
-export class StreamMetrics {
+export class StreamMetrics implements PipelineMetricsSink {
   readonly registry = new Registry();
   /** Last written offset (a gauge set to the offset; it only ever rises). */
   readonly currentOffset: Gauge;
@@ -58,6 +65,13 @@ export class StreamMetrics {
   readonly ackTimeouts: Counter<'group'>;
   readonly skippedByRetention: Counter<'group'>;
   readonly watcherErrors: Record<'tokens' | 'streams' | 'pipelines' | 'secrets', Counter>;
+  readonly pipelineActive: Gauge<'pipeline'>;
+  /** The pipeline's scan position (a gauge; the original summed absolute offsets). */
+  readonly pipelineLastOffset: Gauge<'pipeline'>;
+  readonly pipelineStageSubs: Gauge<'pipeline' | 'stage'>;
+  readonly pipelineStageDuration: Histogram<'pipeline' | 'stage'>;
+  readonly pipelineStageRedeliveries: Counter<'pipeline' | 'stage' | 'reason'>;
+  readonly pipelineCompleted: Counter<'pipeline'>;
 
   constructor(labels: { namespace: string; stream: string; statefulset: string; pod: string; partition: number }) {
     this.registry.setDefaultLabels({ ...labels, partition: String(labels.partition) });
@@ -99,11 +113,47 @@ export class StreamMetrics {
       labelNames: ['group'],
       registers: r,
     });
+    this.pipelineActive = new Gauge({ name: METRIC.pipelineActiveInstances, help: 'Active pipeline instances on this partition.', labelNames: ['pipeline'], registers: r });
+    this.pipelineLastOffset = new Gauge({ name: METRIC.pipelineLastOffsetProcessed, help: 'Last source offset scanned for pipeline triggers.', labelNames: ['pipeline'], registers: r });
+    this.pipelineStageSubs = new Gauge({ name: METRIC.pipelineStageSubscriptions, help: 'Connected workers per pipeline stage.', labelNames: ['pipeline', 'stage'], registers: r });
+    this.pipelineStageDuration = new Histogram({
+      name: METRIC.pipelineStageDuration,
+      help: 'Time from delivering a stage to its ack.',
+      labelNames: ['pipeline', 'stage'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: r,
+    });
+    this.pipelineStageRedeliveries = new Counter({
+      name: METRIC.pipelineStageRedeliveries,
+      help: 'Stage deliveries retried after a nack, ack timeout or disconnect.',
+      labelNames: ['pipeline', 'stage', 'reason'],
+      registers: r,
+    });
+    this.pipelineCompleted = new Counter({ name: METRIC.pipelineInstancesCompleted, help: 'Pipeline instances completed.', labelNames: ['pipeline'], registers: r });
     this.watcherErrors = {
       tokens: new Counter({ name: METRIC.tokensWatcherErrors, help: 'Token watcher errors.', registers: r }),
       streams: new Counter({ name: METRIC.streamsWatcherErrors, help: 'Stream watcher errors.', registers: r }),
       pipelines: new Counter({ name: METRIC.pipelinesWatcherErrors, help: 'Pipeline watcher errors.', registers: r }),
       secrets: new Counter({ name: METRIC.secretsWatcherErrors, help: 'Secret watcher errors.', registers: r }),
     };
+  }
+
+  activeInstances(pipeline: string, n: number): void {
+    this.pipelineActive.set({ pipeline }, n);
+  }
+  pipelineScanned(pipeline: string, offset: number): void {
+    this.pipelineLastOffset.set({ pipeline }, offset);
+  }
+  stageMembers(pipeline: string, stage: string, n: number): void {
+    this.pipelineStageSubs.set({ pipeline, stage }, n);
+  }
+  stageCompleted(pipeline: string, stage: string, seconds: number): void {
+    this.pipelineStageDuration.observe({ pipeline, stage }, seconds);
+  }
+  stageRedelivered(pipeline: string, stage: string, reason: 'nack' | 'timeout' | 'disconnect'): void {
+    this.pipelineStageRedeliveries.inc({ pipeline, stage, reason });
+  }
+  instanceCompleted(pipeline: string): void {
+    this.pipelineCompleted.inc({ pipeline });
   }
 }

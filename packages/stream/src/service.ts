@@ -15,18 +15,23 @@ import {
 } from '@hadron/core';
 import {
   MetadataResponseSchema,
-  PipelineSubscribeRequestSchema,
+  PipelineStatusRequestSchema,
+  PipelineStatusResponseSchema,
   StreamSubscribeRequestSchema,
   SUBSCRIBE_ACK,
   WireFormatError,
   create,
+  encodePipelineResponse,
   encodePublishResponse,
   encodeSubscribeResponse,
   fromBinary,
+  scanPipelineRequest,
   scanPublishRequest,
   toBinary,
+  type ScannedPipelineRequest,
   type StreamSubscribeRequest,
 } from '@hadron/proto';
+import type { PipelineManager } from './pipelines/manager.js';
 import type { Authenticator } from './auth.js';
 import type { StreamMetrics } from './metrics.js';
 import type { PartitionStore } from './storage/partition-store.js';
@@ -42,6 +47,7 @@ export interface ServiceDeps {
   metrics: StreamMetrics;
   logger: Logger;
   feed: ViewFeed;
+  pipelines: PipelineManager;
   /** Partition list to announce for a view (undefined while the Stream is unknown). */
   partitions: (v: ControlPlaneView) => Array<{ partition: number; internal: string; external: string }> | undefined;
 }
@@ -54,6 +60,7 @@ export function streamControllerMethods(d: ServiceDeps): Record<string, MethodDe
     [`${SERVICE}StreamPublish`]: { kind: 'unary', handler: (req, ctx) => publish(d, req, ctx) },
     [`${SERVICE}StreamSubscribe`]: { kind: 'bidi', handler: (call) => subscribe(d, call) },
     [`${SERVICE}PipelineSubscribe`]: { kind: 'bidi', handler: (call) => pipelineSubscribe(d, call) },
+    '/stream.Inspection/PipelineStatus': { kind: 'unary', handler: (req, ctx) => pipelineStatus(d, req, ctx) },
   };
 }
 
@@ -160,19 +167,58 @@ async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> 
   d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
-  let req;
+  const req = scanPipeline(first.value);
+  if (req.kind === 'none') throw new HadronError('INVALID_ARGUMENT', 'no action variant received in request');
+  if (req.kind !== 'stage') throw new HadronError('INVALID_ARGUMENT', 'invalid action variant received in request, expected `StageName` variant');
+  const ctl = d.pipelines.get(req.pipeline);
+  const pipeline = d.feed.current().pipelines.get(req.pipeline);
+  if (!ctl || !pipeline || pipeline.spec.sourceStream !== d.stream) throw new HadronError('NOT_FOUND', 'the target pipeline controller was not found');
+  if (!pipeline.spec.stages.some((s) => s.name === req.stage)) {
+    throw new HadronError('INVALID_ARGUMENT', `pipeline subscriber stage name '${req.stage}' is unknown for pipeline ${req.pipeline}`);
+  }
+  const handle = ctl.join(req.stage, {
+    send: (del) => call.send(encodePipelineResponse(del.stage, del.root, del.inputs, del.attempt, del.offset, d.partition)),
+    fail: (err) => call.fail(err),
+  });
   try {
-    req = fromBinary(PipelineSubscribeRequestSchema, first.value);
+    for await (const msg of call.incoming) {
+      const r = scanPipeline(msg);
+      if (r.kind === 'ack') handle.ack(Buffer.from(r.output));
+      else if (r.kind === 'nack') handle.nack(r.reason);
+      else handle.nack(`unexpected ${r.kind} message during a pipeline subscription`);
+    }
+  } finally {
+    handle.leave();
+  }
+}
+
+function scanPipeline(buf: Buffer): ScannedPipelineRequest {
+  try {
+    return scanPipelineRequest(buf);
   } catch (err) {
     throw new HadronError('MALFORMED_MESSAGE', `invalid PipelineSubscribeRequest: ${(err as Error).message}`);
   }
-  if (req.action.case === undefined) throw new HadronError('INVALID_ARGUMENT', 'no action variant received in request');
-  if (req.action.case !== 'stageName') throw new HadronError('INVALID_ARGUMENT', 'invalid action variant received in request, expected `StageName` variant');
-  const pipeline = d.feed.current().pipelines.get(req.pipeline);
-  if (!pipeline || pipeline.spec.sourceStream !== d.stream) throw new HadronError('NOT_FOUND', 'the target pipeline controller was not found');
-  const stage = req.action.value;
-  if (!pipeline.spec.stages.some((s) => s.name === stage)) {
-    throw new HadronError('INVALID_ARGUMENT', `pipeline subscriber stage name '${stage}' is unknown for pipeline ${req.pipeline}`);
+}
+
+async function pipelineStatus(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<Uint8Array> {
+  d.auth.authorize(d.auth.authenticate(ctx.metadata.authorization), 'sub', d.stream);
+  let name: string;
+  try {
+    name = fromBinary(PipelineStatusRequestSchema, req).pipeline;
+  } catch (err) {
+    throw new HadronError('MALFORMED_MESSAGE', `invalid PipelineStatusRequest: ${(err as Error).message}`);
   }
-  throw new HadronError('UNIMPLEMENTED', 'pipeline execution is not implemented in this build');
+  const ctl = d.pipelines.get(name);
+  const pipeline = d.feed.current().pipelines.get(name);
+  if (!ctl || !pipeline) throw new HadronError('NOT_FOUND', `pipeline ${name} is not running on stream ${d.stream}`);
+  const st = ctl.status();
+  return toBinary(
+    PipelineStatusResponseSchema,
+    create(PipelineStatusResponseSchema, {
+      partition: d.partition,
+      lastOffsetProcessed: BigInt(st.lastOffsetProcessed),
+      maxParallel: pipeline.spec.maxParallel,
+      instances: st.instances.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages })),
+    }),
+  );
 }

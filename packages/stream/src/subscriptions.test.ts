@@ -1,12 +1,17 @@
 /**
  * Consumer-group semantics, tested as pure domain logic over the in-memory engine.
  */
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncQueue, silentLogger } from '@hadron/core';
 import { MemoryStore } from './storage/partition-store.js';
 import { StreamMetrics } from './metrics.js';
 import { Subscriptions, type Delivery, type GroupSetup, type MemberHandle } from './subscriptions.js';
+
+const live: Subscriptions[] = [];
+afterEach(() => {
+  for (const s of live.splice(0)) s.close();
+});
 
 function harness(opts: { ackDeadlineMs?: number; baseMs?: number; maxMs?: number } = {}) {
   const store = new MemoryStore();
@@ -21,6 +26,7 @@ function harness(opts: { ackDeadlineMs?: number; baseMs?: number; maxMs?: number
     maxDeliveryBytes: 1 << 20,
     onFatal: (e) => fatal.push(e),
   });
+  live.push(subs);
   const publish = (n: number) => store.append(Array.from({ length: n }, (_, i) => Buffer.from(`e${store.lastOffset + i + 1}`)));
   async function join(setup: Partial<GroupSetup> & { group: string }) {
     const q = new AsyncQueue<Delivery & { at: number }>();

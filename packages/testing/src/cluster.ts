@@ -100,7 +100,9 @@ export class TestStream {
       ...this.env,
       ...extraEnv,
     };
-    const proc = spawn(process.execPath, [STREAM_BIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Extra node flags (e.g. --cpu-prof, which NODE_OPTIONS does not allow) from HADRON_TEST_NODE_ARGS.
+    const nodeArgs = (process.env.HADRON_TEST_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const proc = spawn(process.execPath, [...nodeArgs, STREAM_BIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       proc.once('exit', (code, signal) => resolve({ code, signal })),

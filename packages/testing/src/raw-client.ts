@@ -4,6 +4,10 @@
  */
 import { GrpcChannel, HadronError, type ClientCall } from '@hadron/core';
 import {
+  PipelineStatusRequestSchema,
+  PipelineStatusResponseSchema,
+  PipelineSubscribeRequestSchema,
+  PipelineSubscribeResponseSchema,
   MetadataRequestSchema,
   MetadataResponseSchema,
   StreamSubscribeRequestSchema,
@@ -136,6 +140,39 @@ export class RawClient {
     };
   }
 
+
+  /** Joins a pipeline stage as a worker. */
+  pipelineStage(pipeline: string, stage: string): RawStage {
+    const call = this.channel.bidi(PIPELINE_SUBSCRIBE, { metadata: this.metadata });
+    call.write(toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline, action: { case: 'stageName', value: stage } })));
+    return new RawStage(call, pipeline);
+  }
+
+  /** `stream.Inspection/PipelineStatus` of this partition. */
+  async pipelineStatus(pipeline: string): Promise<{
+    partition: number;
+    lastOffsetProcessed: number;
+    maxParallel: number;
+    instances: Array<{ offset: number; rootEventId: string; stages: Array<{ name: string; state: string; attempts: number }> }>;
+  }> {
+    const res = fromBinary(
+      PipelineStatusResponseSchema,
+      await this.channel.unary('/stream.Inspection/PipelineStatus', toBinary(PipelineStatusRequestSchema, create(PipelineStatusRequestSchema, { pipeline })), {
+        metadata: this.metadata,
+      }),
+    );
+    return {
+      partition: res.partition,
+      lastOffsetProcessed: Number(res.lastOffsetProcessed),
+      maxParallel: res.maxParallel,
+      instances: res.instances.map((i) => ({
+        offset: Number(i.offset),
+        rootEventId: i.rootEventId,
+        stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
+      })),
+    };
+  }
+
   close(): Promise<void> {
     return this.channel.close();
   }
@@ -157,3 +194,49 @@ export async function readAll(client: RawClient, count: number, group = `reader-
   }
   return out;
 }
+
+export interface RawStageDelivery {
+  stage: string;
+  root: WireEvent;
+  inputs: Record<string, WireEvent>;
+  attempt: number;
+  offset: number;
+  partition: number;
+}
+
+export class RawStage {
+  private readonly it: AsyncIterator<Buffer>;
+  constructor(
+    readonly call: ClientCall,
+    readonly pipeline: string,
+  ) {
+    this.it = call.incoming[Symbol.asyncIterator]();
+  }
+  async next(): Promise<RawStageDelivery> {
+    const r = await this.it.next();
+    if (r.done) throw new Error('pipeline subscription ended');
+    const m = fromBinary(PipelineSubscribeResponseSchema, r.value);
+    const plain = (e: { id: string; source: string; specversion: string; type: string; optattrs: Record<string, string>; data: Uint8Array } | undefined): WireEvent =>
+      e ? { id: e.id, source: e.source, specversion: e.specversion, type: e.type, optattrs: { ...e.optattrs }, data: e.data } : { id: '', source: '', specversion: '', type: '', optattrs: {}, data: new Uint8Array() };
+    return {
+      stage: m.stage,
+      root: plain(m.rootEvent),
+      inputs: Object.fromEntries(Object.entries(m.inputs).map(([k, v]) => [k, plain(v)])),
+      attempt: m.attempt,
+      offset: Number(m.offset),
+      partition: m.partition,
+    };
+  }
+  ack(output: WireEvent): void {
+    this.call.write(
+      toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline: this.pipeline, action: { case: 'ack', value: { output } } })),
+    );
+  }
+  nack(msg: string): void {
+    this.call.write(toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline: this.pipeline, action: { case: 'nack', value: msg } })));
+  }
+  close(): void {
+    this.call.cancel();
+  }
+}
+

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ifwoWU3RyZWFtU3Vic2NyaWJlUmVxdWVzdBItCgVzZXR1cBgBIAEoCzIcLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVTZXR1cEgAEhwKA2FjaxgCIAEoCzINLnN0cmVhbS5FbXB0eUgAEg4KBG5hY2sYAyABKAlIAEIICgZhY3Rpb24iyAEKFFN0cmVhbVN1YnNjcmliZVNldHVwEhIKCmdyb3VwX25hbWUYASABKAkSDwoHZHVyYWJsZRgCIAEoCBIWCg5tYXhfYmF0Y2hfc2l6ZRgDIAEoDRIiCgliZWdpbm5pbmcYCiABKAsyDS5zdHJlYW0uRW1wdHlIABIfCgZsYXRlc3QYCyABKAsyDS5zdHJlYW0uRW1wdHlIABIQCgZvZmZzZXQYDCABKARIAEIQCg5zdGFydGluZ19wb2ludEoECAQQCkoECA0QFSJ5ChdTdHJlYW1TdWJzY3JpYmVSZXNwb25zZRIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBIcChRsYXN0X2luY2x1ZGVkX29mZnNldBgCIAEoBBIPCgdhdHRlbXB0GAMgASgNEhEKCXBhcnRpdGlvbhgEIAEoDSKOAQoYUGlwZWxpbmVTdWJzY3JpYmVSZXF1ZXN0EhAKCHBpcGVsaW5lGAEgASgJEhQKCnN0YWdlX25hbWUYCiABKAlIABIqCgNhY2sYCyABKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZU91dHB1dEgAEg4KBG5hY2sYDCABKAlIAEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJKisKCFdyaXRlQWNrEgcKA0FMTBAAEgwKCE1BSk9SSVRZEAESCAoETk9ORRACMtcCChBTdHJlYW1Db250cm9sbGVyEj8KCE1ldGFkYXRhEhcuc3RyZWFtLk1ldGFkYXRhUmVxdWVzdBoYLnN0cmVhbS5NZXRhZGF0YVJlc3BvbnNlMAESTAoNU3RyZWFtUHVibGlzaBIcLnN0cmVhbS5TdHJlYW1QdWJsaXNoUmVxdWVzdBodLnN0cmVhbS5TdHJlYW1QdWJsaXNoUmVzcG9uc2USVgoPU3RyZWFtU3Vic2NyaWJlEh4uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlcXVlc3QaHy5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlUmVzcG9uc2UoATABElwKEVBpcGVsaW5lU3Vic2NyaWJlEiAuc3RyZWFtLlBpcGVsaW5lU3Vic2NyaWJlUmVxdWVzdBohLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlc3BvbnNlKAEwAWIGcHJvdG8z");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ifwoWU3RyZWFtU3Vic2NyaWJlUmVxdWVzdBItCgVzZXR1cBgBIAEoCzIcLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVTZXR1cEgAEhwKA2FjaxgCIAEoCzINLnN0cmVhbS5FbXB0eUgAEg4KBG5hY2sYAyABKAlIAEIICgZhY3Rpb24iyAEKFFN0cmVhbVN1YnNjcmliZVNldHVwEhIKCmdyb3VwX25hbWUYASABKAkSDwoHZHVyYWJsZRgCIAEoCBIWCg5tYXhfYmF0Y2hfc2l6ZRgDIAEoDRIiCgliZWdpbm5pbmcYCiABKAsyDS5zdHJlYW0uRW1wdHlIABIfCgZsYXRlc3QYCyABKAsyDS5zdHJlYW0uRW1wdHlIABIQCgZvZmZzZXQYDCABKARIAEIQCg5zdGFydGluZ19wb2ludEoECAQQCkoECA0QFSJ5ChdTdHJlYW1TdWJzY3JpYmVSZXNwb25zZRIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBIcChRsYXN0X2luY2x1ZGVkX29mZnNldBgCIAEoBBIPCgdhdHRlbXB0GAMgASgNEhEKCXBhcnRpdGlvbhgEIAEoDSKOAQoYUGlwZWxpbmVTdWJzY3JpYmVSZXF1ZXN0EhAKCHBpcGVsaW5lGAEgASgJEhQKCnN0YWdlX25hbWUYCiABKAlIABIqCgNhY2sYCyABKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZU91dHB1dEgAEg4KBG5hY2sYDCABKAlIAEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSKTAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDSJsChZQaXBlbGluZUluc3RhbmNlU3RhdHVzEg4KBm9mZnNldBgBIAEoBBIVCg1yb290X2V2ZW50X2lkGAIgASgJEisKBnN0YWdlcxgDIAMoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlU3RhdHVzIkQKE1BpcGVsaW5lU3RhZ2VTdGF0dXMSDAoEbmFtZRgBIAEoCRINCgVzdGF0ZRgCIAEoCRIQCghhdHRlbXB0cxgDIAEoDSorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEyXQoKSW5zcGVjdGlvbhJPCg5QaXBlbGluZVN0YXR1cxIdLnN0cmVhbS5QaXBlbGluZVN0YXR1c1JlcXVlc3QaHi5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message stream.Empty
@@ -421,6 +421,115 @@ export const StreamPartitionSchema: GenMessage<StreamPartition> = /*@__PURE__*/
   messageDesc(file_stream, 12);
 
 /**
+ * @generated from message stream.PipelineStatusRequest
+ */
+export type PipelineStatusRequest = Message<"stream.PipelineStatusRequest"> & {
+  /**
+   * @generated from field: string pipeline = 1;
+   */
+  pipeline: string;
+};
+
+/**
+ * Describes the message stream.PipelineStatusRequest.
+ * Use `create(PipelineStatusRequestSchema)` to create a new message.
+ */
+export const PipelineStatusRequestSchema: GenMessage<PipelineStatusRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 13);
+
+/**
+ * @generated from message stream.PipelineStatusResponse
+ */
+export type PipelineStatusResponse = Message<"stream.PipelineStatusResponse"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * Last source-stream offset scanned for triggers.
+   *
+   * @generated from field: uint64 last_offset_processed = 2;
+   */
+  lastOffsetProcessed: bigint;
+
+  /**
+   * @generated from field: repeated stream.PipelineInstanceStatus instances = 3;
+   */
+  instances: PipelineInstanceStatus[];
+
+  /**
+   * @generated from field: uint32 max_parallel = 4;
+   */
+  maxParallel: number;
+};
+
+/**
+ * Describes the message stream.PipelineStatusResponse.
+ * Use `create(PipelineStatusResponseSchema)` to create a new message.
+ */
+export const PipelineStatusResponseSchema: GenMessage<PipelineStatusResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 14);
+
+/**
+ * @generated from message stream.PipelineInstanceStatus
+ */
+export type PipelineInstanceStatus = Message<"stream.PipelineInstanceStatus"> & {
+  /**
+   * Source offset of the root event.
+   *
+   * @generated from field: uint64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: string root_event_id = 2;
+   */
+  rootEventId: string;
+
+  /**
+   * @generated from field: repeated stream.PipelineStageStatus stages = 3;
+   */
+  stages: PipelineStageStatus[];
+};
+
+/**
+ * Describes the message stream.PipelineInstanceStatus.
+ * Use `create(PipelineInstanceStatusSchema)` to create a new message.
+ */
+export const PipelineInstanceStatusSchema: GenMessage<PipelineInstanceStatus> = /*@__PURE__*/
+  messageDesc(file_stream, 15);
+
+/**
+ * @generated from message stream.PipelineStageStatus
+ */
+export type PipelineStageStatus = Message<"stream.PipelineStageStatus"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * waiting | ready | delivered | done
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * @generated from field: uint32 attempts = 3;
+   */
+  attempts: number;
+};
+
+/**
+ * Describes the message stream.PipelineStageStatus.
+ * Use `create(PipelineStageStatusSchema)` to create a new message.
+ */
+export const PipelineStageStatusSchema: GenMessage<PipelineStageStatus> = /*@__PURE__*/
+  messageDesc(file_stream, 16);
+
+/**
  * How many copies must hold a batch before the publish is acknowledged.
  *
  * @generated from enum stream.WriteAck
@@ -494,4 +603,25 @@ export const StreamController: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stream, 0);
+
+/**
+ * ---------------------------------------------------------------------------------------------
+ * Hadron addition: read-only inspection of one partition (a new service; StreamController is
+ * unchanged). Requires a valid token with `sub` on the stream.
+ *
+ * @generated from service stream.Inspection
+ */
+export const Inspection: GenService<{
+  /**
+   * Active instances of a pipeline on this partition, with each stage's state.
+   *
+   * @generated from rpc stream.Inspection.PipelineStatus
+   */
+  pipelineStatus: {
+    methodKind: "unary";
+    input: typeof PipelineStatusRequestSchema;
+    output: typeof PipelineStatusResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_stream, 1);
 

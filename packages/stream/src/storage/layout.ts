@@ -31,7 +31,10 @@
  *   o/{group}           durable group's last acked offset, u64 (8 bytes LE via u48+u16)
  *   r/start             first readable offset after retention, u64
  *   r/compacted-at      unix ms of the last compaction run, u64
- *   p/{pipeline}/...    pipeline state (see the pipelines module)
+ *   p/{pipeline}/l                       last source offset scanned for instance creation, u64
+ *   p/{pipeline}/a/{offset:020d}         active instance: the root event's stored bytes
+ *   p/{pipeline}/o/{offset:020d}/{stage} a stage's output Event bytes for that instance
+ * Offsets in keys are zero-padded to 20 digits so key order is numeric order.
  */
 import { crc32 } from 'node:zlib';
 
@@ -185,4 +188,8 @@ export const metaKeys = {
   logStart: 'r/start',
   compactedAt: 'r/compacted-at',
   GROUP_PREFIX: 'g/',
+  pipelinePrefix: (p: string): string => `p/${p}/`,
+  pipelineScanned: (p: string): string => `p/${p}/l`,
+  pipelineInstance: (p: string, offset: number): string => `p/${p}/a/${String(offset).padStart(20, '0')}`,
+  pipelineOutput: (p: string, offset: number, stage: string): string => `p/${p}/o/${String(offset).padStart(20, '0')}/${stage}`,
 } as const;
