@@ -17,6 +17,7 @@ const walk = (dir) => {
   }
 };
 for (const pkg of fs.readdirSync(path.join(root, 'packages'))) walk(path.join(root, 'packages', pkg, 'dist'));
+walk(path.join(root, 'benchmarks', 'dist'));
 const selected = files.filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
 if (selected.length === 0) {
   console.error('no test files found; did the build run?');

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GrpcServer, HadronError, LocalManifests, type ControlPlaneSource, type ControlPlaneView, type Logger } from '@hadron/core';
+import { KubernetesControlPlane } from '@hadron/k8s';
 import { Authenticator } from './auth.js';
 import { advertisedAddress, type StreamConfig } from './config.js';
 import { StreamMetrics } from './metrics.js';
@@ -24,7 +25,7 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 export interface StreamServerOptions {
   logger: Logger;
-  /** Defaults to LocalManifests over `config.manifests`. */
+  /** Defaults to LocalManifests over `config.manifests`, or the Kubernetes watches when that is empty. */
   controlPlane?: ControlPlaneSource;
   /** Called once after a fatal error has stopped the server. */
   onFatal?: (err: unknown) => void;
@@ -80,7 +81,11 @@ export class StreamServer {
     m.recoveryTruncatedBytes.set(this.store.recovery.truncatedBytes);
     this.log.info({ dataDir: cfg.dataDir, firstOffset: this.store.firstOffset, lastOffset: this.store.lastOffset }, 'storage opened');
 
-    this.controlPlane = this.opts.controlPlane ?? new LocalManifests({ paths: cfg.manifests, namespace: cfg.namespace, logger: this.log });
+    this.controlPlane =
+      this.opts.controlPlane ??
+      (cfg.manifests.length > 0
+        ? new LocalManifests({ paths: cfg.manifests, namespace: cfg.namespace, logger: this.log })
+        : new KubernetesControlPlane({ namespace: cfg.namespace, stream: cfg.stream, logger: this.log, onWatchError: (kind) => m.watcherErrors[kind].inc() }));
     await this.controlPlane.start();
     const auth = new Authenticator(() => this.controlPlane.view());
     this.controlPlane.on('change', () => auth.reset());

@@ -22,7 +22,7 @@ export interface StreamConfig {
   /** Retention until the Stream resource is seen; the Stream spec wins once known. */
   retention: { strategy: RetentionStrategy; retentionSeconds: number };
   logLevel: string;
-  /** Local control plane: YAML files/directories (path-list). Empty = Kubernetes. */
+  /** Local control plane: YAML files/directories (path-list). Empty = Kubernetes (KUBECONFIG or in-cluster). */
   manifests: string[];
   advertiseTemplate: string;
   partitionPortBase: number | undefined;
@@ -103,13 +103,6 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     retentionMaxBytes: envInt(env, 'HADRON_RETENTION_MAX_BYTES', { def: 0, min: 0 }),
     shutdownGraceMs: envInt(env, 'HADRON_SHUTDOWN_GRACE_MS', { def: 20_000, min: 0 }),
   };
-  if (cfg.manifests.length === 0) {
-    throw new HadronError(
-      'CONFIG_INVALID',
-      'invalid configuration: HADRON_MANIFESTS is required (a path list of YAML files or directories); the Kubernetes control plane is not available in this build',
-      { context: { variable: 'HADRON_MANIFESTS' } },
-    );
-  }
   return Object.freeze(cfg);
 }
 

@@ -1,0 +1,45 @@
+/**
+ * One workload in its own process (forked by run.ts as a process-group leader, so a timeout
+ * can kill it together with every server it started). Reads the spec from BENCH_SPEC, runs
+ * it, sends the `WorkloadResult` to the parent and exits.
+ */
+import { hadronClientPublish } from './hadron/client-publish.js';
+import { hadronDrain } from './hadron/drain.js';
+import { hadronLatency } from './hadron/latency.js';
+import { hadronPublish } from './hadron/publish.js';
+import { natsDrain } from './nats/drain.js';
+import { natsLatency } from './nats/latency.js';
+import { natsCorePublish, natsJsPublish } from './nats/publish.js';
+import type { WorkloadResult, WorkloadSpec } from './types.js';
+
+const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
+  'hadron.publish': hadronPublish,
+  'hadron.client-publish': hadronClientPublish,
+  'hadron.latency': hadronLatency,
+  'hadron.drain': hadronDrain,
+  'nats.js-publish': natsJsPublish,
+  'nats.core-publish': natsCorePublish,
+  'nats.js-latency': (s) => natsLatency(s, 'js'),
+  'nats.core-latency': (s) => natsLatency(s, 'core'),
+  'nats.drain': natsDrain,
+};
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(process.env.BENCH_SPEC ?? 'null') as WorkloadSpec | null;
+  if (!spec || !process.send) throw new Error('child.js is started by run.js (needs BENCH_SPEC and an IPC channel)');
+  const runner = RUNNERS[spec.runner];
+  if (!runner) throw new Error(`no runner ${spec.runner}`);
+  const result = await runner(spec);
+  await new Promise<void>((resolve, reject) => process.send!(result, (err: Error | null) => (err ? reject(err) : resolve())));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? message) : message}\n`);
+    // Tell the parent why, so the report names the failed check instead of an exit code.
+    if (process.send) process.send({ failed: message }, () => process.exit(1));
+    else process.exit(1);
+  },
+);

@@ -1,0 +1,80 @@
+/**
+ * A Hadron stream for one workload: real `hadron-stream` processes on loopback (through the
+ * testing package's `startStream`) plus one HTTP/2 channel per partition, torn down together.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { GrpcChannel } from '@hadron/core';
+import { startStream, type TestStream } from '@hadron/testing';
+import type { WorkloadResult, WorkloadSpec } from '../types.js';
+
+const PRELOAD = fileURLToPath(new URL('../lib/cpu-profile-preload.js', import.meta.url));
+
+export const PUBLISH = '/stream.StreamController/StreamPublish';
+export const SUBSCRIBE = '/stream.StreamController/StreamSubscribe';
+
+export interface HadronBench extends AsyncDisposable {
+  stream: TestStream;
+  channels: GrpcChannel[];
+  metadata: Record<string, string>;
+  /** CPU profiles written by the servers (after dispose). */
+  profiles(): string[];
+}
+
+export async function startHadron(spec: WorkloadSpec): Promise<HadronBench> {
+  const env: Record<string, string> = { ...spec.serverEnv };
+  if (spec.profileDir) {
+    fs.mkdirSync(spec.profileDir, { recursive: true });
+    // Written when the server exits: startStream's stop() sends SIGTERM and the server leaves
+    // through process.exit(0), which runs the preload's 'exit' handler.
+    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(PRELOAD).href}`.trim();
+    env.BENCH_CPU_PROF_DIR = spec.profileDir;
+  }
+  const stream = await startStream({ partitions: spec.partitions, env });
+  const channels: GrpcChannel[] = [];
+  try {
+    for (let p = 0; p < spec.partitions; p++) {
+      const ch = new GrpcChannel(stream.url(p));
+      channels.push(ch);
+      await ch.connect(AbortSignal.timeout(5000));
+    }
+  } catch (err) {
+    await Promise.allSettled(channels.map((c) => c.close()));
+    await stream.stop();
+    throw err;
+  }
+  return {
+    stream,
+    channels,
+    metadata: { authorization: `bearer ${stream.tokens.full}` },
+    profiles: () =>
+      spec.profileDir && fs.existsSync(spec.profileDir)
+        ? fs
+            .readdirSync(spec.profileDir)
+            .filter((f) => f.endsWith('.cpuprofile'))
+            .map((f) => path.join(spec.profileDir!, f))
+            // In start order (a restarted server's profile comes after its predecessor's).
+            .sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs)
+        : [],
+    async [Symbol.asyncDispose]() {
+      await Promise.allSettled(channels.map((c) => c.close()));
+      const exits = await stream.stop();
+      const bad = exits.filter((e) => e.code !== 0);
+      if (bad.length > 0) throw new Error(`hadron-stream exited badly: ${JSON.stringify(bad)}`);
+    },
+  };
+}
+
+/** Runs `body` against a fresh stream, always tears it down, and attaches any CPU profiles. */
+export async function withHadron(spec: WorkloadSpec, body: (h: HadronBench) => Promise<WorkloadResult>): Promise<WorkloadResult> {
+  const h = await startHadron(spec);
+  let result: WorkloadResult;
+  try {
+    result = await body(h);
+  } finally {
+    await h[Symbol.asyncDispose]();
+  }
+  const profiles = h.profiles();
+  return profiles.length > 0 ? { ...result, profiles } : result;
+}

@@ -1,0 +1,119 @@
+/**
+ * Renders results as a text table (stdout) and Markdown (latest.md), and computes the
+ * Hadron/NATS ratios against their targets.
+ */
+import type { Comparison } from '../workloads.js';
+import type { WorkloadResult } from '../types.js';
+
+export interface ComparisonRow {
+  title: string;
+  metric: Comparison['metric'];
+  hadron: number | undefined;
+  peers: Array<{ label: string; value: number | undefined; ratio: number | undefined }>;
+  target: number;
+  verdict: string;
+}
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtMs = (n: number | undefined): string => (n === undefined || Number.isNaN(n) ? '' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const fmtRatio = (r: number | undefined): string => (r === undefined ? 'n/a' : `${r.toFixed(2)}×`);
+
+export function compare(cmps: Comparison[], results: WorkloadResult[]): ComparisonRow[] {
+  const ok = new Map(results.filter((r) => r.status === 'ok').map((r) => [r.id, r]));
+  const all = new Map(results.map((r) => [r.id, r]));
+  const rows: ComparisonRow[] = [];
+  for (const c of cmps) {
+    // A latency run that could not sustain its rate still has a (bad) p99 worth showing.
+    const get = (id: string): WorkloadResult | undefined => ok.get(id) ?? (c.metric === 'p99' ? all.get(id) : undefined);
+    const h = get(c.hadron);
+    const hv = h ? value(h, c.metric) : undefined;
+    if (!all.has(c.hadron) && c.nats.every((n) => !all.has(n.id))) continue;
+    const peers = c.nats.map((n) => {
+      const r = get(n.id);
+      const v = r ? value(r, c.metric) : undefined;
+      const ratio = hv === undefined || v === undefined ? undefined : c.metric === 'p99' ? v / hv : hv / v;
+      return { label: n.label, value: v, ratio };
+    });
+    let verdict: string;
+    if (hv === undefined) verdict = all.get(c.hadron)?.status === 'skipped' ? 'skipped' : 'no Hadron number';
+    else if (c.metric === 'p99') verdict = h?.status === 'ok' && hv <= c.target ? `MET (≤ ${c.target} ms)` : `MISSED (> ${c.target} ms${h?.status === 'ok' ? '' : ', rate not sustained'})`;
+    else {
+      const met = peers.filter((p) => p.ratio !== undefined && p.ratio >= c.target).map((p) => p.label);
+      const known = peers.filter((p) => p.ratio !== undefined);
+      verdict = known.length === 0 ? 'no NATS number' : met.length === known.length ? `MET (≥ ${c.target}× all)` : met.length > 0 ? `MET vs ${met.join(', ')} only` : `MISSED (< ${c.target}×)`;
+    }
+    rows.push({ title: c.title, metric: c.metric, hadron: hv, peers, target: c.target, verdict });
+  }
+  return rows;
+}
+
+function value(r: WorkloadResult, m: Comparison['metric']): number | undefined {
+  return m === 'p99' ? r.latency?.p99 : r.eventsPerSec;
+}
+
+function resultRows(results: WorkloadResult[]): string[][] {
+  const head = ['workload', 'events', 'secs', 'events/s', 'MB/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'load', 'status'];
+  const rows = results.map((r: WorkloadResult & { load1AtEnd?: number }) => {
+    const l = r.latency;
+    return [
+      r.id,
+      r.events ? fmtInt(r.events) : '',
+      r.seconds ? r.seconds.toFixed(1) : '',
+      r.eventsPerSec ? fmtInt(r.eventsPerSec) : '',
+      r.mbPerSec ? r.mbPerSec.toFixed(1) : '',
+      fmtMs(l?.p50),
+      fmtMs(l?.p90),
+      fmtMs(l?.p99),
+      fmtMs(l?.p999),
+      fmtMs(l?.max),
+      r.load1AtEnd === undefined ? '' : r.load1AtEnd.toFixed(2),
+      r.status === 'ok' ? 'ok' : `${r.status.toUpperCase()}: ${r.reason ?? ''}`.slice(0, 90),
+    ];
+  });
+  return [head, ...rows];
+}
+
+function comparisonRows(rows: ComparisonRow[]): string[][] {
+  const head = ['comparison', 'Hadron', 'NATS (a)', 'Hadron/(a)', 'NATS (b)', 'Hadron/(b)', 'target', 'verdict'];
+  const out = rows.map((c) => {
+    const v = (x: number | undefined): string => (x === undefined ? 'n/a' : c.metric === 'p99' ? `${fmtMs(x)} ms` : `${fmtInt(x)}/s`);
+    const [a, b] = c.peers;
+    return [
+      c.title,
+      v(c.hadron),
+      a ? `${v(a.value)} ${a.label}` : '',
+      fmtRatio(a?.ratio),
+      b ? `${v(b.value)} ${b.label}` : '',
+      fmtRatio(b?.ratio),
+      c.metric === 'p99' ? `p99 ≤ ${c.target} ms` : `≥ ${c.target}×`,
+      c.verdict,
+    ];
+  });
+  return [head, ...out];
+}
+
+function textTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+function mdTable(rows: string[][]): string {
+  const esc = (s: string): string => s.replaceAll('|', '\\|');
+  const align = rows[0]!.map((_, i) => (i === 0 || i === rows[0]!.length - 1 ? '---' : '---:'));
+  return [rows[0]!, align, ...rows.slice(1)].map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n');
+}
+
+export const RATIO_LEGEND = [
+  'Ratios: throughput = Hadron ÷ NATS (higher is better for Hadron); latency = NATS p99 ÷ Hadron p99 (higher = Hadron lower).',
+  '(a) is the best NATS client-level figure from Node; (b) is the server\'s own limit (core publish + reply) or the other ack mode.',
+  'NATS 2.9.10 acks before fsync (fsync every 60 s); Hadron acks after fdatasync — the ratios favour NATS on durability.',
+];
+
+export function renderText(results: WorkloadResult[], cmps: ComparisonRow[]): string {
+  return [textTable(resultRows(results)), '', textTable(comparisonRows(cmps)), '', ...RATIO_LEGEND].join('\n');
+}
+
+export function renderMarkdown(results: WorkloadResult[], cmps: ComparisonRow[]): { results: string; ratios: string } {
+  return { results: mdTable(resultRows(results)), ratios: mdTable(comparisonRows(cmps)) };
+}

@@ -1,0 +1,61 @@
+/**
+ * JetStream publish latency at a fixed offered rate (open loop, lib/open-loop.ts), one stream,
+ * each event published on its own as it comes due:
+ *  - `js`: `js.publish()` → PubAck;
+ *  - `core`: `nc.request()` to the stream subject (the PubAck is the reply) — the raw path.
+ * Check: every event is answered and the stream holds exactly the events sent.
+ */
+import { payload } from '../lib/events.js';
+import { runOpenLoop } from '../lib/open-loop.js';
+import { check, type WorkloadResult, type WorkloadSpec } from '../types.js';
+import { addStream, streamState, subject, withNats } from './server.js';
+
+export function natsLatency(spec: WorkloadSpec, mode: 'js' | 'core'): Promise<WorkloadResult> {
+  return withNats(async (srv) => {
+    const nc = await srv.connect();
+    try {
+      await addStream(nc, 0);
+      const js = nc.jetstream();
+      const data = payload(spec.eventSize);
+      const subj = subject(0);
+      const one = mode === 'js' ? () => js.publish(subj, data).then(() => undefined) : () => nc.request(subj, data, { timeout: 60_000 }).then(() => undefined);
+      const r = await runOpenLoop({
+        rate: spec.rate,
+        seconds: spec.seconds,
+        warmupSeconds: spec.warmupSeconds,
+        maxBatch: 1,
+        maxOutstanding: spec.rate * 5,
+        send: async (_first, count) => {
+          for (let i = 0; i < count; i++) await one();
+        },
+      });
+      const lat = r.latency.summary();
+      const how = mode === 'js' ? 'js.publish()' : 'nc.request() (core publish + reply)';
+      const notes = [`${how}, each event sent on its own as it comes due`];
+      if (r.unsustainable) notes.push(`NOT SUSTAINED: ${r.unsustainable}`);
+      else {
+        check(r.acked === r.sent, `all ${r.sent} events answered (got ${r.acked})`);
+        const st = await streamState(nc, 0);
+        check(st.messages === r.sent, `stream holds ${r.sent} messages (has ${st.messages})`);
+      }
+      return {
+        id: spec.id,
+        system: 'nats',
+        kind: 'latency',
+        title: spec.title,
+        status: r.unsustainable ? 'unsustained' : 'ok',
+        ...(r.unsustainable ? { reason: r.unsustainable } : {}),
+        events: lat.samples,
+        seconds: spec.seconds,
+        eventsPerSec: r.achievedRate,
+        mbPerSec: (r.achievedRate * spec.eventSize) / 1e6,
+        latency: { ...lat, offeredRate: spec.rate, achievedRate: r.achievedRate, sendLagP99: r.sendLag.summary().p99 },
+        verified: r.unsustainable ? [] : [`${r.sent} events answered; stream holds ${r.sent} messages`],
+        params: { streams: 1, eventSize: spec.eventSize, rate: spec.rate, how, seconds: spec.seconds, warmupSeconds: spec.warmupSeconds },
+        notes,
+      };
+    } finally {
+      await nc.close();
+    }
+  });
+}

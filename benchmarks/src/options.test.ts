@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULTS, parseOptions } from './options.js';
+import { compare } from './lib/report.js';
+import { buildComparisons, buildWorkloads } from './workloads.js';
+import type { WorkloadResult } from './types.js';
+
+test('defaults are the full sizes', () => {
+  const o = parseOptions([], {});
+  assert.equal(o.events, 1_000_000);
+  assert.deepEqual(o.sizes, [1024, 256]);
+  assert.deepEqual(o.partitions, [1, 3]);
+  assert.equal(buildWorkloads(o).length, 19);
+});
+
+test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
+  const o = parseOptions(['--only', 'publish', '--events=20000', '--sizes', '1024', '--partitions', '1'], { BENCH_EVENTS: '5', BENCH_WINDOW: '2' });
+  assert.equal(o.events, 20_000);
+  assert.equal(o.window, 2);
+  assert.deepEqual(
+    buildWorkloads(o).map((s) => s.id),
+    // "publish" is a kind and part of the client workload's id: both kinds of publish run.
+    ['hadron.publish.1k.p1', 'nats.js-publish.1k.s1', 'nats.core-publish.1k.s1', 'hadron.client-publish.1k.p1'],
+  );
+  assert.deepEqual(
+    buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
+    ['hadron.latency.1k', 'hadron.drain.1k'],
+  );
+});
+
+test('bad flags fail with a message naming them', () => {
+  assert.throws(() => parseOptions(['--events', 'lots'], {}), /--events must be a positive integer/);
+  assert.throws(() => parseOptions(['--frobnicate'], {}), /unknown flag --frobnicate/);
+  assert.throws(() => parseOptions([], { BENCH_RATE: '-1' }), /BENCH_RATE/);
+});
+
+const result = (id: string, eventsPerSec: number, extra: Partial<WorkloadResult> = {}): WorkloadResult => ({
+  id,
+  system: id.startsWith('hadron') ? 'hadron' : 'nats',
+  kind: 'publish',
+  title: id,
+  status: 'ok',
+  events: 1,
+  seconds: 1,
+  eventsPerSec,
+  mbPerSec: 0,
+  verified: [],
+  params: {},
+  notes: [],
+  ...extra,
+});
+
+test('ratios are Hadron ÷ NATS for throughput and NATS ÷ Hadron for p99, against the targets', () => {
+  const o = { ...DEFAULTS, sizes: [1024], partitions: [1] };
+  const lat = (id: string, p99: number): WorkloadResult =>
+    result(id, 20_000, { kind: 'latency', latency: { samples: 1, mean: 1, p50: 1, p90: 1, p99, p999: p99, max: p99, offeredRate: 20_000, achievedRate: 20_000, sendLagP99: 0 } });
+  const rows = compare(buildComparisons(o), [
+    result('hadron.publish.1k.p1', 150_000),
+    result('nats.js-publish.1k.s1', 30_000),
+    result('nats.core-publish.1k.s1', 120_000),
+    lat('hadron.latency.1k', 4),
+    lat('nats.js-latency.1k', 20),
+    result('nats.core-latency.1k', 0, { status: 'failed', reason: 'x' }),
+  ]);
+  const pub = rows.find((r) => r.title === 'publish 1 KiB × 1')!;
+  assert.deepEqual(pub.peers.map((p) => p.ratio), [5, 1.25]);
+  assert.equal(pub.verdict, 'MET vs js.publish only');
+  const p99 = rows.find((r) => r.metric === 'p99')!;
+  assert.equal(p99.peers[0]!.ratio, 5);
+  assert.equal(p99.peers[1]!.ratio, undefined);
+  assert.match(p99.verdict, /^MET/);
+});

@@ -1,0 +1,165 @@
+/**
+ * Command-line flags (each also settable as an environment variable BENCH_<FLAG>, e.g.
+ * BENCH_EVENTS=100000). Defaults are the full sizes; use smaller ones for a quick run:
+ *   node benchmarks/dist/run.js --only publish --events 100000
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchOptions {
+  /** Workload filters: a kind (publish, latency, drain, client), a system (hadron, nats) or part of an id. */
+  only: string[];
+  skip: string[];
+  /** Events per publish workload (spread over the partitions). */
+  events: number;
+  /** Events pre-filled and drained. */
+  drainEvents: number;
+  sizes: number[];
+  partitions: number[];
+  /** Hadron: events per publish request and requests in flight per partition. */
+  batch: number;
+  window: number;
+  /** NATS / Hadron client: messages (publish() calls) in flight per stream. */
+  natsWindow: number;
+  /** Latency: offered events/s, measured seconds, warm-up seconds, Hadron's max events per request. */
+  rate: number;
+  latencySeconds: number;
+  warmupSeconds: number;
+  latencyBatch: number;
+  /** Drain: Hadron group max batch size; NATS pull batch size. */
+  drainBatch: number;
+  natsPullBatch: number;
+  /** Extra environment for every Hadron server (tuning experiments), e.g. HADRON_MAX_DELIVERY_BYTES. */
+  serverEnv: Record<string, string>;
+  /** Write and summarise CPU profiles of the Hadron servers. */
+  profile: boolean;
+  /** Install nats-server with apt-get when it is missing and we are root. */
+  install: boolean;
+  /** Where latest.json / latest.md go. */
+  resultsDir: string;
+  list: boolean;
+  help: boolean;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const BENCH_ROOT = path.resolve(here, '..');
+
+export const DEFAULTS: BenchOptions = {
+  only: [],
+  skip: [],
+  events: 1_000_000,
+  drainEvents: 1_000_000,
+  sizes: [1024, 256],
+  partitions: [1, 3],
+  batch: 1000,
+  window: 4,
+  natsWindow: 1000,
+  rate: 20_000,
+  latencySeconds: 15,
+  warmupSeconds: 2,
+  latencyBatch: 10,
+  drainBatch: 10_000,
+  natsPullBatch: 1000,
+  serverEnv: {},
+  profile: false,
+  install: true,
+  resultsDir: path.join(BENCH_ROOT, 'results'),
+  list: false,
+  help: false,
+};
+
+export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run bench -- [flags])
+
+  --only A,B          run only workloads matching: a kind (publish, latency, drain, client),
+                      a system (hadron, nats) or part of an id (see --list)
+  --skip A,B          leave those out
+  --events N          events per publish workload (default ${DEFAULTS.events})
+  --drain-events N    events pre-filled and drained (default ${DEFAULTS.drainEvents})
+  --sizes 1024,256    event payload sizes in bytes for the publish workloads
+  --partitions 1,3    partition (stream) counts for the publish workloads
+  --batch N           Hadron events per publish request (default ${DEFAULTS.batch})
+  --window N          Hadron publish requests in flight per partition (default ${DEFAULTS.window})
+  --nats-window N     NATS messages / client publish() calls in flight (default ${DEFAULTS.natsWindow})
+  --rate N            latency workloads: offered events/s (default ${DEFAULTS.rate})
+  --latency-seconds S measured seconds (default ${DEFAULTS.latencySeconds}, after --warmup-seconds ${DEFAULTS.warmupSeconds})
+  --latency-batch N   Hadron: at most N due events per request (default ${DEFAULTS.latencyBatch})
+  --drain-batch N     Hadron group max batch size (default ${DEFAULTS.drainBatch})
+  --nats-pull-batch N NATS pull batch size (default ${DEFAULTS.natsPullBatch})
+  --server-env K=V,…  extra environment for the Hadron servers (e.g. HADRON_MAX_DELIVERY_BYTES=16777216)
+  --profile           CPU-profile the Hadron servers and print the top self-time functions
+  --no-install        do not apt-get install nats-server when it is missing
+  --results DIR       where latest.json and latest.md are written (default benchmarks/results)
+  --list              list the selected workloads and exit
+Every flag can also be given as an environment variable, e.g. BENCH_EVENTS=20000 BENCH_ONLY=hadron.`;
+
+const INT_FLAGS = {
+  events: 'events',
+  'drain-events': 'drainEvents',
+  batch: 'batch',
+  window: 'window',
+  'nats-window': 'natsWindow',
+  rate: 'rate',
+  'latency-seconds': 'latencySeconds',
+  'warmup-seconds': 'warmupSeconds',
+  'latency-batch': 'latencyBatch',
+  'drain-batch': 'drainBatch',
+  'nats-pull-batch': 'natsPullBatch',
+} as const satisfies Record<string, keyof BenchOptions>;
+const LIST_FLAGS = { only: 'only', skip: 'skip' } as const;
+const NUM_LIST_FLAGS = { sizes: 'sizes', partitions: 'partitions' } as const;
+const BOOL_FLAGS = { profile: 'profile', list: 'list', help: 'help' } as const;
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const o: BenchOptions = { ...DEFAULTS };
+  const set = (flag: string, value: string | undefined, from: string): void => {
+    const need = (): string => {
+      if (value === undefined || value === '') throw new Error(`${from} needs a value`);
+      return value;
+    };
+    if (flag in INT_FLAGS) {
+      const n = Number(need().replaceAll('_', ''));
+      if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${from} must be a positive integer, got ${JSON.stringify(value)}`);
+      o[INT_FLAGS[flag as keyof typeof INT_FLAGS]] = n;
+    } else if (flag in LIST_FLAGS) {
+      o[LIST_FLAGS[flag as keyof typeof LIST_FLAGS]] = need().split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (flag in NUM_LIST_FLAGS) {
+      const ns = need().split(',').map((s) => Number(s.trim()));
+      if (ns.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new Error(`${from} must be a comma-separated list of positive integers`);
+      o[NUM_LIST_FLAGS[flag as keyof typeof NUM_LIST_FLAGS]] = ns;
+    } else if (flag in BOOL_FLAGS) {
+      o[BOOL_FLAGS[flag as keyof typeof BOOL_FLAGS]] = value === undefined || !['0', 'false', 'no'].includes(value);
+    } else if (flag === 'no-install') {
+      o.install = false;
+    } else if (flag === 'server-env') {
+      for (const kv of need().split(',').filter(Boolean)) {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new Error(`${from}: expected KEY=VALUE, got ${JSON.stringify(kv)}`);
+        o.serverEnv = { ...o.serverEnv, [kv.slice(0, eq)]: kv.slice(eq + 1) };
+      }
+    } else if (flag === 'results') {
+      o.resultsDir = path.resolve(need());
+    } else {
+      throw new Error(`unknown ${from.startsWith('--') ? 'flag' : 'variable'} ${from}\n\n${USAGE}`);
+    }
+  };
+  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'results', 'server-env'];
+  for (const flag of known) {
+    const v = env[`BENCH_${flag.toUpperCase().replaceAll('-', '_')}`];
+    if (v !== undefined && v !== '') set(flag, flag === 'no-install' ? undefined : v, `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h') {
+      o.help = true;
+      continue;
+    }
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(a)}\n\n${USAGE}`);
+    const eq = a.indexOf('=');
+    const flag = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    let value = eq >= 0 ? a.slice(eq + 1) : undefined;
+    const takesValue = !(flag in BOOL_FLAGS) && flag !== 'no-install';
+    if (takesValue && value === undefined) value = argv[++i];
+    set(flag, value, `--${flag}`);
+  }
+  return o;
+}

@@ -1,0 +1,236 @@
+/**
+ * `npm run bench`: runs the selected workloads one after another, each in its own child process
+ * (its own servers, its own temp dir), prints the results and the Hadron/NATS ratios, and writes
+ * results/latest.json and results/latest.md. Exit code 1 when a workload failed (crashed,
+ * timed out or failed its correctness check), so a broken run cannot pass for a result.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadAverage, machineInfo } from './lib/machine.js';
+import { formatProfile, summarizeProfile, type ProfileSummary } from './lib/profile.js';
+import { RATIO_LEGEND, compare, renderMarkdown, renderText, type ComparisonRow } from './lib/report.js';
+import { ensureNatsServer } from './nats/install.js';
+import { USAGE, parseOptions, type BenchOptions } from './options.js';
+import type { WorkloadResult, WorkloadSpec } from './types.js';
+import { buildComparisons, buildWorkloads } from './workloads.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CHILD = path.join(here, 'child.js');
+
+const log = (s: string): void => void process.stdout.write(`${s}\n`);
+
+/** The child currently running, for cleanup on Ctrl-C. */
+let current: { child: ChildProcess; tmp: string } | undefined;
+
+interface RunRecord extends WorkloadResult {
+  /** 1-minute load average when the workload ended (it mostly reflects that workload). */
+  load1AtEnd: number;
+  wallSeconds: number;
+  profileSummaries?: ProfileSummary[];
+  clientProfileSummaries?: ProfileSummary[];
+}
+
+async function runChild(spec: WorkloadSpec): Promise<WorkloadResult> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `hadron-bench-${spec.id}-`));
+  // Give the peer its best Node client figure (PERF-NOTES: --stack-trace-limit=0 helps nats.js).
+  const execArgv = spec.system === 'nats' ? ['--stack-trace-limit=0'] : [];
+  // The load generator shares the 2 cores with the servers: profile it too, to tell its stalls
+  // from theirs.
+  if (spec.profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(spec.profileDir, 'client')}`);
+  const child = fork(CHILD, [], {
+    detached: true, // own process group: a timeout kills the child and every server it started
+    env: { ...process.env, TMPDIR: tmp, BENCH_SPEC: JSON.stringify(spec) },
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  current = { child, tmp };
+  let result: WorkloadResult | undefined;
+  let failure: string | undefined;
+  child.on('message', (m: unknown) => {
+    if (m && typeof m === 'object' && 'failed' in m) failure = String((m as { failed: unknown }).failed);
+    else result = m as WorkloadResult;
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child, 'SIGKILL');
+  }, spec.timeoutMs);
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  clearTimeout(timer);
+  const strays = killGroup(child, 'SIGKILL');
+  fs.rmSync(tmp, { recursive: true, force: true });
+  current = undefined;
+  const failed = (reason: string): WorkloadResult => ({
+    id: spec.id,
+    system: spec.system,
+    kind: spec.kind,
+    title: spec.title,
+    status: 'failed',
+    reason,
+    events: 0,
+    seconds: 0,
+    eventsPerSec: 0,
+    mbPerSec: 0,
+    verified: [],
+    params: {},
+    notes: [],
+  });
+  if (timedOut) return failed(`timed out after ${Math.round(spec.timeoutMs / 1000)} s (killed with its servers)`);
+  if (failure !== undefined) return failed(failure);
+  if (!result || exit.code !== 0) return failed(`child exited with code ${exit.code} signal ${exit.signal}`);
+  if (strays) return { ...result, status: 'failed', reason: 'processes were left running after the workload (killed)' };
+  const clientDir = spec.profileDir && path.join(spec.profileDir, 'client');
+  if (clientDir && fs.existsSync(clientDir)) {
+    const client = fs.readdirSync(clientDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(clientDir, f));
+    return { ...result, clientProfiles: client };
+  }
+  return result;
+}
+
+/** Kills the child's process group; returns true when something was still running. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
+  if (child.pid === undefined) return false;
+  try {
+    process.kill(-child.pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // gone in between
+  }
+  return true;
+}
+
+function skipped(spec: WorkloadSpec, reason: string): WorkloadResult {
+  return { id: spec.id, system: spec.system, kind: spec.kind, title: spec.title, status: 'skipped', reason, events: 0, seconds: 0, eventsPerSec: 0, mbPerSec: 0, verified: [], params: {}, notes: [] };
+}
+
+function oneLine(r: WorkloadResult): string {
+  if (r.status === 'skipped' || r.status === 'failed') return `  ${r.status.toUpperCase()}: ${r.reason}`;
+  const l = r.latency;
+  const lat = l ? `  p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms (send lag p99 ${l.sendLagP99.toFixed(2)} ms)` : '';
+  const extra = r.status === 'unsustained' ? `  UNSUSTAINED: ${r.reason}` : '';
+  return `  ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, ${r.mbPerSec.toFixed(1)} MB/s in ${r.seconds.toFixed(2)} s${lat}${extra}`;
+}
+
+async function main(): Promise<number> {
+  const o: BenchOptions = parseOptions(process.argv.slice(2), process.env);
+  if (o.help) {
+    log(USAGE);
+    return 0;
+  }
+  const specs = buildWorkloads(o);
+  if (o.list) {
+    for (const s of specs) log(`${s.id.padEnd(30)} ${s.title}`);
+    return 0;
+  }
+  if (specs.length === 0) throw new Error(`no workload matches --only ${o.only.join(',')} --skip ${o.skip.join(',')} (see --list)`);
+
+  let natsMissing: string | undefined;
+  if (specs.some((s) => s.system === 'nats')) {
+    const v = ensureNatsServer(o.install, log);
+    if (typeof v !== 'string') natsMissing = v.missing;
+  }
+  const machine = machineInfo();
+  const startedAt = new Date();
+  const loadStart = loadAverage();
+  log(`Hadron benchmarks — ${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, ${machine.natsServer ?? 'no nats-server'}`);
+  log(`load average at start: ${loadStart.join(' ')}   (${specs.length} workloads)`);
+
+  const records: RunRecord[] = [];
+  for (const [i, spec] of specs.entries()) {
+    log(`\n[${i + 1}/${specs.length}] ${spec.id} — ${spec.title}`);
+    const t0 = Date.now();
+    const r = spec.system === 'nats' && natsMissing ? skipped(spec, natsMissing) : await runChild(spec);
+    const rec: RunRecord = { ...r, load1AtEnd: loadAverage()[0], wallSeconds: (Date.now() - t0) / 1000 };
+    if (r.profiles?.length) rec.profileSummaries = r.profiles.map((f) => summarizeProfile(f, 20));
+    if (r.clientProfiles?.length) rec.clientProfileSummaries = r.clientProfiles.map((f) => summarizeProfile(f, 12));
+    log(`${oneLine(r)}   [load ${rec.load1AtEnd}]`);
+    records.push(rec);
+  }
+  const loadEnd = loadAverage();
+  const comparisons = compare(buildComparisons(o), records);
+
+  log(`\n${renderText(records, comparisons)}`);
+  log(`\nload average: start ${loadStart.join(' ')}, end ${loadEnd.join(' ')} (1/5/15 min); per workload in results`);
+  for (const rec of records) {
+    for (const s of rec.profileSummaries ?? []) log(`\nCPU profile of a Hadron server during ${rec.id}:\n${formatProfile(s)}`);
+    for (const s of rec.clientProfileSummaries ?? []) log(`\nCPU profile of the load generator during ${rec.id}:\n${formatProfile(s)}`);
+  }
+
+  fs.mkdirSync(o.resultsDir, { recursive: true });
+  const finishedAt = new Date();
+  const json = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    command: `node benchmarks/dist/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    machine,
+    loadAverage: { start: loadStart, end: loadEnd, perWorkload: Object.fromEntries(records.map((r) => [r.id, r.load1AtEnd])) },
+    options: o,
+    results: records,
+    comparisons,
+  };
+  fs.writeFileSync(path.join(o.resultsDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+  fs.writeFileSync(path.join(o.resultsDir, 'latest.md'), markdown(json, records, comparisons));
+  log(`\nwrote ${path.relative(process.cwd(), path.join(o.resultsDir, 'latest.json'))} and latest.md`);
+  return records.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+function markdown(
+  json: { startedAt: string; finishedAt: string; command: string; machine: ReturnType<typeof machineInfo>; loadAverage: { start: number[]; end: number[] } },
+  records: RunRecord[],
+  comparisons: ComparisonRow[],
+): string {
+  const m = json.machine;
+  const md = renderMarkdown(records, comparisons);
+  const lines = [
+    '# Hadron benchmark results',
+    '',
+    `Run ${json.startedAt} → ${json.finishedAt}: \`${json.command}\``,
+    '',
+    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform} (kernel ${m.kernel}), node ${m.node}, ${m.natsServer ?? 'no nats-server'}.`,
+    `Load average (1/5/15 min): ${json.loadAverage.start.join(' ')} at start, ${json.loadAverage.end.join(' ')} at end; 1-min load at the end of each workload is in the last column below.`,
+    '',
+    '## Ratios',
+    '',
+    md.ratios,
+    '',
+    ...RATIO_LEGEND.map((l) => `- ${l}`),
+    '',
+    '## Results',
+    '',
+    md.results,
+    '',
+    '## Workloads',
+    '',
+    ...records.map((r) => `- **${r.id}** — ${r.title}. Load ${r.load1AtEnd}. ${r.notes.join('; ')}${r.verified.length ? `. Verified: ${r.verified.join('; ')}` : ''}${r.reason ? `. ${r.status}: ${r.reason}` : ''}`),
+  ];
+  for (const r of records) {
+    for (const s of r.profileSummaries ?? []) lines.push('', `## CPU profile: ${r.id} (server)`, '', '```', formatProfile(s), '```');
+    for (const s of r.clientProfileSummaries ?? []) lines.push('', `## CPU profile: ${r.id} (load generator)`, '', '```', formatProfile(s), '```');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    if (current) {
+      killGroup(current.child, 'SIGKILL');
+      fs.rmSync(current.tmp, { recursive: true, force: true });
+    }
+    process.exit(130);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);

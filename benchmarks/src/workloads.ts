@@ -1,0 +1,150 @@
+/**
+ * The workload matrix: which runs exist, with what parameters, and the comparisons between them.
+ * Ids read `system.what.size[.partitions]`, e.g. `hadron.publish.1k.p3`, `nats.js-publish.256b.s1`.
+ */
+import path from 'node:path';
+import type { BenchOptions } from './options.js';
+import type { WorkloadSpec } from './types.js';
+
+export function sizeLabel(bytes: number): string {
+  return bytes % 1024 === 0 ? `${bytes / 1024}k` : `${bytes}b`;
+}
+function sizeText(bytes: number): string {
+  return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
+  const base = {
+    batch: o.batch,
+    window: o.window,
+    rate: o.rate,
+    seconds: o.latencySeconds,
+    warmupSeconds: o.warmupSeconds,
+    maxBatch: o.drainBatch,
+  };
+  // Generous: a run far slower than this is broken anyway (5k events/s floor).
+  const pubTimeout = (n: number): number => 60_000 + (n / 5000) * 1000;
+  const specs: WorkloadSpec[] = [];
+  const lat1k = 1024;
+
+  for (const size of o.sizes) {
+    for (const p of o.partitions) {
+      const s = sizeLabel(size);
+      const common = { ...base, kind: 'publish' as const, events: o.events, eventSize: size, partitions: p, timeoutMs: pubTimeout(o.events) };
+      specs.push({
+        ...common,
+        id: `hadron.publish.${s}.p${p}`,
+        system: 'hadron',
+        runner: 'hadron.publish',
+        title: `Hadron publish ${sizeText(size)} × ${p} partition${p > 1 ? 's' : ''} (batch ${o.batch}, ${o.window} in flight/partition, fsync)`,
+      });
+      specs.push({
+        ...common,
+        id: `nats.js-publish.${s}.s${p}`,
+        system: 'nats',
+        runner: 'nats.js-publish',
+        window: o.natsWindow,
+        title: `NATS js.publish() ${sizeText(size)} × ${p} stream${p > 1 ? 's' : ''} (${o.natsWindow} in flight/stream)`,
+      });
+      specs.push({
+        ...common,
+        id: `nats.core-publish.${s}.s${p}`,
+        system: 'nats',
+        runner: 'nats.core-publish',
+        window: o.natsWindow,
+        title: `NATS core publish+reply ${sizeText(size)} × ${p} stream${p > 1 ? 's' : ''} (${o.natsWindow} in flight/stream)`,
+      });
+    }
+  }
+  specs.push({
+    ...base,
+    id: `hadron.client-publish.${sizeLabel(lat1k)}.p1`,
+    system: 'hadron',
+    kind: 'client',
+    runner: 'hadron.client-publish',
+    window: o.natsWindow,
+    events: o.events,
+    eventSize: lat1k,
+    partitions: 1,
+    timeoutMs: pubTimeout(o.events),
+    title: `Hadron client publish() ${sizeText(lat1k)}, 1 event/call (${o.natsWindow} calls in flight, fsync)`,
+  });
+
+  const latCommon = { ...base, kind: 'latency' as const, events: 0, eventSize: lat1k, partitions: 1, timeoutMs: (o.latencySeconds + o.warmupSeconds) * 1000 + 90_000 };
+  specs.push({ ...latCommon, id: 'hadron.latency.1k', system: 'hadron', runner: 'hadron.latency', batch: o.latencyBatch, title: `Hadron publish latency @ ${o.rate}/s, 1 KiB, ≤${o.latencyBatch} due events/request, fsync` });
+  specs.push({ ...latCommon, id: 'nats.js-latency.1k', system: 'nats', runner: 'nats.js-latency', batch: 1, title: `NATS js.publish() latency @ ${o.rate}/s, 1 KiB, 1 msg/publish` });
+  specs.push({ ...latCommon, id: 'nats.core-latency.1k', system: 'nats', runner: 'nats.core-latency', batch: 1, title: `NATS core request latency @ ${o.rate}/s, 1 KiB, 1 msg/request` });
+
+  const drainCommon = { ...base, kind: 'drain' as const, events: o.drainEvents, eventSize: lat1k, partitions: 1, timeoutMs: 60_000 + (o.drainEvents / 2500) * 1000 };
+  specs.push({ ...drainCommon, id: 'hadron.drain.1k', system: 'hadron', runner: 'hadron.drain', title: `Hadron durable group drain, 1 KiB (max batch ${o.drainBatch}, ack per batch)` });
+  specs.push({ ...drainCommon, id: 'nats.drain-batchack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'batch', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, AckAll once per batch)` });
+  specs.push({ ...drainCommon, id: 'nats.drain-eachack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'each', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, ack every message)` });
+
+  const matches = (s: WorkloadSpec, token: string): boolean => token === s.kind || token === s.system || s.id.includes(token);
+  return specs
+    .filter((s) => o.only.length === 0 || o.only.some((t) => matches(s, t)))
+    .filter((s) => !o.skip.some((t) => matches(s, t)))
+    .map((s) => (s.system === 'hadron' && Object.keys(o.serverEnv).length > 0 ? { ...s, serverEnv: o.serverEnv } : s))
+    .map((s) => (o.profile && s.system === 'hadron' ? { ...s, profileDir: path.join(o.resultsDir, 'profiles', s.id) } : s));
+}
+
+/** A Hadron/NATS ratio the report prints, with the target it is held to. */
+export interface Comparison {
+  title: string;
+  hadron: string;
+  /** Peer ids: the client-level figure and, where there is one, the server's own limit. */
+  nats: Array<{ id: string; label: string }>;
+  metric: 'eventsPerSec' | 'p99';
+  /** Hadron must reach `target` × NATS (throughput), or stay ≤ target ms (p99). */
+  target: number;
+}
+
+export function buildComparisons(o: BenchOptions): Comparison[] {
+  const out: Comparison[] = [];
+  for (const size of o.sizes) {
+    for (const p of o.partitions) {
+      const s = sizeLabel(size);
+      out.push({
+        title: `publish ${sizeText(size)} × ${p}`,
+        hadron: `hadron.publish.${s}.p${p}`,
+        nats: [
+          { id: `nats.js-publish.${s}.s${p}`, label: 'js.publish' },
+          { id: `nats.core-publish.${s}.s${p}`, label: 'server limit' },
+        ],
+        metric: 'eventsPerSec',
+        target: 1.5,
+      });
+    }
+  }
+  out.push({
+    title: 'client publish() 1 KiB × 1',
+    hadron: 'hadron.client-publish.1k.p1',
+    nats: [
+      { id: 'nats.js-publish.1k.s1', label: 'js.publish' },
+      { id: 'nats.core-publish.1k.s1', label: 'server limit' },
+    ],
+    metric: 'eventsPerSec',
+    target: 1.5,
+  });
+  out.push({
+    title: 'drain with acks 1 KiB',
+    hadron: 'hadron.drain.1k',
+    nats: [
+      { id: 'nats.drain-batchack.1k', label: 'ack/batch' },
+      { id: 'nats.drain-eachack.1k', label: 'ack/msg' },
+    ],
+    metric: 'eventsPerSec',
+    target: 3,
+  });
+  out.push({
+    title: `p99 latency @ ${o.rate}/s`,
+    hadron: 'hadron.latency.1k',
+    nats: [
+      { id: 'nats.js-latency.1k', label: 'js.publish' },
+      { id: 'nats.core-latency.1k', label: 'core request' },
+    ],
+    metric: 'p99',
+    target: 5,
+  });
+  return out;
+}

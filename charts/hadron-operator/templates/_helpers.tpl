@@ -1,0 +1,24 @@
+{{/* Namespace of every namespaced object. */}}
+{{- define "hadron.namespace" -}}
+{{- default .Release.Namespace .Values.namespace -}}
+{{- end -}}
+
+{{/* Labels on every object of the chart. */}}
+{{- define "hadron.labels" -}}
+app: hadron
+app.kubernetes.io/name: hadron-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Selector of the operator pods. */}}
+{{- define "hadron.operatorSelector" -}}
+app: hadron
+hadron.rs/component: operator
+{{- end -}}
+
+{{- define "hadron.image" -}}
+{{ .Values.container.image.repo }}:{{ default .Chart.AppVersion .Values.container.image.tag }}
+{{- end -}}
