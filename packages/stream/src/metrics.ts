@@ -50,6 +50,9 @@ export class StreamMetrics implements PipelineMetricsSink {
   readonly publishedBytes: Counter;
   readonly publishBatchSize: Histogram;
   readonly publishLatency: Histogram<'fsync'>;
+  /** Label-bound children of publishLatency (binding per request costs a label hash). */
+  readonly publishLatencyFsync: ReturnType<Histogram<'fsync'>['labels']>;
+  readonly publishLatencyNoFsync: ReturnType<Histogram<'fsync'>['labels']>;
   readonly publishErrors: Counter<'code'>;
   readonly storageBytes: Gauge;
   readonly corruptRecords: Gauge;
@@ -95,6 +98,8 @@ export class StreamMetrics implements PipelineMetricsSink {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: r,
     });
+    this.publishLatencyFsync = this.publishLatency.labels({ fsync: 'true' });
+    this.publishLatencyNoFsync = this.publishLatency.labels({ fsync: 'false' });
     this.publishErrors = new Counter({ name: METRIC.publishErrors, help: 'Publish requests that failed, by error code.', labelNames: ['code'], registers: r });
     this.storageBytes = new Gauge({ name: METRIC.storageBytes, help: 'Bytes of event segments on disk.', registers: r });
     this.corruptRecords = new Gauge({ name: METRIC.corruptRecords, help: 'Corrupt records met by reads since start (never served).', registers: r });

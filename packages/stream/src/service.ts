@@ -86,7 +86,7 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
     m.publishedBytes.inc(scanned.bytes);
     m.publishBatchSize.observe(scanned.events.length);
     m.currentOffset.set(last);
-    m.publishLatency.observe({ fsync: String(scanned.fsync) }, (performance.now() - started) / 1000);
+    (scanned.fsync ? m.publishLatencyFsync : m.publishLatencyNoFsync).observe((performance.now() - started) / 1000);
     return encodePublishResponse(last, d.partition);
   } catch (err) {
     d.metrics.publishErrors.inc({ code: err instanceof HadronError ? err.code : 'INTERNAL' });

@@ -80,6 +80,8 @@ interface Group {
   retryTimer: NodeJS.Timeout | undefined;
   ready: Promise<void>;
   removed: boolean;
+  /** The batch after the one in flight, read ahead so an ack is answered without a disk read. */
+  prefetch: { from: number; events: Promise<StoredEvent[]> } | undefined;
 }
 
 export interface SubscriptionsOptions {
@@ -127,6 +129,7 @@ export class Subscriptions {
       retryTimer: undefined,
       ready: Promise.resolve(),
       removed: false,
+      prefetch: undefined,
     };
   }
 
@@ -208,7 +211,9 @@ export class Subscriptions {
         if (g.offset >= this.o.store.lastOffset) return;
         let events: StoredEvent[];
         try {
-          events = await this.o.store.readFrom(g.offset + 1, { maxEvents: g.maxBatchSize, maxBytes: this.o.maxDeliveryBytes });
+          const pre = g.prefetch;
+          g.prefetch = undefined;
+          events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1));
         } catch (err) {
           if (err instanceof HadronError && err.code === 'DATA_CORRUPTION') {
             // Never serve corrupt data, and never stall silently: end every member's call with
@@ -243,7 +248,17 @@ export class Subscriptions {
       this.o.metrics.deliveries.inc({ group: g.name });
       if (batch.attempts > 1) this.o.metrics.redeliveries.inc({ group: g.name });
       member.transport.send({ events: batch.events, lastIncludedOffset: batch.last, attempt: batch.attempts }).catch(() => this.onLeave(g, member));
+      if (batch.attempts === 1 && !g.prefetch && batch.last < this.o.store.lastOffset) {
+        const from = batch.last + 1;
+        const events = this.read(g, from);
+        events.catch(() => undefined); // surfaced when awaited
+        g.prefetch = { from, events };
+      }
     } while (g.again);
+  }
+
+  private read(g: Group, from: number): Promise<StoredEvent[]> {
+    return this.o.store.readFrom(from, { maxEvents: g.maxBatchSize, maxBytes: this.o.maxDeliveryBytes });
   }
 
   private retryLater(g: Group, ms: number): void {

@@ -9,6 +9,7 @@
  * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable).
  */
 import http2 from 'node:http2';
+import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { GrpcStatusError, HadronError, Status } from '../errors.js';
 import { AsyncQueue } from './async-queue.js';
@@ -101,7 +102,13 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     if (this._state === 'closed') throw new HadronError('UNAVAILABLE', 'channel closed');
     const existing = this.session;
     if (existing && !existing.closed && !existing.destroyed) return existing;
-    const session = http2.connect(this.url, { settings: http2Settings, maxSessionMemory: 1024 });
+    const target = new URL(this.url);
+    const session = http2.connect(this.url, {
+      settings: http2Settings,
+      maxSessionMemory: 1024,
+      // Small requests (acks, single events) must not wait for Nagle's algorithm.
+      createConnection: () => net.connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port || 80), noDelay: true }),
+    });
     this.session = session;
     this.setState('connecting');
     session.once('connect', () => {

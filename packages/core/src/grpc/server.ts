@@ -88,6 +88,8 @@ export class GrpcServer {
         // Older sessions may refuse before settings are exchanged; the stream windows still apply.
       }
     });
+    // Small responses (acks) must not wait for Nagle's algorithm and delayed ACKs.
+    this.server.on('connection', (socket: import('node:net').Socket) => socket.setNoDelay(true));
     this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
   }
 
