@@ -1,0 +1,23 @@
+/**
+ * What every client command shares: the URL and token from flags or the environment (with the
+ * original's error texts, reference §6), a logger on stderr, and a connected client.
+ */
+import { createLogger, type Logger } from '@hadron/core';
+import { createClient, type ClientOptions, type HadronClient } from '@hadron/client';
+import { UsageError, type CommandContext } from './args.js';
+
+export const NO_URL = 'the URL of the Hadron cluster must be provided via HADRON_URL env var or --url CLI option';
+export const NO_TOKEN = 'no credentials provided; set credentials via HADRON_TOKEN env var or --token CLI option';
+
+export function cliLogger(ctx: Pick<CommandContext, 'values'>): Logger {
+  return createLogger({ level: ctx.values.verbose ? 'debug' : 'warn', name: 'hadron', fd: 2 });
+}
+
+/** Creates a client from `--url`/`HADRON_URL` and `--token`/`HADRON_TOKEN`. */
+export function connect(ctx: CommandContext, extra: Partial<ClientOptions> = {}): HadronClient {
+  const url = (ctx.values.url as string | undefined) ?? ctx.env.HADRON_URL;
+  const token = (ctx.values.token as string | undefined) ?? ctx.env.HADRON_TOKEN;
+  if (!url) throw new UsageError(NO_URL);
+  if (!token) throw new UsageError(NO_TOKEN);
+  return createClient({ url, token, logger: cliLogger(ctx), ...extra });
+}

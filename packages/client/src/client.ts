@@ -1,0 +1,316 @@
+/**
+ * `createClient()`: the Hadron client (reference §5, DESIGN.md "Topology-aware clients").
+ *
+ *   const client = createClient({ url: 'http://127.0.0.1:7000', token });
+ *   await client.publish({ source: 'shop', type: 'order.created', data: { id: 42 } });
+ *   const sub = client.subscribe({ group: 'billing' }, async (d) => { ... });
+ *   await client.close();
+ *
+ * The client opens the Metadata stream on `url` (any partition's address, or a Service in
+ * front of them), keeps one HTTP/2 connection per partition and follows the topology live.
+ *
+ * Client states (`state` events, `client.state`):
+ *   connecting ──first partition list──▶ ready ──metadata stream lost──▶ reconnecting ──list──▶ ready
+ *   any ──close()──▶ closed
+ * While reconnecting, the last known topology stays in use: publishing and subscriptions go on.
+ */
+import { EventEmitter } from 'node:events';
+import { AsyncQueue, GrpcChannel, HadronError, silentLogger, type BackoffOptions, type Logger } from '@hadron/core';
+import { decodePublishResponse } from '@hadron/proto';
+import type { EventInput } from './event.js';
+import { MetadataFollower, grpcMetadataOpener, type MetadataState } from './metadata.js';
+import { pipelineProtocol, type PipelineStageOptions, type StageDelivery, type StageHandler } from './pipeline-stage.js';
+import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublishAck, type PublishOptions, type PublisherOptions } from './publisher.js';
+import { streamProtocol, type Delivery, type DeliveryHandler, type SubscribeOptions } from './stream-subscription.js';
+import { Subscription } from './subscription.js';
+import { Topology, addressUrl, type PartitionStatus, type TopologyChange } from './topology.js';
+
+export const PUBLISH_METHOD = '/stream.StreamController/StreamPublish';
+
+export type ClientState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+export interface ClientOptions {
+  /** Bootstrap address: `http://host:port` or `host:port` of any partition (or a Service). */
+  url: string;
+  /** JWT of a Hadron Token, sent as `authorization: bearer <token>`. */
+  token?: string;
+  /** Structured logger (default: silent). */
+  logger?: Logger;
+  /** Give up connecting to one address after this long (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** How long `publish` and `ready()` wait for the first partition list (default 10000 ms). */
+  readyTimeoutMs?: number;
+  /** Backoff between reconnects of the Metadata stream, partitions and subscriptions (default 100 ms … 2 s). */
+  reconnect?: BackoffOptions;
+  /** Largest gRPC message accepted (default 64 MiB). */
+  maxMessageBytes?: number;
+  /** Publishing: batching, window, defaults for fsync/ack/strictPlacement, retries. */
+  publish?: Partial<PublisherOptions>;
+}
+
+/** Everything observable about a client, as yielded by `client.watch()`. */
+export type ClientEvent =
+  | { type: 'state'; state: ClientState }
+  | { type: 'topology'; change: TopologyChange }
+  | { type: 'partition'; status: PartitionStatus };
+
+export class HadronClient extends EventEmitter<{ state: [ClientState]; topology: [TopologyChange]; partition: [PartitionStatus] }> implements AsyncDisposable {
+  private _state: ClientState = 'connecting';
+  private readonly topology: Topology;
+  private readonly follower: MetadataFollower;
+  private readonly publisher: Publisher;
+  private readonly subscriptions = new Set<Subscription<never, never>>();
+  private readonly auth: Record<string, string>;
+  private readonly log: Logger;
+  private readonly reconnect: BackoffOptions;
+  private bootstrapChannel: GrpcChannel | undefined;
+  private closing: Promise<void> | undefined;
+  readonly url: string;
+
+  constructor(private readonly opts: ClientOptions) {
+    super();
+    if (typeof opts.url !== 'string' || opts.url === '') throw new HadronError('INVALID_ARGUMENT', 'createClient: `url` is required (the bootstrap address, e.g. http://127.0.0.1:7000)');
+    this.url = addressUrl(opts.url);
+    try {
+      new URL(this.url);
+    } catch {
+      throw new HadronError('INVALID_ARGUMENT', `createClient: \`url\` ${JSON.stringify(opts.url)} is not a valid URL`);
+    }
+    // The server judges the token; only what cannot travel in an HTTP/2 header is refused here.
+    if (opts.token !== undefined && !/^[\x21-\x7e]+$/.test(opts.token.trim())) {
+      throw new HadronError('UNAUTHENTICATED', 'createClient: the token must be a non-empty string of visible ASCII characters (a JWT)');
+    }
+    this.auth = opts.token !== undefined ? { authorization: `bearer ${opts.token.trim()}` } : {};
+    this.log = opts.logger ?? silentLogger;
+    this.reconnect = { baseMs: 100, maxMs: 2000, ...opts.reconnect };
+    const connOpts = {
+      connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+      maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024 * 1024,
+      reconnect: this.reconnect,
+      logger: this.log,
+    };
+    this.topology = new Topology(connOpts);
+    this.topology.on('change', (c) => this.emit('topology', c));
+    this.topology.on('health', (s) => this.emit('partition', s));
+    this.follower = new MetadataFollower({
+      bootstrap: this.url,
+      open: grpcMetadataOpener((address) => this.metadataChannel(address), this.auth),
+      knownAddresses: () => this.topology.addresses().map(addressUrl),
+      onList: (list) => this.topology.apply(list),
+      backoff: this.reconnect,
+      logger: this.log,
+    });
+    this.follower.on('state', (s) => this.onMetadataState(s));
+    const pub: PublisherOptions = { ...DEFAULT_PUBLISHER_OPTIONS, ...opts.publish, retry: { ...DEFAULT_PUBLISHER_OPTIONS.retry, ...opts.publish?.retry } };
+    this.publisher = new Publisher(
+      {
+        partitionCount: () => this.topology.partitionCount,
+        health: (p) => this.topology.get(p)?.health,
+        whenKnown: (signal) => this.ready({ ...(signal ? { signal } : {}) }),
+        send: async (p, req, timeoutMs) => {
+          const conn = this.topology.get(p);
+          if (!conn) throw new HadronError('UNAVAILABLE', `partition ${p} is not part of the stream (it has ${this.topology.partitionCount} partitions)`);
+          const res = decodePublishResponse(await conn.channel.unary(PUBLISH_METHOD, req, { metadata: this.auth, timeoutMs }));
+          return { offset: res.offset, partition: p };
+        },
+        markDown: (p) => this.topology.get(p)?.markDown(),
+        describe: (p) => this.topology.get(p)?.address ?? 'not in the topology',
+      },
+      pub,
+    );
+    this.follower.start();
+  }
+
+  /** The connection for a Metadata stream: a partition's own connection when it is one. */
+  private metadataChannel(url: string): GrpcChannel {
+    for (const p of this.topology.partitions()) {
+      if (addressUrl(p.address) === url) {
+        const c = this.topology.get(p.partition);
+        if (c) return c.channel;
+      }
+    }
+    if (!this.bootstrapChannel || this.bootstrapChannel.url !== url || this.bootstrapChannel.state === 'closed') {
+      void this.bootstrapChannel?.close();
+      this.bootstrapChannel = new GrpcChannel(url, { connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000 });
+    }
+    return this.bootstrapChannel;
+  }
+
+  private onMetadataState(s: MetadataState): void {
+    if (this._state === 'closed') return;
+    if (s.kind === 'streaming') this.setState('ready');
+    else if (s.kind === 'backoff' && this._state === 'ready') this.setState('reconnecting');
+  }
+
+  private setState(s: ClientState): void {
+    if (this._state === s) return;
+    this.log.debug({ from: this._state, to: s }, 'client state');
+    this._state = s;
+    this.emit('state', s);
+  }
+
+  get state(): ClientState {
+    return this._state;
+  }
+
+  /** The partitions as last announced, with the health of each connection. */
+  partitions(): PartitionStatus[] {
+    return this.topology.partitions();
+  }
+
+  /** The Stream's partition count (0 while unknown). */
+  get partitionCount(): number {
+    return this.topology.partitionCount;
+  }
+
+  /**
+   * Resolves once the partition list is known. Rejects after `timeoutMs` (default
+   * `readyTimeoutMs`) with NO_PARTITIONS, at once with the error when the server refused the
+   * credentials, or with the signal's reason.
+   */
+  async ready(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    if (this._state === 'closed') throw new HadronError('UNAVAILABLE', 'client closed');
+    if (this.topology.isKnown) return;
+    if (isCredentialError(this.follower.lastError)) throw this.follower.lastError;
+    const timeoutMs = opts.timeoutMs ?? this.opts.readyTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.topology.off('change', onChange);
+        this.follower.off('state', onState);
+        this.off('state', onClose);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const onChange = (): void => (cleanup(), resolve());
+      const onState = (s: MetadataState): void => {
+        if (s.kind === 'backoff' && isCredentialError(s.error)) {
+          cleanup();
+          reject(s.error);
+        }
+      };
+      const onClose = (s: ClientState): void => {
+        if (s === 'closed') cleanup(), reject(new HadronError('UNAVAILABLE', 'client closed'));
+      };
+      const onAbort = (): void => (cleanup(), reject(opts.signal?.reason));
+      const timer = setTimeout(() => {
+        cleanup();
+        const last = this.follower.lastError;
+        reject(
+          new HadronError('NO_PARTITIONS', `no partition list from ${this.url} within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`, {
+            ...(last !== undefined ? { cause: last } : {}),
+          }),
+        );
+      }, timeoutMs);
+      if (opts.signal?.aborted) return onAbort();
+      this.topology.on('change', onChange);
+      this.follower.on('state', onState);
+      this.on('state', onClose);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Publishes one event or several. Resolves with where each was stored once acknowledged (with
+   * `fsync`, on disk). Events are CloudEvents: `cloudevents` SDK objects, flat attribute
+   * objects, or the wire shape (see event.ts). Several events may go to several partitions.
+   */
+  publish(event: EventInput, opts?: PublishOptions): Promise<PublishAck>;
+  publish(events: readonly EventInput[], opts?: PublishOptions): Promise<PublishAck[]>;
+  publish(input: EventInput | readonly EventInput[], opts?: PublishOptions): Promise<PublishAck | PublishAck[]> {
+    return this.publisher.publish(input as EventInput, opts);
+  }
+
+  /** Publishing statistics (batches, events, retries, fail-overs). */
+  get publishStats(): Publisher['stats'] {
+    return this.publisher.stats;
+  }
+
+  /** Resolves once every publish sent so far has been answered. */
+  flush(): Promise<void> {
+    return this.publisher.flushed();
+  }
+
+  /**
+   * Joins consumer group `opts.group` on every partition; `handler` gets each delivery. A
+   * handler that returns acks the delivery; one that throws nacks it (redelivered later).
+   */
+  subscribe(opts: SubscribeOptions, handler: DeliveryHandler): Subscription<Delivery, void> {
+    if (this._state === 'closed') throw new HadronError('UNAVAILABLE', 'client closed');
+    if (!opts.group) throw new HadronError('INVALID_ARGUMENT', 'subscribe: `group` is required');
+    return this.track(new Subscription(this.engine(), streamProtocol(opts), handler, opts.signal));
+  }
+
+  /**
+   * Serves stage `stage` of pipeline `pipeline` on every partition: `handler` gets the root event
+   * and its dependencies' outputs and returns the stage's output event.
+   */
+  pipelineStage(pipeline: string, stage: string, handler: StageHandler, opts: PipelineStageOptions = {}): Subscription<StageDelivery, EventInput> {
+    if (this._state === 'closed') throw new HadronError('UNAVAILABLE', 'client closed');
+    return this.track(new Subscription(this.engine(), pipelineProtocol(pipeline, stage), handler, opts.signal));
+  }
+
+  private engine(): ConstructorParameters<typeof Subscription>[0] {
+    return { topology: this.topology, metadata: this.auth, logger: this.log, reconnect: this.reconnect };
+  }
+
+  private track<D, R>(s: Subscription<D, R>): Subscription<D, R> {
+    const any = s as unknown as Subscription<never, never>;
+    this.subscriptions.add(any);
+    s.once('closed', () => this.subscriptions.delete(any));
+    return s;
+  }
+
+  /** Every state, topology and partition event from now on, until `signal` aborts or the client closes. */
+  watch(signal?: AbortSignal): AsyncIterableIterator<ClientEvent> {
+    const q = new AsyncQueue<ClientEvent>();
+    const onState = (state: ClientState): void => {
+      q.push({ type: 'state', state });
+      if (state === 'closed') stop();
+    };
+    const onTopology = (change: TopologyChange): void => q.push({ type: 'topology', change });
+    const onPartition = (status: PartitionStatus): void => q.push({ type: 'partition', status });
+    const stop = (): void => {
+      this.off('state', onState);
+      this.off('topology', onTopology);
+      this.off('partition', onPartition);
+      q.end();
+    };
+    this.on('state', onState);
+    this.on('topology', onTopology);
+    this.on('partition', onPartition);
+    if (this._state === 'closed') stop();
+    if (signal) {
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+    }
+    return q;
+  }
+
+  /**
+   * Closes everything: new publishes are refused, queued and in-flight ones complete, every
+   * subscription closes (handlers in flight finish and are acked), connections close.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.subscriptions].map((s) => s.close()));
+      await this.publisher.close();
+      await this.follower.close();
+      await this.topology.close();
+      await this.bootstrapChannel?.close();
+      this.setState('closed');
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+const isCredentialError = (e: unknown): e is HadronError => e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED');
+
+/** Creates a client and starts following the topology in the background (see `HadronClient`). */
+export function createClient(opts: ClientOptions): HadronClient {
+  return new HadronClient(opts);
+}
