@@ -176,6 +176,22 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     assert.deepEqual(Object.keys(n.inputs), ['deploy-service']);
     assert.equal(n.inputs['deploy-service']!.source, 'deploy-service');
     assert.equal(n.inputs['deploy-service']!.type, 'empty');
+    // The instance is still active: status shows each stage's state on its partition.
+    const part = Number(/partition=(\d+)/.exec(pub.out[0] ?? '')?.[1]);
+    const st = await run(['pipeline', 'status', 'service-creation', '--output', 'json'], env);
+    assert.equal(st.code, 0, st.err);
+    const rows = st.out.map((l) => JSON.parse(l) as { partition: number; instances?: Array<{ rootEventId: string; stages: Array<{ name: string; state: string }> }> });
+    assert.equal(rows.length, 3, 'one line per partition');
+    const inst = rows.find((r) => r.partition === part)!.instances!.find((i) => i.rootEventId === 'svc-1')!;
+    assert.deepEqual(
+      Object.fromEntries(inst.stages.map((x) => [x.name, x.state])),
+      { 'deploy-service': 'done', 'setup-billing': 'done', 'setup-monitoring': 'ready', 'notify-user': 'ready', cleanup: 'waiting' },
+    );
+    const text = await run(['pipeline', 'status', 'service-creation'], env);
+    assert.match(text.out.join('\n'), /offset \d+ \(root svc-1\): deploy-service=done setup-billing=done setup-monitoring=ready notify-user=ready cleanup=waiting/);
+    const missing = await run(['pipeline', 'status', 'no-such-pipeline'], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /pipeline no-such-pipeline is not running on any partition/);
   });
 
   await t.test('a read-only token cannot publish; missing credentials are explained', async () => {

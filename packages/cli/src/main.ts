@@ -5,11 +5,12 @@
 import { HadronError } from '@hadron/core';
 import { GLOBAL_OPTIONS, UsageError, commandHelp, findCommand, groupHelp, parseCommand, type CommandSpec, type Output } from './args.js';
 import { dev } from './commands/dev.js';
+import { pipelineStatus } from './commands/pipeline-status.js';
 import { pipelineSub } from './commands/pipeline-sub.js';
 import { streamPub } from './commands/stream-pub.js';
 import { streamSub } from './commands/stream-sub.js';
 
-export const COMMANDS: readonly CommandSpec[] = [streamPub, streamSub, pipelineSub, dev];
+export const COMMANDS: readonly CommandSpec[] = [streamPub, streamSub, pipelineSub, pipelineStatus, dev];
 
 export interface MainOptions extends Partial<Output> {
   env?: NodeJS.ProcessEnv;

@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { AsyncQueue, GrpcChannel, HadronError, silentLogger, type BackoffOptions, type Logger } from '@hadron/core';
-import { decodePublishResponse } from '@hadron/proto';
+import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary } from '@hadron/proto';
 import type { EventInput } from './event.js';
 import { MetadataFollower, grpcMetadataOpener, type MetadataState } from './metadata.js';
 import { pipelineProtocol, type PipelineStageOptions, type StageDelivery, type StageHandler } from './pipeline-stage.js';
@@ -26,6 +26,17 @@ import { Subscription } from './subscription.js';
 import { Topology, addressUrl, type PartitionStatus, type TopologyChange } from './topology.js';
 
 export const PUBLISH_METHOD = '/stream.StreamController/StreamPublish';
+export const PIPELINE_STATUS_METHOD = '/stream.Inspection/PipelineStatus';
+
+/** One partition's answer to `pipelineStatus()`. */
+export type PipelinePartitionStatus =
+  | {
+      partition: number;
+      lastOffsetProcessed: number;
+      maxParallel: number;
+      instances: Array<{ offset: number; rootEventId: string; stages: Array<{ name: string; state: string; attempts: number }> }>;
+    }
+  | { partition: number; error: string; code: string };
 
 export type ClientState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
@@ -151,6 +162,40 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
 
   get state(): ClientState {
     return this._state;
+  }
+
+  /**
+   * Status of a pipeline on every partition (`stream.Inspection/PipelineStatus`): scan position
+   * and the active instances with each stage's state. A partition that cannot answer is
+   * reported with its error instead of failing the whole call.
+   */
+  async pipelineStatus(pipeline: string, opts: { timeoutMs?: number } = {}): Promise<PipelinePartitionStatus[]> {
+    await this.ready();
+    const req = toBinary(PipelineStatusRequestSchema, create(PipelineStatusRequestSchema, { pipeline }));
+    return Promise.all(
+      this.topology.partitions().map(async ({ partition }): Promise<PipelinePartitionStatus> => {
+        const conn = this.topology.get(partition);
+        try {
+          if (!conn) throw new HadronError('UNAVAILABLE', `partition ${partition} has no connection`);
+          const res = fromBinary(
+            PipelineStatusResponseSchema,
+            await conn.channel.unary(PIPELINE_STATUS_METHOD, req, { metadata: this.auth, timeoutMs: opts.timeoutMs ?? 5000 }),
+          );
+          return {
+            partition,
+            lastOffsetProcessed: Number(res.lastOffsetProcessed),
+            maxParallel: res.maxParallel,
+            instances: res.instances.map((i) => ({
+              offset: Number(i.offset),
+              rootEventId: i.rootEventId,
+              stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
+            })),
+          };
+        } catch (err) {
+          return { partition, error: err instanceof Error ? err.message : String(err), code: err instanceof HadronError ? err.code : 'INTERNAL' };
+        }
+      }),
+    );
   }
 
   /** The partitions as last announced, with the health of each connection. */
