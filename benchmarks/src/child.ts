@@ -5,6 +5,7 @@
  */
 import { hadronClientPublish } from './hadron/client-publish.js';
 import { hadronDrain } from './hadron/drain.js';
+import { hadronPipeline } from './hadron/pipeline.js';
 import { hadronLatency } from './hadron/latency.js';
 import { hadronPublish } from './hadron/publish.js';
 import { natsDrain } from './nats/drain.js';
@@ -17,6 +18,7 @@ const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
   'hadron.client-publish': hadronClientPublish,
   'hadron.latency': hadronLatency,
   'hadron.drain': hadronDrain,
+  'hadron.pipeline': hadronPipeline,
   'nats.js-publish': natsJsPublish,
   'nats.core-publish': natsCorePublish,
   'nats.js-latency': (s) => natsLatency(s, 'js'),

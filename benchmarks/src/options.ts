@@ -14,6 +14,7 @@ export interface BenchOptions {
   events: number;
   /** Events pre-filled and drained. */
   drainEvents: number;
+  pipelineInstances: number;
   sizes: number[];
   partitions: number[];
   /** Hadron: events per publish request and requests in flight per partition. */
@@ -49,6 +50,7 @@ export const DEFAULTS: BenchOptions = {
   skip: [],
   events: 1_000_000,
   drainEvents: 1_000_000,
+  pipelineInstances: 10_000,
   sizes: [1024, 256],
   partitions: [1, 3],
   batch: 1000,
@@ -75,6 +77,7 @@ export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run 
   --skip A,B          leave those out
   --events N          events per publish workload (default ${DEFAULTS.events})
   --drain-events N    events pre-filled and drained (default ${DEFAULTS.drainEvents})
+  --pipeline-instances N  pipeline instances for the 5-stage pipeline run (default ${DEFAULTS.pipelineInstances})
   --sizes 1024,256    event payload sizes in bytes for the publish workloads
   --partitions 1,3    partition (stream) counts for the publish workloads
   --batch N           Hadron events per publish request (default ${DEFAULTS.batch})
@@ -95,6 +98,7 @@ Every flag can also be given as an environment variable, e.g. BENCH_EVENTS=20000
 const INT_FLAGS = {
   events: 'events',
   'drain-events': 'drainEvents',
+  'pipeline-instances': 'pipelineInstances',
   batch: 'batch',
   window: 'window',
   'nats-window': 'natsWindow',

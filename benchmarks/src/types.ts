@@ -5,7 +5,7 @@
 import type { LatencySummary } from './lib/stats.js';
 
 export type System = 'hadron' | 'nats';
-export type Kind = 'publish' | 'latency' | 'drain' | 'client';
+export type Kind = 'publish' | 'latency' | 'drain' | 'client' | 'pipeline';
 
 /** Everything a workload needs; plain JSON so it crosses the process boundary. */
 export interface WorkloadSpec {

@@ -80,6 +80,21 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
   specs.push({ ...drainCommon, id: 'nats.drain-batchack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'batch', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, AckAll once per batch)` });
   specs.push({ ...drainCommon, id: 'nats.drain-eachack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'each', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, ack every message)` });
 
+  specs.push({
+    ...base,
+    id: 'hadron.pipeline.5stage',
+    system: 'hadron',
+    kind: 'pipeline',
+    runner: 'hadron.pipeline',
+    events: o.pipelineInstances,
+    eventSize: 256,
+    partitions: 1,
+    window: 4,
+    maxBatch: 200,
+    timeoutMs: 60_000 + o.pipelineInstances * 10,
+    title: `Hadron pipeline, 5 stages, 1 partition (${o.pipelineInstances} instances, 4 workers/stage, maxParallel 200)`,
+  });
+
   const matches = (s: WorkloadSpec, token: string): boolean => token === s.kind || token === s.system || s.id.includes(token);
   return specs
     .filter((s) => o.only.length === 0 || o.only.some((t) => matches(s, t)))
