@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, partitionOf, type HadronClient } from '@hadron/client';
 import { HadronError } from '@hadron/core';
-import { freePortRange } from '@hadron/testing';
+import { freePortRange, until } from '@hadron/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
@@ -64,14 +64,6 @@ async function run(args: string[], env: Record<string, string | undefined> = {})
   const p = hadron(args, env);
   const { code } = await p.exited;
   return { code, out: p.lines, err: p.stderr };
-}
-
-async function until(cond: () => boolean | Promise<boolean>, ms = 15_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const keyFor = (p: number, n: number, prefix: string): string => {

@@ -5,20 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudEvent } from 'cloudevents';
 import { HadronError } from '@hadron/core';
-import { startStream, type TestStream } from '@hadron/testing';
+import { startStream, type TestStream, until } from '@hadron/testing';
 import { createClient, type HadronClient } from './client.js';
 import { toCloudEvent, type ReceivedEvent } from './event.js';
 import { partitionOf } from './hash.js';
 import type { PartitionHealth } from './topology.js';
-
-/** Resolves when `cond()` holds, polling; fails after `ms`. */
-async function until(cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A key whose partition is `p` of `n`. */
 function keyFor(p: number, n: number, prefix = 'k'): string {

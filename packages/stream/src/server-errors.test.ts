@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { create, encodeEvent, encodePublishRequest, PipelineSubscribeRequestSchema, StreamSubscribeRequestSchema, toBinary } from '@hadron/proto';
 import { GrpcStatusError, Status, signJwt } from '@hadron/core';
-import { PIPELINE_SUBSCRIBE, PUBLISH, RawClient, STREAM_BIN, SUBSCRIBE, startStream, testEvent, tokenManifest } from '@hadron/testing';
+import { PIPELINE_SUBSCRIBE, PUBLISH, RawClient, STREAM_BIN, SUBSCRIBE, startStream, testEvent, tokenManifest, until } from '@hadron/testing';
 
 async function status(p: Promise<unknown>): Promise<{ status: number; message: string; code: string }> {
   try {
@@ -167,14 +167,6 @@ test('auth matrix: UNAUTHENTICATED for bad credentials, PERMISSION_DENIED for mi
   c.writeManifest('token-full.yaml', tokenManifest('t-full', { streams: { pub: [], sub: ['events'] } }));
   await until(async () => (await status(full.publish(ev)).catch(() => ({ status: 0 }))).status === Status.PERMISSION_DENIED);
 });
-
-async function until(cond: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 test('bad configuration stops start-up with a message naming the variable', () => {
   const base = {

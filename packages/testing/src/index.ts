@@ -2,3 +2,4 @@ export * from './ports.js';
 export * from './manifests.js';
 export * from './cluster.js';
 export * from './raw-client.js';
+export * from './until.js';

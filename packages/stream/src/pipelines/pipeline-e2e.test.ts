@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GrpcStatusError, Status } from '@hadron/core';
-import { RawClient, startStream, testEvent, type RawStage, type TestStream } from '@hadron/testing';
+import { RawClient, startStream, testEvent, type RawStage, type TestStream, until } from '@hadron/testing';
 
 const STAGES: Array<{ name: string; dependencies?: string[] }> = [
   { name: 'deploy-service' },
@@ -51,14 +51,6 @@ function worker(c: TestStream, p: number, stage: string, runs: Run[], onRun: () 
     }
   })().catch((e: unknown) => e);
   return { client, s, state };
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('service-creation over 3 partitions: every stage exactly once per instance, across a kill -9', async () => {
