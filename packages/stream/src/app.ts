@@ -71,6 +71,7 @@ export class StreamServer {
       logger: this.log,
       segmentBytes: cfg.segmentBytes,
       flushIntervalMs: cfg.flushIntervalMs,
+      tailCacheBytes: cfg.tailCacheBytes,
       onFatal: (err) => this.fatal(err),
     });
     const m = this.metrics;

@@ -29,6 +29,7 @@ export interface StreamConfig {
   maxMessageBytes: number;
   maxDeliveryBytes: number;
   segmentBytes: number;
+  tailCacheBytes: number;
   flushIntervalMs: number;
   ackDeadlineMs: number;
   nackBackoffBaseMs: number;
@@ -95,6 +96,7 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     maxMessageBytes: envInt(env, 'HADRON_MAX_MESSAGE_BYTES', { def: DEFAULT_MAX_MESSAGE_BYTES, min: 1024, max: 2 ** 31 - 1 }),
     maxDeliveryBytes: envInt(env, 'HADRON_MAX_DELIVERY_BYTES', { def: 4 * 1024 * 1024, min: 1024 }),
     segmentBytes: envInt(env, 'HADRON_SEGMENT_BYTES', { def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31 }),
+    tailCacheBytes: envInt(env, 'HADRON_TAIL_CACHE_BYTES', { def: 64 * 1024 * 1024, min: 0 }),
     flushIntervalMs: envInt(env, 'HADRON_FLUSH_INTERVAL_MS', { def: 100, min: 1, max: 60_000 }),
     ackDeadlineMs: envInt(env, 'HADRON_ACK_DEADLINE_MS', { def: 30_000, min: 10 }),
     nackBackoffBaseMs: envInt(env, 'HADRON_NACK_BACKOFF_BASE_MS', { def: 500, min: 0 }),
