@@ -8,11 +8,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GrpcChannel } from '@hadron/core';
 import { startStream, type TestStream } from '@hadron/testing';
 import type { WorkloadResult, WorkloadSpec } from '../types.js';
+import { METHOD } from '@hadron/proto';
 
 const PRELOAD = fileURLToPath(new URL('../lib/cpu-profile-preload.js', import.meta.url));
 
-export const PUBLISH = '/stream.StreamController/StreamPublish';
-export const SUBSCRIBE = '/stream.StreamController/StreamSubscribe';
+export const PUBLISH = METHOD.publish;
+export const SUBSCRIBE = METHOD.subscribe;
 
 export interface HadronBench extends AsyncDisposable {
   stream: TestStream;

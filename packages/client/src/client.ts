@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { AsyncQueue, GrpcChannel, HadronError, silentLogger, type BackoffOptions, type Logger } from '@hadron/core';
-import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary } from '@hadron/proto';
+import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary, METHOD } from '@hadron/proto';
 import type { EventInput } from './event.js';
 import { MetadataFollower, grpcMetadataOpener, type MetadataState } from './metadata.js';
 import { pipelineProtocol, type PipelineStageOptions, type StageDelivery, type StageHandler } from './pipeline-stage.js';
@@ -25,8 +25,8 @@ import { streamProtocol, type Delivery, type DeliveryHandler, type SubscribeOpti
 import { Subscription } from './subscription.js';
 import { Topology, addressUrl, type PartitionStatus, type TopologyChange } from './topology.js';
 
-export const PUBLISH_METHOD = '/stream.StreamController/StreamPublish';
-export const PIPELINE_STATUS_METHOD = '/stream.Inspection/PipelineStatus';
+export const PUBLISH_METHOD = METHOD.publish;
+export const PIPELINE_STATUS_METHOD = METHOD.pipelineStatus;
 
 /** One partition's answer to `pipelineStatus()`. */
 export type PipelinePartitionStatus =

@@ -18,10 +18,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { HadronError, backoffDelay, isRetriable, type BackoffOptions, type Logger } from '@hadron/core';
-import { MetadataRequestSchema, MetadataResponseSchema, create, fromBinary, toBinary } from '@hadron/proto';
+import { MetadataRequestSchema, MetadataResponseSchema, create, fromBinary, toBinary, METHOD } from '@hadron/proto';
 import { sleepUnref, type PartitionInfo } from './topology.js';
 
-export const METADATA_METHOD = '/stream.StreamController/Metadata';
+export const METADATA_METHOD = METHOD.metadata;
 
 export type MetadataState =
   | { kind: 'connecting'; address: string; attempt: number }

@@ -16,13 +16,12 @@ import {
   create,
   fromBinary,
   toBinary,
-  type Event as ProtoEvent,
-} from '@hadron/proto';
+  type Event as ProtoEvent, METHOD } from '@hadron/proto';
 import { HadronError } from '@hadron/core';
 import { toWireEvent, type EventInput, type ReceivedEvent, type WireEvent } from './event.js';
 import type { SubscriptionProtocol } from './subscription.js';
 
-export const PIPELINE_SUBSCRIBE_METHOD = '/stream.StreamController/PipelineSubscribe';
+export const PIPELINE_SUBSCRIBE_METHOD = METHOD.pipelineSubscribe;
 
 export interface StageDelivery {
   pipeline: string;

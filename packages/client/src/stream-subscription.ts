@@ -16,12 +16,11 @@ import {
   create,
   decodeEvent,
   decodeSubscribeResponse,
-  toBinary,
-} from '@hadron/proto';
+  toBinary, METHOD } from '@hadron/proto';
 import type { ReceivedEvent } from './event.js';
 import type { SubscriptionProtocol } from './subscription.js';
 
-export const STREAM_SUBSCRIBE_METHOD = '/stream.StreamController/StreamSubscribe';
+export const STREAM_SUBSCRIBE_METHOD = METHOD.subscribe;
 
 /** Where a new group starts: the first retained event, after the current last one, or at an offset. */
 export type StartPoint = 'beginning' | 'latest' | { offset: number };

@@ -1,3 +1,4 @@
 export * from './gen/stream_pb.js';
 export * from './wire.js';
 export { create, toBinary, fromBinary, toJson, fromJson } from '@bufbuild/protobuf';
+export * from './methods.js';

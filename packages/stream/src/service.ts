@@ -29,8 +29,7 @@ import {
   scanPublishRequest,
   toBinary,
   type ScannedPipelineRequest,
-  type StreamSubscribeRequest,
-} from '@hadron/proto';
+  type StreamSubscribeRequest, METHOD } from '@hadron/proto';
 import type { PipelineManager } from './pipelines/manager.js';
 import type { Authenticator } from './auth.js';
 import type { StreamMetrics } from './metrics.js';
@@ -52,15 +51,14 @@ export interface ServiceDeps {
   partitions: (v: ControlPlaneView) => Array<{ partition: number; internal: string; external: string }> | undefined;
 }
 
-const SERVICE = '/stream.StreamController/';
 
 export function streamControllerMethods(d: ServiceDeps): Record<string, MethodDef> {
   return {
-    [`${SERVICE}Metadata`]: { kind: 'serverStream', handler: (req, call) => metadata(d, call) },
-    [`${SERVICE}StreamPublish`]: { kind: 'unary', handler: (req, ctx) => publish(d, req, ctx) },
-    [`${SERVICE}StreamSubscribe`]: { kind: 'bidi', handler: (call) => subscribe(d, call) },
-    [`${SERVICE}PipelineSubscribe`]: { kind: 'bidi', handler: (call) => pipelineSubscribe(d, call) },
-    '/stream.Inspection/PipelineStatus': { kind: 'unary', handler: (req, ctx) => pipelineStatus(d, req, ctx) },
+    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => metadata(d, call) },
+    [METHOD.publish]: { kind: 'unary', handler: (req, ctx) => publish(d, req, ctx) },
+    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => subscribe(d, call) },
+    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => pipelineSubscribe(d, call) },
+    [METHOD.pipelineStatus]: { kind: 'unary', handler: (req, ctx) => pipelineStatus(d, req, ctx) },
   };
 }
 

@@ -20,13 +20,12 @@ import {
   encodePublishRequest,
   fromBinary,
   toBinary,
-  type WireEvent,
-} from '@hadron/proto';
+  type WireEvent, METHOD } from '@hadron/proto';
 
-export const PUBLISH = '/stream.StreamController/StreamPublish';
-export const SUBSCRIBE = '/stream.StreamController/StreamSubscribe';
-export const METADATA = '/stream.StreamController/Metadata';
-export const PIPELINE_SUBSCRIBE = '/stream.StreamController/PipelineSubscribe';
+export const PUBLISH = METHOD.publish;
+export const SUBSCRIBE = METHOD.subscribe;
+export const METADATA = METHOD.metadata;
+export const PIPELINE_SUBSCRIBE = METHOD.pipelineSubscribe;
 
 export function testEvent(i: number, over: Partial<WireEvent> = {}): WireEvent {
   return {
@@ -157,7 +156,7 @@ export class RawClient {
   }> {
     const res = fromBinary(
       PipelineStatusResponseSchema,
-      await this.channel.unary('/stream.Inspection/PipelineStatus', toBinary(PipelineStatusRequestSchema, create(PipelineStatusRequestSchema, { pipeline })), {
+      await this.channel.unary(METHOD.pipelineStatus, toBinary(PipelineStatusRequestSchema, create(PipelineStatusRequestSchema, { pipeline })), {
         metadata: this.metadata,
       }),
     );
