@@ -14,7 +14,7 @@ import { formatProfile, summarizeProfile, type ProfileSummary } from './lib/prof
 import { RATIO_LEGEND, compare, renderMarkdown, renderText, type ComparisonRow } from './lib/report.js';
 import { ensureNatsServer } from './nats/install.js';
 import { USAGE, parseOptions, type BenchOptions } from './options.js';
-import type { WorkloadResult, WorkloadSpec } from './types.js';
+import { noResult, type WorkloadResult, type WorkloadSpec } from './types.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -63,21 +63,7 @@ async function runChild(spec: WorkloadSpec): Promise<WorkloadResult> {
   const strays = killGroup(child, 'SIGKILL');
   fs.rmSync(tmp, { recursive: true, force: true });
   current = undefined;
-  const failed = (reason: string): WorkloadResult => ({
-    id: spec.id,
-    system: spec.system,
-    kind: spec.kind,
-    title: spec.title,
-    status: 'failed',
-    reason,
-    events: 0,
-    seconds: 0,
-    eventsPerSec: 0,
-    mbPerSec: 0,
-    verified: [],
-    params: {},
-    notes: [],
-  });
+  const failed = (reason: string): WorkloadResult => noResult(spec, 'failed', reason);
   if (timedOut) return failed(`timed out after ${Math.round(spec.timeoutMs / 1000)} s (killed with its servers)`);
   if (failure !== undefined) return failed(failure);
   if (!result || exit.code !== 0) return failed(`child exited with code ${exit.code} signal ${exit.signal}`);
@@ -104,10 +90,6 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
     // gone in between
   }
   return true;
-}
-
-function skipped(spec: WorkloadSpec, reason: string): WorkloadResult {
-  return { id: spec.id, system: spec.system, kind: spec.kind, title: spec.title, status: 'skipped', reason, events: 0, seconds: 0, eventsPerSec: 0, mbPerSec: 0, verified: [], params: {}, notes: [] };
 }
 
 function oneLine(r: WorkloadResult): string {
@@ -146,7 +128,7 @@ async function main(): Promise<number> {
   for (const [i, spec] of specs.entries()) {
     log(`\n[${i + 1}/${specs.length}] ${spec.id} — ${spec.title}`);
     const t0 = Date.now();
-    const r = spec.system === 'nats' && natsMissing ? skipped(spec, natsMissing) : await runChild(spec);
+    const r = spec.system === 'nats' && natsMissing ? noResult(spec, 'skipped', natsMissing) : await runChild(spec);
     const rec: RunRecord = { ...r, load1AtEnd: loadAverage()[0], wallSeconds: (Date.now() - t0) / 1000 };
     if (r.profiles?.length) rec.profileSummaries = r.profiles.map((f) => summarizeProfile(f, 20));
     if (r.clientProfiles?.length) rec.clientProfileSummaries = r.clientProfiles.map((f) => summarizeProfile(f, 12));

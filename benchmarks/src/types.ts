@@ -64,6 +64,11 @@ export interface WorkloadResult {
   clientProfiles?: string[];
 }
 
+/** A result with no numbers: a workload that was skipped or failed, and why. */
+export function noResult(spec: WorkloadSpec, status: 'skipped' | 'failed', reason: string): WorkloadResult {
+  return { id: spec.id, system: spec.system, kind: spec.kind, title: spec.title, status, reason, events: 0, seconds: 0, eventsPerSec: 0, mbPerSec: 0, verified: [], params: {}, notes: [] };
+}
+
 export function throughput(spec: WorkloadSpec, events: number, seconds: number): Pick<WorkloadResult, 'events' | 'seconds' | 'eventsPerSec' | 'mbPerSec'> {
   return {
     events,

@@ -13,7 +13,7 @@
 import { benchEvent, payload } from '../lib/events.js';
 import { now } from '../lib/stats.js';
 import { runWindowed } from '../lib/window.js';
-import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../types.js';
+import { check, noResult, throughput, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { withHadron, type HadronBench } from './cluster.js';
 
 /** The slice of `@hadron/client` this workload uses. */
@@ -39,21 +39,7 @@ export async function loadClient(): Promise<CreateClient | string> {
 export async function hadronClientPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
   const createClient = await loadClient();
   if (typeof createClient === 'string') {
-    return {
-      id: spec.id,
-      system: 'hadron',
-      kind: 'client',
-      title: spec.title,
-      status: 'skipped',
-      reason: createClient,
-      events: 0,
-      seconds: 0,
-      eventsPerSec: 0,
-      mbPerSec: 0,
-      verified: [],
-      params: {},
-      notes: [],
-    };
+    return noResult(spec, 'skipped', createClient);
   }
   return withHadron(spec, async (h) => {
     const client = await createClient({ url: h.stream.url(0), token: h.stream.tokens.full });

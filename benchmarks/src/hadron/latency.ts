@@ -7,7 +7,7 @@
  */
 import { decodePublishResponse, encodePublishRequest } from '@hadron/proto';
 import { eventPool } from '../lib/events.js';
-import { runOpenLoop } from '../lib/open-loop.js';
+import { latencyResult, runOpenLoop } from '../lib/open-loop.js';
 import { check, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { PUBLISH, withHadron } from './cluster.js';
 import { scrape, serverPublishLatency } from './server-metrics.js';
@@ -35,7 +35,6 @@ export function hadronLatency(spec: WorkloadSpec): Promise<WorkloadResult> {
       },
     });
     eld.disable();
-    const lat = r.latency.summary();
     const server = serverPublishLatency(await scrape(h));
     const notes = ['acked after fdatasync', `events sent as they come due, ≤ ${spec.batch} per request, no in-flight limit`];
     if (server) {
@@ -50,19 +49,8 @@ export function hadronLatency(spec: WorkloadSpec): Promise<WorkloadResult> {
       check(r.acked === r.sent, `all ${r.sent} events answered (got ${r.acked})`);
       check(maxOffset === r.sent, `last offset ${maxOffset} = events sent ${r.sent}`);
     }
-    return {
-      id: spec.id,
-      system: 'hadron',
-      kind: 'latency',
-      title: spec.title,
-      status: r.unsustainable ? 'unsustained' : 'ok',
-      ...(r.unsustainable ? { reason: r.unsustainable } : {}),
-      events: lat.samples,
-      seconds: spec.seconds,
-      eventsPerSec: r.achievedRate,
-      mbPerSec: (r.achievedRate * spec.eventSize) / 1e6,
-      latency: { ...lat, offeredRate: spec.rate, achievedRate: r.achievedRate, sendLagP99: r.sendLag.summary().p99 },
-      verified: r.unsustainable ? [] : [`${r.sent} events answered; last offset = ${r.sent}`],
+    return latencyResult(spec, r, {
+      verified: `${r.sent} events answered; last offset = ${r.sent}`,
       params: {
         ...(spec.serverEnv ? { serverEnv: spec.serverEnv } : {}),
         partitions: 1,
@@ -76,6 +64,6 @@ export function hadronLatency(spec: WorkloadSpec): Promise<WorkloadResult> {
         clientEventLoopDelayMs: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
       },
       notes,
-    };
+    });
   });
 }

@@ -9,6 +9,7 @@
  * reported separately so client-side scheduling delay is visible.
  */
 import { Samples, now } from './stats.js';
+import type { WorkloadResult, WorkloadSpec } from '../types.js';
 
 export interface OpenLoopOptions {
   rate: number;
@@ -97,4 +98,33 @@ export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     };
     timer = setTimeout(tick, 5);
   });
+}
+
+/**
+ * The result of a latency workload from its open-loop run: shared by every system so the
+ * numbers mean the same for Hadron and NATS. A run that could not sustain the rate is reported
+ * as `unsustained` with no verification claims.
+ */
+export function latencyResult(
+  spec: WorkloadSpec,
+  r: OpenLoopResult,
+  extra: { verified: string; params: Record<string, unknown>; notes: string[] },
+): WorkloadResult {
+  const lat = r.latency.summary();
+  return {
+    id: spec.id,
+    system: spec.system,
+    kind: 'latency',
+    title: spec.title,
+    status: r.unsustainable ? 'unsustained' : 'ok',
+    ...(r.unsustainable ? { reason: r.unsustainable } : {}),
+    events: lat.samples,
+    seconds: spec.seconds,
+    eventsPerSec: r.achievedRate,
+    mbPerSec: (r.achievedRate * spec.eventSize) / 1e6,
+    latency: { ...lat, offeredRate: spec.rate, achievedRate: r.achievedRate, sendLagP99: r.sendLag.summary().p99 },
+    verified: r.unsustainable ? [] : [extra.verified],
+    params: extra.params,
+    notes: extra.notes,
+  };
 }

@@ -6,7 +6,7 @@
  * Check: every event is answered and the stream holds exactly the events sent.
  */
 import { payload } from '../lib/events.js';
-import { runOpenLoop } from '../lib/open-loop.js';
+import { latencyResult, runOpenLoop } from '../lib/open-loop.js';
 import { check, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { addStream, streamState, subject, withNats } from './server.js';
 
@@ -29,7 +29,6 @@ export function natsLatency(spec: WorkloadSpec, mode: 'js' | 'core'): Promise<Wo
           for (let i = 0; i < count; i++) await one();
         },
       });
-      const lat = r.latency.summary();
       const how = mode === 'js' ? 'js.publish()' : 'nc.request() (core publish + reply)';
       const notes = [`${how}, each event sent on its own as it comes due`];
       if (r.unsustainable) notes.push(`NOT SUSTAINED: ${r.unsustainable}`);
@@ -38,22 +37,11 @@ export function natsLatency(spec: WorkloadSpec, mode: 'js' | 'core'): Promise<Wo
         const st = await streamState(nc, 0);
         check(st.messages === r.sent, `stream holds ${r.sent} messages (has ${st.messages})`);
       }
-      return {
-        id: spec.id,
-        system: 'nats',
-        kind: 'latency',
-        title: spec.title,
-        status: r.unsustainable ? 'unsustained' : 'ok',
-        ...(r.unsustainable ? { reason: r.unsustainable } : {}),
-        events: lat.samples,
-        seconds: spec.seconds,
-        eventsPerSec: r.achievedRate,
-        mbPerSec: (r.achievedRate * spec.eventSize) / 1e6,
-        latency: { ...lat, offeredRate: spec.rate, achievedRate: r.achievedRate, sendLagP99: r.sendLag.summary().p99 },
-        verified: r.unsustainable ? [] : [`${r.sent} events answered; stream holds ${r.sent} messages`],
+      return latencyResult(spec, r, {
+        verified: `${r.sent} events answered; stream holds ${r.sent} messages`,
         params: { streams: 1, eventSize: spec.eventSize, rate: spec.rate, how, seconds: spec.seconds, warmupSeconds: spec.warmupSeconds },
         notes,
-      };
+      });
     } finally {
       await nc.close();
     }
