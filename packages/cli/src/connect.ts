@@ -3,7 +3,7 @@
  * original's error texts, reference §6), a logger on stderr, and a connected client.
  */
 import { createLogger, type Logger } from '@hadron/core';
-import { createClient, type ClientOptions, type HadronClient } from '@hadron/client';
+import { HadronError, createClient, type ClientOptions, type HadronClient } from '@hadron/client';
 import { UsageError, type CommandContext } from './args.js';
 
 export const NO_URL = 'the URL of the Hadron cluster must be provided via HADRON_URL env var or --url CLI option';
@@ -20,4 +20,23 @@ export function connect(ctx: CommandContext, extra: Partial<ClientOptions> = {})
   if (!url) throw new UsageError(NO_URL);
   if (!token) throw new UsageError(NO_TOKEN);
   return createClient({ url, token, logger: cliLogger(ctx), ...extra });
+}
+
+/**
+ * Serves a subscription until `countReached` resolves (`--count`), Ctrl-C, or the subscription
+ * ends by itself; then closes it, letting a handler in flight finish and send its ack.
+ */
+export async function serveUntilDone(ctx: CommandContext, sub: { close(): Promise<void>; done: Promise<unknown> }, countReached: Promise<void>): Promise<void> {
+  const stopped = new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await Promise.race([countReached, stopped, sub.done]);
+  await sub.close();
+  await sub.done;
+}
+
+/** True when `err` only reflects the user's Ctrl-C, which is a clean exit (0). */
+export function stoppedByUser(ctx: CommandContext, err: unknown): boolean {
+  return ctx.signal.aborted && !(err instanceof HadronError && err.code !== 'CANCELLED');
 }

@@ -3,9 +3,8 @@
  * each delivery and acking it with the output event `{id: root id, source: <stage>, type:
  * "empty"}` (or the --output-type/--output-data given).
  */
-import { HadronError } from '@hadron/client';
 import { UsageError, intOption, type CommandSpec } from '../args.js';
-import { connect } from '../connect.js';
+import { connect, serveUntilDone, stoppedByUser } from '../connect.js';
 import { stageDeliveryLine } from '../format.js';
 
 export const pipelineSub: CommandSpec = {
@@ -44,13 +43,10 @@ export const pipelineSub: CommandSpec = {
         if (++handled === count) reached();
         return { id: d.rootEvent.id, source: stage, specversion: '1.0', type: outType, optattrs: {}, data: outData };
       });
-      const stopped = new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
-      await Promise.race([countReached, stopped, sub.done]);
-      await sub.close();
-      await sub.done;
+      await serveUntilDone(ctx, sub, countReached);
       return 0;
     } catch (err) {
-      if (ctx.signal.aborted && !(err instanceof HadronError && err.code !== 'CANCELLED')) return 0;
+      if (stoppedByUser(ctx, err)) return 0;
       throw err;
     } finally {
       await client.close();

@@ -5,9 +5,9 @@
  * goes to the group's next reader rather than being lost (those printed are redelivered too:
  * delivery is at-least-once).
  */
-import { HadronError, type StartPoint } from '@hadron/client';
+import type { StartPoint } from '@hadron/client';
 import { UsageError, intOption, type CommandSpec } from '../args.js';
-import { connect } from '../connect.js';
+import { connect, serveUntilDone, stoppedByUser } from '../connect.js';
 import { eventJson, eventText } from '../format.js';
 
 export const streamSub: CommandSpec = {
@@ -53,13 +53,10 @@ export const streamSub: CommandSpec = {
         if (count !== undefined && printed >= count) reached();
         if (room < d.events.length) throw new Error(`hadron stream sub: --count ${count} reached; ${d.events.length - room} event(s) of this delivery left for the group`);
       });
-      const stopped = new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
-      await Promise.race([countReached, stopped, sub.done]);
-      await sub.close();
-      await sub.done;
+      await serveUntilDone(ctx, sub, countReached);
       return 0;
     } catch (err) {
-      if (ctx.signal.aborted && !(err instanceof HadronError && err.code !== 'CANCELLED')) return 0;
+      if (stoppedByUser(ctx, err)) return 0;
       throw err;
     } finally {
       await client.close();
