@@ -1,0 +1,11 @@
+/**
+ * gRPC method paths of `stream.proto` (`/{package}.{Service}/{Method}`), defined once for the
+ * server, the client, the test helpers and the benchmarks.
+ */
+export const METHOD = {
+  metadata: '/stream.StreamController/Metadata',
+  publish: '/stream.StreamController/StreamPublish',
+  subscribe: '/stream.StreamController/StreamSubscribe',
+  pipelineSubscribe: '/stream.StreamController/PipelineSubscribe',
+  pipelineStatus: '/stream.Inspection/PipelineStatus',
+} as const;
