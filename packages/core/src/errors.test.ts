@@ -27,3 +27,11 @@ test('a remote status keeps the Hadron code and retriability sent by the server'
   assert.equal(foreign.code, 'UNAVAILABLE');
   assert.equal(foreign.retriable, true);
 });
+
+test('a peer-supplied hadron-error-code never resolves through the prototype (issue 14 item 6)', () => {
+  for (const code of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+    const e = new GrpcStatusError(Status.INTERNAL, 'x', code);
+    assert.equal(e.code, 'INTERNAL', code);
+    assert.equal(e.retriable, false);
+  }
+});

@@ -93,7 +93,7 @@ export class GrpcStatusError extends HadronError {
     message: string,
     hadronCode?: string,
   ) {
-    const code = hadronCode !== undefined && hadronCode in ERROR_CODES ? (hadronCode as ErrorCode) : codeOfStatus(grpcStatus);
+    const code = hadronCode !== undefined && Object.hasOwn(ERROR_CODES, hadronCode) ? (hadronCode as ErrorCode) : codeOfStatus(grpcStatus);
     super(code, message, { context: { grpcStatus } });
   }
   override get status(): StatusCode {

@@ -94,6 +94,8 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
 
 async function metadata(d: ServiceDeps, call: ServerStreamCall): Promise<void> {
   d.auth.authenticate(call.metadata.authorization);
+  // Accepted: answer with headers now, not with the first list (issue 14 item 13).
+  call.sendHeaders();
   let last = '';
   for await (const view of d.feed.follow(call.signal)) {
     const parts = d.partitions(view);
@@ -115,6 +117,8 @@ function decodeSubscribe(buf: Buffer): StreamSubscribeRequest {
 
 async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
   d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
+  // The original client awaits these headers before it sends its setup (issue 14 item 13).
+  call.sendHeaders();
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
   const req = decodeSubscribe(first.value);
@@ -163,6 +167,7 @@ async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
 
 async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
   d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
+  call.sendHeaders();
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
   const req = scanPipeline(first.value);

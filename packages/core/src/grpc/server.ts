@@ -7,7 +7,10 @@
  * caps a stream at ~35k messages/s here (PERF-NOTES). Standard gRPC clients (grpc-js, tonic,
  * grpc-go) interoperate with this server; a test keeps that true.
  *
- * Call lifecycle: headers are sent lazily with the first response message. A handler that
+ * Call lifecycle: headers are sent with the first response message, or earlier when the handler
+ * calls `sendHeaders()` — streaming handlers do so as soon as the call is accepted (after auth),
+ * because the original Rust client awaits each call's response headers before it subscribes to
+ * the next partition (issue 14 item 13). A handler that
  * throws ends the call with the status of the error (`grpcStatusOf`); if nothing was sent yet
  * this is a trailers-only response. Every handler gets an AbortSignal that fires when the client
  * cancels, the deadline passes, or the server shuts down.
@@ -37,6 +40,12 @@ export interface CallContext {
 }
 
 export interface ServerStreamCall extends CallContext {
+  /**
+   * Sends the response HEADERS now (idempotent; a no-op once the call has ended). Streaming
+   * handlers call it once the call is accepted so that clients waiting for headers proceed
+   * even when there is nothing to deliver yet.
+   */
+  sendHeaders(): void;
   /** Sends one message; resolves once it is handed to HTTP/2 and the stream is not congested. */
   send(msg: Uint8Array): Promise<void>;
   /** Ends the call from outside the handler with this error's status. */
@@ -69,10 +78,13 @@ export class GrpcServer {
   private readonly calls = new Set<AbortController>();
   private readonly unaryInFlight = new Set<Promise<unknown>>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** A Map, not the options object: `:path` is client input (`/__proto__`, `/toString`…). */
+  private readonly methods: ReadonlyMap<string, MethodDef>;
   private state: ServerState = 'new';
 
   constructor(private readonly opts: GrpcServerOptions) {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.methods = new Map(Object.entries(opts.methods));
     this.server = http2.createServer({
       settings: { ...http2Settings, maxHeaderListSize: 64 * 1024 },
       maxSessionMemory: 1024,
@@ -128,7 +140,7 @@ export class GrpcServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const path = headers[':path'] ?? '';
-    const method = this.opts.methods[path];
+    const method = this.methods.get(path);
     const ct = headers['content-type'] ?? '';
     if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) {
       stream.respond({ ':status': 415 }, { endStream: true });
@@ -244,15 +256,19 @@ class ServerCallImpl implements BidiCall {
     return first.value;
   }
 
+  sendHeaders(): void {
+    const stream = this.stream;
+    if (this.headersSent || this.finished || stream.destroyed || stream.closed) return;
+    this.headersSent = true;
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  }
+
   send(msg: Uint8Array): Promise<void> {
     const stream = this.stream;
     if (this.finished || stream.destroyed || stream.closed) {
       return Promise.reject(this.signal.reason ?? new HadronError('CANCELLED', 'call already ended'));
     }
-    if (!this.headersSent) {
-      this.headersSent = true;
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    }
+    this.sendHeaders();
     let ok: boolean;
     if (msg.length >= LARGE_MESSAGE) {
       stream.write(frameHeader(msg.length));
