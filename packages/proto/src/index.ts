@@ -1,4 +1,5 @@
 export * from './gen/stream_pb.js';
 export * from './wire.js';
+export * from './check-event.js';
 export { create, toBinary, fromBinary, toJson, fromJson } from '@bufbuild/protobuf';
 export * from './methods.js';

@@ -18,6 +18,8 @@
  * Offsets are carried as JavaScript numbers: exact up to 2^53-1, far beyond any real log.
  */
 
+import { checkEventBytes } from './check-event.js';
+
 /** Raised for bytes that are not a valid encoding of the expected message. */
 export class WireFormatError extends Error {
   override readonly name = 'WireFormatError';
@@ -224,7 +226,9 @@ export function decodeEvent(buf: Buffer, start = 0, end = buf.length): WireEvent
           else if (t === 0x12) v = er.string();
           else er.skip(t & 7);
         }
-        ev.optattrs[k] = v;
+        // A key "__proto__" must become an own property, not the object's prototype.
+        if (k === '__proto__') Object.defineProperty(ev.optattrs, k, { value: v, enumerable: true, writable: true, configurable: true });
+        else ev.optattrs[k] = v;
         break;
       }
       case 6: {
@@ -242,35 +246,11 @@ export function decodeEvent(buf: Buffer, start = 0, end = buf.length): WireEvent
 const EMPTY = new Uint8Array(0);
 
 /**
- * Checks that `[start, end)` is a structurally valid `Event` whose required CloudEvents
- * attributes (id, source, specversion, type) are present, without decoding strings.
- * Returns null when valid, else a short description of the problem.
+ * Checks that `[start, end)` is an `Event` every decoder accepts and that satisfies the
+ * CloudEvents rules (see check-event.ts). Returns null when valid, else the problem.
  */
 export function checkEvent(buf: Buffer, start: number, end: number): string | null {
-  const r = new Reader(buf, start, end);
-  let seen = 0;
-  try {
-    while (!r.done) {
-      const tag = r.varint();
-      const field = tag >>> 3;
-      const wt = tag & 7;
-      if (field === 0) return 'field number 0 is invalid';
-      if (field <= 6) {
-        if (wt !== 2) return `field ${field} has wire type ${wt}, expected 2 (length-delimited)`;
-        const [s, e] = r.lenRange();
-        if (field <= 4 && e > s) seen |= 1 << field;
-      } else {
-        r.skip(wt);
-      }
-    }
-  } catch (err) {
-    return (err as Error).message;
-  }
-  if (seen !== 0b11110) {
-    const missing = ['id', 'source', 'specversion', 'type'].filter((_, i) => !(seen & (1 << (i + 1))));
-    return `required attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing or empty`;
-  }
-  return null;
+  return checkEventBytes(buf, start, end);
 }
 
 // ---------------------------------------------------------------------------------------------

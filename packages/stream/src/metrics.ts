@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PipelineMetricsSink } from './pipelines/controller.js';
+import { ProtocolMetrics } from './protocol-metrics.js';
 
 export const METRIC = {
   currentOffset: 'hadron_stream_current_offset',
@@ -41,6 +42,8 @@ export const METRIC = {
 
 export class StreamMetrics implements PipelineMetricsSink {
   readonly registry = new Registry();
+  /** Poison-event, ack-offset and log-limit guards (protocol-metrics.ts). */
+  readonly protocol: ProtocolMetrics;
   /** Last written offset (a gauge set to the offset; it only ever rises). */
   readonly currentOffset: Gauge;
   readonly firstOffset: Gauge;
@@ -80,6 +83,7 @@ export class StreamMetrics implements PipelineMetricsSink {
     this.registry.setDefaultLabels({ ...labels, partition: String(labels.partition) });
     collectDefaultMetrics({ register: this.registry });
     const r = [this.registry];
+    this.protocol = new ProtocolMetrics(this.registry);
     this.currentOffset = new Gauge({ name: METRIC.currentOffset, help: 'Last offset written to the partition (0 before the first event).', registers: r });
     this.firstOffset = new Gauge({ name: METRIC.firstOffset, help: 'First readable offset after retention.', registers: r });
     this.lastCompactedOffset = new Gauge({ name: METRIC.lastCompactedOffset, help: 'Highest offset removed by retention.', registers: r });
@@ -160,5 +164,8 @@ export class StreamMetrics implements PipelineMetricsSink {
   }
   instanceCompleted(pipeline: string): void {
     this.pipelineCompleted.inc({ pipeline });
+  }
+  undecodableSkipped(pipeline: string): void {
+    this.protocol.undecodableSkipped.inc({ kind: 'pipeline', consumer: pipeline });
   }
 }

@@ -20,6 +20,7 @@ import {
   StreamSubscribeRequestSchema,
   SUBSCRIBE_ACK,
   WireFormatError,
+  checkEventBytes,
   create,
   encodePipelineResponse,
   encodePublishResponse,
@@ -186,13 +187,20 @@ async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> 
   try {
     for await (const msg of call.incoming) {
       const r = scanPipeline(msg);
-      if (r.kind === 'ack') handle.ack(Buffer.from(r.output));
+      if (r.kind === 'ack') handle.ack(checkedOutput(r.output));
       else if (r.kind === 'nack') handle.nack(r.reason);
       else handle.nack(`unexpected ${r.kind} message during a pipeline subscription`);
     }
   } finally {
     handle.leave();
   }
+}
+
+/** A stage output is stored and handed to later stages: it must be an Event every decoder accepts. */
+function checkedOutput(output: Buffer): Buffer {
+  const problem = checkEventBytes(output, 0, output.length, { cloudEvents: false });
+  if (problem !== null) throw new HadronError('INVALID_EVENT', `invalid pipeline stage output: ${problem}`);
+  return Buffer.from(output);
 }
 
 function scanPipeline(buf: Buffer): ScannedPipelineRequest {

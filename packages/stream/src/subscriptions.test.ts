@@ -4,6 +4,7 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncQueue, silentLogger } from '@hadron/core';
+import { encodeEvent } from '@hadron/proto';
 import { MemoryStore } from './storage/partition-store.js';
 import { StreamMetrics } from './metrics.js';
 import { Subscriptions, type Delivery, type GroupSetup, type MemberHandle } from './subscriptions.js';
@@ -27,7 +28,8 @@ function harness(opts: { ackDeadlineMs?: number; baseMs?: number; maxMs?: number
     onFatal: (e) => fatal.push(e),
   });
   live.push(subs);
-  const publish = (n: number) => store.append(Array.from({ length: n }, (_, i) => Buffer.from(`e${store.lastOffset + i + 1}`)));
+  const event = (i: number) => encodeEvent({ id: `e${i}`, source: 'test', specversion: '1.0', type: 't', optattrs: {}, data: Buffer.alloc(0) });
+  const publish = (n: number) => store.append(Array.from({ length: n }, (_, i) => event(store.lastOffset + i + 1)));
   async function join(setup: Partial<GroupSetup> & { group: string }) {
     const q = new AsyncQueue<Delivery & { at: number }>();
     const handle: MemberHandle = await subs.join(
@@ -190,4 +192,23 @@ test('setup validation messages', async () => {
   const h = harness();
   await assert.rejects(h.join({ group: '' }), /subscriber group name may not be an empty string/);
   await assert.rejects(h.join({ group: 'x', maxBatchSize: 0 }), /subscriber batch size must be greater than 0/);
+});
+
+test('undecodable stored events are skipped with a metric, never delivered, never a retry loop (issue 14 item 4)', async () => {
+  const h = harness();
+  const good = (i: number) => encodeEvent({ id: `e${i}`, source: 'test', specversion: '1.0', type: 't', optattrs: {}, data: Buffer.alloc(0) });
+  // Bytes an older server accepted: an optattrs entry whose key has wire type 0; a group wire type.
+  const bad1 = Buffer.concat([good(2), Buffer.from([0x2a, 0x02, 0x08, 0x01])]);
+  const bad2 = Buffer.concat([good(3), Buffer.from([0x3b, 0x3c])]);
+  await h.store.append([bad1, good(2), bad1, bad2, good(5), good(6)]);
+  const m = await h.join({ group: 'g', maxBatchSize: 10 });
+  let d = await m.next();
+  assert.deepEqual(offsets(d), [2], 'offset 1 skipped; the batch ends before the next undecodable event');
+  m.handle.ack();
+  d = await m.next();
+  assert.deepEqual(offsets(d), [5, 6]);
+  m.handle.ack();
+  const skipped = (await h.metrics.protocol.undecodableSkipped.get()).values.find((v) => v.labels.consumer === 'g');
+  assert.equal(skipped?.value, 3);
+  assert.equal(h.subs.describe()[0]?.offset, 6);
 });

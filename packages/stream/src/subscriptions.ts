@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HadronError, exponentialDelay, type Logger } from '@hadron/core';
+import { checkEventBytes } from '@hadron/proto';
 import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
 
@@ -230,6 +231,16 @@ export class Subscriptions {
           return;
         }
         if (g.removed || g.batch) continue;
+        // Events stored before publish-time validation may be undecodable; never deliver one
+        // (every client would fail on it and retry forever): end the batch before it, and
+        // skip it when it comes first (issue 14 item 4).
+        const bad = firstUndecodable(events);
+        if (bad === 0) {
+          this.skipUndecodable(g, events[0]!);
+          g.again = true;
+          continue;
+        }
+        if (bad > 0) events = events.slice(0, bad);
         if (events.length === 0) return;
         g.batch = { events, last: events[events.length - 1]!.offset, attempts: 0, notBefore: 0, avoid: undefined };
       }
@@ -255,6 +266,15 @@ export class Subscriptions {
         g.prefetch = { from, events };
       }
     } while (g.again);
+  }
+
+  private skipUndecodable(g: Group, ev: StoredEvent): void {
+    const problem = checkEventBytes(ev.payload, 0, ev.payload.length, { cloudEvents: false });
+    g.offset = ev.offset;
+    this.o.metrics.protocol.undecodableSkipped.inc({ kind: 'group', consumer: g.name });
+    this.o.metrics.lastOffsetProcessed.set({ group: g.name }, ev.offset);
+    this.o.logger.error({ group: g.name, offset: ev.offset, problem }, 'undecodable stored event skipped by the group');
+    if (g.durable && !g.removed) this.o.store.commitGroupOffset(g.name, ev.offset).catch((err: unknown) => this.o.onFatal(err));
   }
 
   private read(g: Group, from: number): Promise<StoredEvent[]> {
@@ -357,6 +377,7 @@ export class Subscriptions {
     this.o.metrics.groupMembers.remove({ group: g.name });
     this.o.metrics.groupLag.remove({ group: g.name });
     this.o.metrics.lastOffsetProcessed.remove({ group: g.name });
+    this.o.metrics.protocol.removeGroup(g.name);
     this.o.logger.info({ group: g.name }, 'ephemeral subscription group removed (last member left)');
   }
 
@@ -373,4 +394,13 @@ export class Subscriptions {
       if (g.inflight) clearTimeout(g.inflight.timer);
     }
   }
+}
+
+/** Index of the first event no decoder accepts, or -1. */
+function firstUndecodable(events: readonly StoredEvent[]): number {
+  for (let i = 0; i < events.length; i++) {
+    const p = events[i]!.payload;
+    if (checkEventBytes(p, 0, p.length, { cloudEvents: false }) !== null) return i;
+  }
+  return -1;
 }

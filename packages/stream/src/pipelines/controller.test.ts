@@ -248,3 +248,15 @@ test('recovery: a new controller over the same store resumes instances and never
   assert.deepEqual(got, [1, 2]);
   assert.equal(a2.pending(), 0, 'stage a is not re-run');
 });
+
+test('an undecodable stored event is skipped by the trigger scan with a metric, not retried forever (issue 14 item 4)', async () => {
+  const h = harness(pipeline());
+  // A group wire type in an unknown field: reading its type used to throw and retry the scan every second.
+  const poison = Buffer.concat([ev(1), Buffer.from([0x3b, 0x3c])]);
+  await h.store.append([poison, ev(2)]);
+  const w = h.worker(h.ctl, 'deploy-service');
+  const d = await w.next();
+  assert.equal(d.offset, 2, 'the first instance is the decodable event after the poison one');
+  const skipped = (await h.metrics.protocol.undecodableSkipped.get()).values.find((v) => v.labels.kind === 'pipeline');
+  assert.equal(skipped?.value, 1);
+});

@@ -22,7 +22,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { exponentialDelay, matchesTriggers, type Logger, type Pipeline } from '@hadron/core';
-import { eventType } from '@hadron/proto';
+import { checkEventBytes, eventType } from '@hadron/proto';
 import { metaKeys, readU64, u64, type MetaOp } from '../storage/layout.js';
 import type { PartitionStore } from '../storage/partition-store.js';
 
@@ -54,6 +54,8 @@ export interface PipelineMetricsSink {
   stageCompleted(pipeline: string, stage: string, seconds: number): void;
   stageRedelivered(pipeline: string, stage: string, reason: 'nack' | 'timeout' | 'disconnect'): void;
   instanceCompleted(pipeline: string): void;
+  /** A stored event no decoder accepts was skipped as a trigger candidate. */
+  undecodableSkipped?(pipeline: string): void;
 }
 
 interface Worker {
@@ -241,6 +243,15 @@ export class PipelineController {
       for (const ev of events) {
         if (this.instances.size + created.length >= this.maxParallel) break;
         l = ev.offset;
+        // An event stored before publish-time validation may be undecodable: it can trigger
+        // nothing (no stage could decode it), and reading its type would throw and retry this
+        // scan forever. Skip it, loudly (issue 14 item 4).
+        const problem = checkEventBytes(ev.payload, 0, ev.payload.length, { cloudEvents: false });
+        if (problem !== null) {
+          this.o.metrics.undecodableSkipped?.(this.name);
+          this.o.logger.error({ pipeline: this.name, offset: ev.offset, problem }, 'undecodable stored event skipped by the pipeline');
+          continue;
+        }
         if (!matchesTriggers(this.spec.triggers, eventType(ev.payload))) continue;
         const root = Buffer.from(ev.payload);
         created.push({ offset: ev.offset, root, outputs: new Map(), runs: new Map() });
