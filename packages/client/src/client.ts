@@ -15,7 +15,7 @@
  * While reconnecting, the last known topology stays in use: publishing and subscriptions go on.
  */
 import { EventEmitter } from 'node:events';
-import { AsyncQueue, GrpcChannel, HadronError, silentLogger, type BackoffOptions, type Logger } from '@hadron/core';
+import { AsyncQueue, GrpcChannel, HadronError, checkGroupName, silentLogger, type BackoffOptions, type Logger } from '@hadron/core';
 import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary, METHOD } from '@hadron/proto';
 import type { EventInput } from './event.js';
 import { MetadataFollower, grpcMetadataOpener, type MetadataState } from './metadata.js';
@@ -282,6 +282,7 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   subscribe(opts: SubscribeOptions, handler: DeliveryHandler): Subscription<Delivery, void> {
     if (this._state === 'closed') throw new HadronError('UNAVAILABLE', 'client closed');
     if (!opts.group) throw new HadronError('INVALID_ARGUMENT', 'subscribe: `group` is required');
+    checkGroupName(opts.group);
     return this.track(new Subscription(this.engine(), streamProtocol(opts), handler, opts.signal));
   }
 

@@ -6,6 +6,7 @@
  */
 import {
   HadronError,
+  checkPipelineName,
   type BidiCall,
   type CallContext,
   type ControlPlaneView,
@@ -174,6 +175,8 @@ async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> 
   const req = scanPipeline(first.value);
   if (req.kind === 'none') throw new HadronError('INVALID_ARGUMENT', 'no action variant received in request');
   if (req.kind !== 'stage') throw new HadronError('INVALID_ARGUMENT', 'invalid action variant received in request, expected `StageName` variant');
+  checkPipelineName(req.pipeline, 'pipeline');
+  checkPipelineName(req.stage, 'stage');
   const ctl = d.pipelines.get(req.pipeline);
   const pipeline = d.feed.current().pipelines.get(req.pipeline);
   if (!ctl || !pipeline || pipeline.spec.sourceStream !== d.stream) throw new HadronError('NOT_FOUND', 'the target pipeline controller was not found');

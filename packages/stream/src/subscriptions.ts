@@ -17,7 +17,7 @@
  * `durable` and `maxBatchSize`; start points apply only when a group is created.
  */
 import { randomUUID } from 'node:crypto';
-import { HadronError, exponentialDelay, type Logger } from '@hadron/core';
+import { HadronError, checkGroupName, exponentialDelay, type Logger } from '@hadron/core';
 import { checkEventBytes } from '@hadron/proto';
 import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
@@ -149,7 +149,7 @@ export class Subscriptions {
   /** Creates the group if needed and adds a member; validation errors are INVALID_ARGUMENT. */
   async join(setup: GroupSetup, transport: MemberTransport): Promise<MemberHandle> {
     if (this.closed) throw new HadronError('UNAVAILABLE', 'server shutting down');
-    if (setup.group === '') throw new HadronError('INVALID_ARGUMENT', 'subscriber group name may not be an empty string');
+    checkGroupName(setup.group);
     if (setup.maxBatchSize <= 0) throw new HadronError('INVALID_ARGUMENT', 'subscriber batch size must be greater than 0');
     let g = this.groups.get(setup.group);
     if (!g) {
@@ -164,7 +164,15 @@ export class Subscriptions {
       this.groups.set(g.name, g);
       this.o.metrics.numGroups.set(this.groups.size);
       this.o.metrics.lastOffsetProcessed.set({ group: g.name }, offset);
-      if (g.durable) g.ready = store.createDurableGroup(g.name, g.maxBatchSize, offset);
+      if (g.durable) {
+        const created = g;
+        // A group whose creation did not reach the disk must not linger in memory (a second
+        // subscribe would otherwise be accepted for a group storage never held).
+        g.ready = store.createDurableGroup(g.name, g.maxBatchSize, offset).catch((err: unknown) => {
+          if (this.groups.get(created.name) === created) this.removeGroup(created);
+          throw err;
+        });
+      }
       this.o.logger.info({ group: g.name, durable: g.durable, maxBatchSize: g.maxBatchSize, offset }, 'subscription group created');
     }
     const group = g;

@@ -37,6 +37,7 @@
  * Offsets in keys are zero-padded to 20 digits so key order is numeric order.
  */
 import { crc32 } from 'node:zlib';
+import { HadronError } from '@hadron/core';
 
 export const RECORD_HEADER_BYTES = 8;
 export const RECORD_FIXED_BODY_BYTES = 16;
@@ -121,11 +122,16 @@ export function parseRecord(buf: Buffer, pos: number, end = buf.length): RecordP
 // ---------------------------------------------------------------------------------------------
 // Meta WAL batches
 
+/** Longest meta key (its length is stored as a u16). */
+export const MAX_META_KEY_BYTES = 0xffff;
+
 export type MetaOp = { kind: 'put'; key: string; value: Buffer } | { kind: 'del'; key: string };
 
 export function encodeMetaBatch(ops: readonly MetaOp[]): Buffer {
   let size = RECORD_HEADER_BYTES;
   const keys = ops.map((o) => Buffer.from(o.key, 'utf8'));
+  // keyLength is a u16; callers validate names (core/names.ts), this is the last line of defence.
+  for (const k of keys) if (k.length > MAX_META_KEY_BYTES) throw new HadronError('INVALID_ARGUMENT', `meta key of ${k.length} bytes exceeds ${MAX_META_KEY_BYTES}`);
   ops.forEach((o, i) => {
     size += 3 + keys[i]!.length + (o.kind === 'put' ? 4 + o.value.length : 0);
   });

@@ -91,9 +91,16 @@ export class MetaStore {
     if (this.closed) return Promise.reject(new HadronError('UNAVAILABLE', 'meta store closed'));
     if (this.failed) return Promise.reject(this.failed);
     if (ops.length === 0) return Promise.resolve();
+    // Encoded first: ops it refuses (an over-long key) must never reach the map, or the next
+    // compaction would throw on them.
+    let buf: Buffer;
+    try {
+      buf = encodeMetaBatch(ops);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     // Visible to readers at once (single-threaded: no reader can interleave), durable later.
     for (const op of ops) this.apply(op);
-    const buf = encodeMetaBatch(ops);
     return new Promise((resolve, reject) => {
       this.pending.push({ buf, sync: opts.sync, resolve, reject });
       this.kick();
