@@ -53,8 +53,8 @@ function fromProto(e: ProtoEvent | undefined): WireEvent {
 
 export function pipelineProtocol(pipeline: string, stage: string): SubscriptionProtocol<StageDelivery, EventInput> {
   if (pipeline === '' || stage === '') throw new HadronError('INVALID_ARGUMENT', 'pipeline and stage names are required');
-  const msg = (action: { case: 'stageName'; value: string } | { case: 'nack'; value: string } | { case: 'ack'; value: { output: ProtoEvent } }): Uint8Array =>
-    toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline, action }));
+  const msg = (action: { case: 'stageName'; value: string } | { case: 'nack'; value: string } | { case: 'ack'; value: { output: ProtoEvent } }, offset = 0): Uint8Array =>
+    toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline, action, offset: BigInt(offset) }));
   return {
     description: `pipeline "${pipeline}" stage "${stage}"`,
     method: PIPELINE_SUBSCRIBE_METHOD,
@@ -79,11 +79,12 @@ export function pipelineProtocol(pipeline: string, stage: string): SubscriptionP
         inputs,
       };
     },
-    ack(output) {
+    // Replies name the delivery (its instance offset) so the server never applies them to another.
+    ack(output, d) {
       const w = toWireEvent(output);
-      return msg({ case: 'ack', value: { output: create(EventSchema, { ...w, optattrs: { ...w.optattrs } }) } });
+      return msg({ case: 'ack', value: { output: create(EventSchema, { ...w, optattrs: { ...w.optattrs } }) } }, d.offset);
     },
-    nack: (reason) => msg({ case: 'nack', value: reason }),
+    nack: (reason, d) => msg({ case: 'nack', value: reason }, d.offset),
     ackedOffset: () => undefined,
   };
 }

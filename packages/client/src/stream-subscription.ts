@@ -3,7 +3,8 @@
  *
  *   client → setup{group_name, durable, max_batch_size, starting_point}
  *   server → StreamSubscribeResponse{batch, last_included_offset, attempt, partition}
- *   client → ack{} | nack("error text")          (one reply per delivery, in order)
+ *   client → ack{} | nack("error text"), with offset = last_included_offset
+ *                                                (one reply per delivery, in order)
  *
  * On reconnect the setup asks to start right after the last offset this client acked on that
  * partition. The server ignores starting points of a group that already exists (a durable group,
@@ -12,7 +13,7 @@
  */
 import {
   StreamSubscribeRequestSchema,
-  SUBSCRIBE_ACK,
+  encodeSubscribeAck,
   create,
   decodeEvent,
   decodeSubscribeResponse,
@@ -78,8 +79,11 @@ export function streamProtocol(opts: SubscribeOptions): SubscriptionProtocol<Del
       const events = d.events.map((buf, i): ReceivedEvent => ({ ...decodeEvent(buf), partition, offset: d.lastIncludedOffset - (n - 1 - i) }));
       return { group, partition, events, lastIncludedOffset: d.lastIncludedOffset, attempt: d.attempt || 1 };
     },
-    ack: () => SUBSCRIBE_ACK,
-    nack: (reason) => toBinary(StreamSubscribeRequestSchema, create(StreamSubscribeRequestSchema, { action: { case: 'nack', value: reason } })),
+    // Replies carry the batch's offset: the server ignores one that does not name the batch in
+    // flight, so a duplicate can never acknowledge a batch this member has not seen.
+    ack: (_, d) => encodeSubscribeAck(d.lastIncludedOffset),
+    nack: (reason, d) =>
+      toBinary(StreamSubscribeRequestSchema, create(StreamSubscribeRequestSchema, { action: { case: 'nack', value: reason }, offset: BigInt(d.lastIncludedOffset) })),
     ackedOffset: (d) => d.lastIncludedOffset,
   };
 }

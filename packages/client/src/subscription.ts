@@ -29,8 +29,9 @@ export interface SubscriptionProtocol<D, R> {
   /** The first message; `lastAcked` is this partition's last acked offset, if any. */
   setup(lastAcked: number | undefined): Uint8Array;
   decode(msg: Buffer, partition: number): D;
-  ack(result: R): Uint8Array;
-  nack(reason: string): Uint8Array;
+  /** The ack for delivery `d`; it names `d` so the server never applies it to another batch. */
+  ack(result: R, d: D): Uint8Array;
+  nack(reason: string, d: D): Uint8Array;
   /** The offset to resume after once `d` is acked, if the protocol has one. */
   ackedOffset(d: D): number | undefined;
 }
@@ -130,10 +131,10 @@ class Worker<D, R> {
           let reply: Uint8Array;
           let acked = false;
           try {
-            reply = this.protocol.ack(await this.handler(d));
+            reply = this.protocol.ack(await this.handler(d), d);
             acked = true;
           } catch (err) {
-            reply = this.protocol.nack(errorText(err));
+            reply = this.protocol.nack(errorText(err), d);
             log.debug({ partition: this.partition, subscription: this.protocol.description, err: errorText(err) }, 'handler failed; delivery nacked');
           }
           this.handling = false;

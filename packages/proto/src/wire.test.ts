@@ -145,3 +145,21 @@ test('generated code is up to date with stream.proto', () => {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-proto.mjs'), '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
 });
+
+test('acks with an offset: encoder and fast scanner agree with the generated code (issue 14 item 9)', async () => {
+  const { encodeSubscribeAck, scanSubscribeAck, scanPipelineRequest } = await import('./wire.js');
+  const { PipelineSubscribeRequestSchema } = await import('./gen/stream_pb.js');
+  for (const offset of [0, 1, 127, 128, 300, 2 ** 40]) {
+    const gen = Buffer.from(toBinary(StreamSubscribeRequestSchema, create(StreamSubscribeRequestSchema, { action: { case: 'ack', value: {} }, offset: BigInt(offset) })));
+    assert.equal(encodeSubscribeAck(offset).toString('hex'), gen.toString('hex'), `offset ${offset}`);
+    assert.equal(scanSubscribeAck(gen), offset);
+  }
+  // Field order does not matter; anything that is not a plain ack is left to the full decoder.
+  assert.equal(scanSubscribeAck(Buffer.from([0x20, 0x05, 0x12, 0x00])), 5);
+  const nack = Buffer.from(toBinary(StreamSubscribeRequestSchema, create(StreamSubscribeRequestSchema, { action: { case: 'nack', value: 'x' }, offset: 5n })));
+  assert.equal(scanSubscribeAck(nack), undefined);
+  assert.equal(scanSubscribeAck(Buffer.from([0x20, 0x05])), undefined, 'an offset alone is not an ack');
+  assert.equal(scanSubscribeAck(Buffer.from([0x12, 0x01, 0x08])), undefined, 'a non-empty ack payload goes to the full decoder');
+  const p = Buffer.from(toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline: 'p', action: { case: 'nack', value: 'why' }, offset: 42n })));
+  assert.deepEqual(scanPipelineRequest(p), { pipeline: 'p', offset: 42, kind: 'nack', reason: 'why' });
+});

@@ -427,8 +427,43 @@ export function decodeSubscribeResponse(buf: Buffer): SubscribeDelivery {
 }
 
 // StreamSubscribeRequest acks are tiny and frequent: pre-encode them.
-/** `StreamSubscribeRequest{ack: Empty{}}`. */
+/** `StreamSubscribeRequest{ack: Empty{}}` (no offset: "the batch in flight"). */
 export const SUBSCRIBE_ACK = Buffer.from([0x12, 0x00]);
+
+/** `StreamSubscribeRequest{ack: Empty{}, offset}`, as the generated encoder writes it. */
+export function encodeSubscribeAck(offset: number): Buffer {
+  if (offset === 0) return SUBSCRIBE_ACK;
+  const buf = Buffer.allocUnsafe(3 + varintSize(offset));
+  buf[0] = 0x12;
+  buf[1] = 0x00;
+  buf[2] = 0x20;
+  writeVarint(buf, 3, offset);
+  return buf;
+}
+
+/**
+ * Recognises a plain ack (`ack{}` with an optional `offset`, in either field order) without the
+ * generated decoder; returns its offset (0 when absent), or undefined for any other message.
+ */
+export function scanSubscribeAck(buf: Buffer): number | undefined {
+  if (buf.length === 2) return buf[0] === 0x12 && buf[1] === 0x00 ? 0 : undefined;
+  let ack = false;
+  let offset = 0;
+  const r = new Reader(buf);
+  try {
+    while (!r.done) {
+      const t = r.varint();
+      if (t === 0x12 && !ack && r.pos < buf.length && buf[r.pos] === 0x00) {
+        r.pos++;
+        ack = true;
+      } else if (t === 0x20) offset = r.varint();
+      else return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  return ack ? offset : undefined;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Pipelines
@@ -498,14 +533,15 @@ export function encodePipelineResponse(
 
 /** A `PipelineSubscribeRequest` with the output event kept as raw bytes (no decode). */
 export type ScannedPipelineRequest =
-  | { pipeline: string; kind: 'stage'; stage: string }
-  | { pipeline: string; kind: 'ack'; output: Buffer }
-  | { pipeline: string; kind: 'nack'; reason: string }
-  | { pipeline: string; kind: 'none' };
+  | { pipeline: string; offset: number; kind: 'stage'; stage: string }
+  | { pipeline: string; offset: number; kind: 'ack'; output: Buffer }
+  | { pipeline: string; offset: number; kind: 'nack'; reason: string }
+  | { pipeline: string; offset: number; kind: 'none' };
 
 export function scanPipelineRequest(buf: Buffer): ScannedPipelineRequest {
   const r = new Reader(buf);
   let pipeline = '';
+  let offset = 0;
   let out: ScannedPipelineRequest | undefined;
   while (!r.done) {
     const tag = r.varint();
@@ -514,7 +550,7 @@ export function scanPipelineRequest(buf: Buffer): ScannedPipelineRequest {
         pipeline = r.string();
         break;
       case 0x52:
-        out = { pipeline: '', kind: 'stage', stage: r.string() };
+        out = { pipeline: '', offset: 0, kind: 'stage', stage: r.string() };
         break;
       case 0x5a: {
         const [s, e] = r.lenRange();
@@ -527,15 +563,18 @@ export function scanPipelineRequest(buf: Buffer): ScannedPipelineRequest {
             output = buf.subarray(os, oe);
           } else inner.skip(t & 7);
         }
-        out = { pipeline: '', kind: 'ack', output };
+        out = { pipeline: '', offset: 0, kind: 'ack', output };
         break;
       }
       case 0x62:
-        out = { pipeline: '', kind: 'nack', reason: r.string() };
+        out = { pipeline: '', offset: 0, kind: 'nack', reason: r.string() };
+        break;
+      case 0x68:
+        offset = r.varint();
         break;
       default:
         r.skip(tag & 7);
     }
   }
-  return { ...(out ?? { kind: 'none' }), pipeline } as ScannedPipelineRequest;
+  return { ...(out ?? { kind: 'none' }), pipeline, offset } as ScannedPipelineRequest;
 }

@@ -168,4 +168,10 @@ export class StreamMetrics implements PipelineMetricsSink {
   undecodableSkipped(pipeline: string): void {
     this.protocol.undecodableSkipped.inc({ kind: 'pipeline', consumer: pipeline });
   }
+  ackMismatch(pipeline: string, stage: string): void {
+    this.protocol.ackMismatches.inc({ kind: 'pipeline', consumer: `${pipeline}/${stage}` });
+  }
+  clientTextSuppressed(): void {
+    this.protocol.clientTextSuppressed.inc();
+  }
 }

@@ -17,7 +17,8 @@ export const PROTOCOL_METRIC = {
 export class ProtocolMetrics {
   /** Labels: `consumer` = group or pipeline name, `kind` = group | pipeline. */
   readonly undecodableSkipped: Counter<'kind' | 'consumer'>;
-  readonly ackMismatches: Counter<'group'>;
+  /** Labels as for `undecodableSkipped`; a pipeline's consumer is `pipeline/stage`. */
+  readonly ackMismatches: Counter<'kind' | 'consumer'>;
   readonly clientTextSuppressed: Counter;
 
   constructor(registry: Registry) {
@@ -31,7 +32,7 @@ export class ProtocolMetrics {
     this.ackMismatches = new Counter({
       name: PROTOCOL_METRIC.ackMismatches,
       help: 'Acks or nacks whose offset does not match the batch in flight to that member (ignored).',
-      labelNames: ['group'],
+      labelNames: ['kind', 'consumer'],
       registers,
     });
     this.clientTextSuppressed = new Counter({
@@ -43,7 +44,7 @@ export class ProtocolMetrics {
 
   /** Drops a group's series when the group goes. */
   removeGroup(group: string): void {
-    this.ackMismatches.remove({ group });
+    this.ackMismatches.remove({ kind: 'group', consumer: group });
     this.undecodableSkipped.remove({ kind: 'group', consumer: group });
   }
 }

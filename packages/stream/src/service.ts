@@ -19,7 +19,6 @@ import {
   PipelineStatusRequestSchema,
   PipelineStatusResponseSchema,
   StreamSubscribeRequestSchema,
-  SUBSCRIBE_ACK,
   WireFormatError,
   checkEventBytes,
   create,
@@ -29,6 +28,7 @@ import {
   fromBinary,
   scanPipelineRequest,
   scanPublishRequest,
+  scanSubscribeAck,
   toBinary,
   type ScannedPipelineRequest,
   type StreamSubscribeRequest, METHOD } from '@hadron/proto';
@@ -145,17 +145,20 @@ async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
   });
   try {
     for await (const msg of call.incoming) {
-      if (msg.equals(SUBSCRIBE_ACK)) {
-        handle.ack();
+      // Acks are the hot path: recognised without the generated decoder. An ack's optional
+      // offset must name the batch in flight (issue 14 item 9).
+      const acked = scanSubscribeAck(msg);
+      if (acked !== undefined) {
+        handle.ack(acked);
         continue;
       }
       const r = decodeSubscribe(msg);
       switch (r.action.case) {
         case 'ack':
-          handle.ack();
+          handle.ack(Number(r.offset));
           break;
         case 'nack':
-          handle.nack(r.action.value);
+          handle.nack(r.action.value, Number(r.offset));
           break;
         default:
           // The original treats any other message as a nack; so do we, with a reason.
@@ -190,8 +193,8 @@ async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> 
   try {
     for await (const msg of call.incoming) {
       const r = scanPipeline(msg);
-      if (r.kind === 'ack') handle.ack(checkedOutput(r.output));
-      else if (r.kind === 'nack') handle.nack(r.reason);
+      if (r.kind === 'ack') handle.ack(checkedOutput(r.output), r.offset);
+      else if (r.kind === 'nack') handle.nack(r.reason, r.offset);
       else handle.nack(`unexpected ${r.kind} message during a pipeline subscription`);
     }
   } finally {

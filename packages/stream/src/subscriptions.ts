@@ -21,6 +21,7 @@ import { HadronError, checkGroupName, exponentialDelay, type Logger } from '@had
 import { checkEventBytes } from '@hadron/proto';
 import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
+import { ClientTextLog } from './client-text-log.js';
 
 export type StartPoint = { kind: 'beginning' } | { kind: 'latest' } | { kind: 'offset'; offset: number };
 
@@ -47,8 +48,13 @@ export interface MemberTransport {
 
 export interface MemberHandle {
   readonly id: string;
-  ack(): void;
-  nack(reason: string): void;
+  /**
+   * Acks the batch in flight to this member. With `offset` (> 0) the ack applies only if it
+   * names that batch's last offset; otherwise it is ignored and counted (issue 14 item 9).
+   */
+  ack(offset?: number): void;
+  /** Nacks the batch in flight; `offset` as for `ack`. */
+  nack(reason: string, offset?: number): void;
   leave(): void;
 }
 
@@ -56,6 +62,8 @@ interface Member {
   id: string;
   transport: MemberTransport;
   status: 'idle' | 'busy' | 'stale' | 'gone';
+  /** Last offset of the batch this member went stale on (its late reply may name it). */
+  staleLast?: number;
 }
 
 interface Batch {
@@ -100,8 +108,10 @@ export class Subscriptions {
   private readonly groups = new Map<string, Group>();
   private readonly unsubscribe: () => void;
   private closed = false;
+  private readonly textLog: ClientTextLog;
 
   constructor(private readonly o: SubscriptionsOptions) {
+    this.textLog = new ClientTextLog({ logger: o.logger, onSuppressed: () => o.metrics.protocol.clientTextSuppressed.inc() });
     for (const g of o.store.durableGroups()) {
       this.groups.set(g.name, this.newGroup(g.name, true, g.maxBatchSize, g.offset));
       o.metrics.lastOffsetProcessed.set({ group: g.name }, g.offset);
@@ -183,8 +193,8 @@ export class Subscriptions {
     this.pump(group);
     return {
       id: member.id,
-      ack: () => this.onAck(group, member),
-      nack: (reason) => this.onNack(group, member, reason),
+      ack: (offset) => this.onAck(group, member, offset),
+      nack: (reason, offset) => this.onNack(group, member, reason, offset),
       leave: () => this.onLeave(group, member),
     };
   }
@@ -297,16 +307,37 @@ export class Subscriptions {
     }, ms);
   }
 
-  private onAck(g: Group, m: Member): void {
+  /**
+   * Whether a reply (`offset` > 0: it names a batch) answers what this member holds; a stale
+   * member's late reply is consumed here (it becomes idle). False: ignore the reply.
+   */
+  private accepts(g: Group, m: Member, kind: 'ack' | 'nack', offset: number | undefined, reason?: string): boolean {
+    const named = offset !== undefined && offset > 0;
     if (m.status === 'stale') {
+      if (named && offset !== m.staleLast) return this.mismatch(g, m, kind, offset, reason);
       m.status = 'idle';
+      m.staleLast = undefined;
       this.pump(g);
-      return;
+      return false;
     }
     if (!g.inflight || g.inflight.member !== m || !g.batch) {
-      this.o.logger.debug({ group: g.name, member: m.id }, 'ack with no delivery outstanding; ignored');
-      return;
+      if (named) return this.mismatch(g, m, kind, offset, reason);
+      this.o.logger.debug({ group: g.name, member: m.id }, `${kind} with no delivery outstanding; ignored`);
+      return false;
     }
+    if (named && offset !== g.batch.last) return this.mismatch(g, m, kind, offset, reason);
+    return true;
+  }
+
+  private mismatch(g: Group, m: Member, kind: 'ack' | 'nack', offset: number, reason: string | undefined): false {
+    this.o.metrics.protocol.ackMismatches.inc({ kind: 'group', consumer: g.name });
+    const inFlight = g.inflight?.member === m ? g.batch?.last : undefined;
+    this.textLog.log('warn', g.name, { group: g.name, member: m.id, offset, inFlight }, 'reason', reason, `${kind} does not name the batch in flight to this member; ignored`);
+    return false;
+  }
+
+  private onAck(g: Group, m: Member, offset?: number): void {
+    if (!this.accepts(g, m, 'ack', offset) || !g.inflight || !g.batch) return;
     clearTimeout(g.inflight.timer);
     const last = g.batch.last;
     g.offset = last;
@@ -321,16 +352,8 @@ export class Subscriptions {
     this.pump(g);
   }
 
-  private onNack(g: Group, m: Member, reason: string): void {
-    if (m.status === 'stale') {
-      m.status = 'idle';
-      this.pump(g);
-      return;
-    }
-    if (!g.inflight || g.inflight.member !== m || !g.batch) {
-      this.o.logger.debug({ group: g.name, member: m.id }, 'nack with no delivery outstanding; ignored');
-      return;
-    }
+  private onNack(g: Group, m: Member, reason: string, offset?: number): void {
+    if (!this.accepts(g, m, 'nack', offset, reason) || !g.inflight || !g.batch) return;
     clearTimeout(g.inflight.timer);
     g.inflight = undefined;
     m.status = 'idle';
@@ -338,7 +361,7 @@ export class Subscriptions {
     g.batch.notBefore = Date.now() + delay;
     g.batch.avoid = m.id;
     this.o.metrics.nacks.inc({ group: g.name });
-    this.o.logger.info({ group: g.name, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, retryInMs: delay, reason }, 'batch nacked');
+    this.textLog.log('info', g.name, { group: g.name, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, retryInMs: delay }, 'reason', reason, 'batch nacked');
     this.pump(g);
   }
 
@@ -346,6 +369,7 @@ export class Subscriptions {
     if (!g.inflight || g.inflight.member !== m || !g.batch) return;
     g.inflight = undefined;
     m.status = 'stale';
+    m.staleLast = g.batch.last;
     g.batch.avoid = m.id;
     g.batch.notBefore = 0;
     this.o.metrics.ackTimeouts.inc({ group: g.name });
@@ -386,6 +410,7 @@ export class Subscriptions {
     this.o.metrics.groupLag.remove({ group: g.name });
     this.o.metrics.lastOffsetProcessed.remove({ group: g.name });
     this.o.metrics.protocol.removeGroup(g.name);
+    this.textLog.forget(g.name);
     this.o.logger.info({ group: g.name }, 'ephemeral subscription group removed (last member left)');
   }
 

@@ -260,3 +260,20 @@ test('an undecodable stored event is skipped by the trigger scan with a metric, 
   const skipped = (await h.metrics.protocol.undecodableSkipped.get()).values.find((v) => v.labels.kind === 'pipeline');
   assert.equal(skipped?.value, 1);
 });
+
+test('a stage ack naming another instance is ignored and counted; naming its own is applied (issue 14 item 9)', async () => {
+  const h = harness(pipeline());
+  await h.store.append([ev(1), ev(2)]);
+  const w = h.worker(h.ctl, 'deploy-service');
+  const d = await w.next();
+  const other = d.offset === 1 ? 2 : 1;
+  w.h.ack(out('deploy-service', d.root), other);
+  const state = () => h.ctl.status().instances.find((i) => i.offset === d.offset)!.stages.find((s) => s.name === 'deploy-service')!.state;
+  assert.equal(state(), 'delivered', 'the mismatched ack did not complete the stage');
+  const mism = (await h.metrics.protocol.ackMismatches.get()).values.find((v) => v.labels.kind === 'pipeline');
+  assert.equal(mism?.value, 1);
+  w.h.ack(out('deploy-service', d.root), d.offset);
+  const next = await w.next();
+  assert.notEqual(next.offset, d.offset, 'the worker moved on to the other instance');
+  assert.equal(state(), 'done');
+});

@@ -25,6 +25,7 @@ import { exponentialDelay, matchesTriggers, type Logger, type Pipeline } from '@
 import { checkEventBytes, eventType } from '@hadron/proto';
 import { metaKeys, readU64, u64, type MetaOp } from '../storage/layout.js';
 import type { PartitionStore } from '../storage/partition-store.js';
+import { ClientTextLog } from '../client-text-log.js';
 
 export interface StageDelivery {
   stage: string;
@@ -42,8 +43,12 @@ export interface StageTransport {
 
 export interface StageHandle {
   readonly id: string;
-  ack(output: Buffer): void;
-  nack(reason: string): void;
+  /**
+   * Acks the delivery in flight to this worker. With `offset` (> 0) only if it names that
+   * delivery's instance (its root offset); otherwise ignored and counted (issue 14 item 9).
+   */
+  ack(output: Buffer, offset?: number): void;
+  nack(reason: string, offset?: number): void;
   leave(): void;
 }
 
@@ -56,6 +61,10 @@ export interface PipelineMetricsSink {
   instanceCompleted(pipeline: string): void;
   /** A stored event no decoder accepts was skipped as a trigger candidate. */
   undecodableSkipped?(pipeline: string): void;
+  /** An ack/nack named a delivery other than the one in flight to that worker. */
+  ackMismatch?(pipeline: string, stage: string): void;
+  /** A log line with client-provided text was dropped by the rate limit. */
+  clientTextSuppressed?(): void;
 }
 
 interface Worker {
@@ -63,6 +72,8 @@ interface Worker {
   stage: string;
   transport: StageTransport;
   status: 'idle' | 'busy' | 'stale' | 'gone';
+  /** Instance offset of the delivery this worker went stale on. */
+  staleOffset?: number;
 }
 
 interface StageRun {
@@ -107,6 +118,7 @@ export class PipelineController {
   private stopped = false;
   private rr = 0;
   private readonly unsubscribe: () => void;
+  private readonly textLog: ClientTextLog;
 
   constructor(
     readonly name: string,
@@ -114,6 +126,8 @@ export class PipelineController {
     private readonly o: PipelineControllerOptions,
   ) {
     this.spec = pipeline.spec;
+    // Keyed by stage: the controller is per pipeline, and stages are few and fixed by the spec.
+    this.textLog = new ClientTextLog({ logger: o.logger, onSuppressed: () => o.metrics.clientTextSuppressed?.() });
     this.recover();
     this.unsubscribe = o.store.onAppend(() => this.scan());
   }
@@ -281,8 +295,8 @@ export class PipelineController {
     this.pass();
     return {
       id: worker.id,
-      ack: (output) => this.onAck(worker, output),
-      nack: (reason) => this.onNack(worker, reason),
+      ack: (output, offset) => this.onAck(worker, output, offset),
+      nack: (reason, offset) => this.onNack(worker, reason, offset),
       leave: () => this.leave(worker),
     };
   }
@@ -365,17 +379,38 @@ export class PipelineController {
     return undefined;
   }
 
-  private onAck(w: Worker, output: Buffer): void {
+  /**
+   * The delivery a reply answers, if it answers the one in flight to `w` (`offset` > 0 must
+   * name it); a stale worker's late reply is consumed here (the worker becomes idle).
+   */
+  private answered(w: Worker, kind: 'ack' | 'nack', offset: number | undefined, reason?: string): { inst: Instance; run: StageRun } | undefined {
+    const named = offset !== undefined && offset > 0;
     if (w.status === 'stale') {
+      if (named && offset !== w.staleOffset) return this.mismatch(w, kind, offset, reason);
       w.status = 'idle';
+      w.staleOffset = undefined;
       this.pass();
-      return;
+      return undefined;
     }
     const h = this.holding(w);
     if (!h) {
-      this.o.logger.debug({ pipeline: this.name, stage: w.stage }, 'pipeline ack with no delivery outstanding; ignored');
-      return;
+      if (named) return this.mismatch(w, kind, offset, reason);
+      this.o.logger.debug({ pipeline: this.name, stage: w.stage }, `pipeline ${kind} with no delivery outstanding; ignored`);
+      return undefined;
     }
+    if (named && offset !== h.inst.offset) return this.mismatch(w, kind, offset, reason);
+    return h;
+  }
+
+  private mismatch(w: Worker, kind: 'ack' | 'nack', offset: number, reason: string | undefined): undefined {
+    this.o.metrics.ackMismatch?.(this.name, w.stage);
+    this.textLog.log('warn', w.stage, { pipeline: this.name, stage: w.stage, worker: w.id, offset }, 'reason', reason, `pipeline ${kind} does not name the delivery in flight to this worker; ignored`);
+    return undefined;
+  }
+
+  private onAck(w: Worker, output: Buffer, offset?: number): void {
+    const h = this.answered(w, 'ack', offset);
+    if (!h) return;
     const { inst, run } = h;
     clearTimeout(run.inflight!.timer);
     const took = (Date.now() - run.inflight!.since) / 1000;
@@ -399,13 +434,8 @@ export class PipelineController {
       }, this.o.onFatal);
   }
 
-  private onNack(w: Worker, reason: string): void {
-    if (w.status === 'stale') {
-      w.status = 'idle';
-      this.pass();
-      return;
-    }
-    const h = this.holding(w);
+  private onNack(w: Worker, reason: string, offset?: number): void {
+    const h = this.answered(w, 'nack', offset, reason);
     if (!h) return;
     const { inst, run } = h;
     clearTimeout(run.inflight!.timer);
@@ -415,7 +445,7 @@ export class PipelineController {
     run.notBefore = Date.now() + delay;
     run.avoid = w.id;
     this.o.metrics.stageRedelivered(this.name, w.stage, 'nack');
-    this.o.logger.info({ pipeline: this.name, stage: w.stage, offset: inst.offset, attempt: run.attempts, retryInMs: delay, reason }, 'pipeline stage nacked');
+    this.textLog.log('info', w.stage, { pipeline: this.name, stage: w.stage, offset: inst.offset, attempt: run.attempts, retryInMs: delay }, 'reason', reason, 'pipeline stage nacked');
     this.pass();
   }
 
@@ -426,6 +456,7 @@ export class PipelineController {
     run.avoid = w.id;
     run.notBefore = 0;
     w.status = 'stale';
+    w.staleOffset = inst.offset;
     this.o.metrics.stageRedelivered(this.name, stage, 'timeout');
     this.o.logger.warn({ pipeline: this.name, stage, offset: inst.offset, attempt: run.attempts }, 'pipeline stage ack deadline exceeded; handing it to another worker');
     this.pass();
