@@ -51,26 +51,64 @@ let pos = 0;
 let value = 0;
 let problem = '';
 
+// What a varint or length belongs to. Messages are built only on failure, so the success path
+// allocates nothing: (kind, n) instead of a string.
+const W_TAG = 0;
+const W_FIELD = 1; // unknown field n
+const W_ATTR = 2; // attribute field n (1–4)
+const W_ENTRY = 3; // optattrs entry n
+const W_DATA = 4;
+const W_NAME = 5;
+const W_VALUE = 6;
+
+function what(kind: number, n: number): string {
+  switch (kind) {
+    case W_TAG:
+      return 'tag';
+    case W_FIELD:
+      return `field ${n}`;
+    case W_ATTR:
+      return `attribute ${ATTRIBUTE_FIELDS[n] ?? n}`;
+    case W_ENTRY:
+      return `optattrs entry ${n}`;
+    case W_DATA:
+      return 'data';
+    case W_NAME:
+      return 'attribute name';
+    default:
+      return 'attribute value';
+  }
+}
+
 /** Reads a varint of at most `maxBytes` into `value` (as a number, exact below 2^53). */
-function varint(buf: Uint8Array, end: number, maxBytes: number, what: string): boolean {
+function varint(buf: Uint8Array, end: number, maxBytes: number, kind: number, n: number): boolean {
+  // Fast path: tags of fields < 16 and lengths < 128 are one byte.
+  if (pos < end) {
+    const b0 = buf[pos]!;
+    if (b0 < 0x80) {
+      pos++;
+      value = b0;
+      return true;
+    }
+  }
   let result = 0;
   let mul = 1;
   for (let i = 0; i < maxBytes; i++) {
     if (pos >= end) {
-      problem = `truncated ${what}`;
+      problem = `truncated ${kind === W_TAG ? 'tag' : `length or value of ${what(kind, n)}`}`;
       return false;
     }
     const b = buf[pos++]!;
     if (i === 9 && b > 1) break;
     result += (b & 0x7f) * mul;
     if (b < 0x80) {
-      if (maxBytes === 5 && (i === 4 && b > 0x0f)) break;
+      if (maxBytes === 5 && i === 4 && b > 0x0f) break;
       value = result;
       return true;
     }
     mul *= 128;
   }
-  problem = `${what} is not a valid varint${maxBytes === 5 ? ' of at most 32 bits' : ''}`;
+  problem = `${kind === W_TAG ? 'tag' : `length or value of ${what(kind, n)}`} is not a valid varint${maxBytes === 5 ? ' of at most 32 bits' : ''}`;
   return false;
 }
 
@@ -78,12 +116,12 @@ function varint(buf: Uint8Array, end: number, maxBytes: number, what: string): b
 function skip(buf: Uint8Array, end: number, wt: number, field: number): boolean {
   switch (wt) {
     case 0:
-      return varint(buf, end, 10, `varint field ${field}`);
+      return varint(buf, end, 10, W_FIELD, field);
     case 1:
       pos += 8;
       break;
     case 2:
-      if (!varint(buf, end, 5, `length of field ${field}`)) return false;
+      if (!varint(buf, end, 5, W_FIELD, field)) return false;
       pos += value;
       break;
     case 5:
@@ -102,7 +140,7 @@ function skip(buf: Uint8Array, end: number, wt: number, field: number): boolean 
 
 /** Reads a tag into `value`: field number = value >>> 3, wire type = value & 7. */
 function tag(buf: Uint8Array, end: number): boolean {
-  if (!varint(buf, end, 5, 'tag')) return false;
+  if (!varint(buf, end, 5, W_TAG, 0)) return false;
   if (value < 8) {
     problem = 'field number 0 is invalid';
     return false;
@@ -111,10 +149,10 @@ function tag(buf: Uint8Array, end: number): boolean {
 }
 
 /** Reads a LEN field's length; on success the bytes are [pos, pos + value). */
-function len(buf: Uint8Array, end: number, what: string): boolean {
-  if (!varint(buf, end, 5, `length of ${what}`)) return false;
+function len(buf: Uint8Array, end: number, kind: number, n: number): boolean {
+  if (!varint(buf, end, 5, kind, n)) return false;
   if (pos + value > end) {
-    problem = `${what}: length ${value} runs past the end of the event`;
+    problem = `${what(kind, n)}: length ${value} runs past the end of the event`;
     return false;
   }
   return true;
@@ -191,7 +229,7 @@ function checkEntry(buf: Uint8Array, s: number, e: number, n: number, cloudEvent
         problem = `field ${field} has wire type ${wt}, expected 2 (length-delimited)`;
         break;
       }
-      if (!len(buf, e, field === 1 ? 'attribute name' : 'attribute value')) break;
+      if (!len(buf, e, field === 1 ? W_NAME : W_VALUE, 0)) break;
       const fs = pos;
       pos += value;
       if (!isValidUtf8(buf, fs, pos)) {
@@ -260,12 +298,12 @@ export function checkEventBytes(buf: Uint8Array, start: number, end: number, opt
     const wt = value & 7;
     if (field >= 1 && field <= 6) {
       if (wt !== 2) return `field ${field} has wire type ${wt}, expected 2 (length-delimited)`;
-      const what = field <= 4 ? `attribute ${ATTRIBUTE_FIELDS[field]}` : field === 5 ? `optattrs entry ${entries}` : 'data';
-      if (!len(buf, end, what)) return problem;
+      const kind = field <= 4 ? W_ATTR : field === 5 ? W_ENTRY : W_DATA;
+      if (!len(buf, end, kind, field === 5 ? entries : field)) return problem;
       const fs = pos;
       const fe = pos + value;
       if (field <= 4) {
-        if (!isValidUtf8(buf, fs, fe)) return `${what} is not valid UTF-8`;
+        if (!isValidUtf8(buf, fs, fe)) return `${what(kind, field)} is not valid UTF-8`;
         if (fe > fs) present |= 1 << field;
         else present &= ~(1 << field);
         if (field === 3) {
