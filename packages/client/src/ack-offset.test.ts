@@ -23,3 +23,16 @@ test('pipeline stage acks and nacks carry the instance offset', () => {
   assert.equal(ack.offset, 77n);
   assert.equal(fromBinary(PipelineSubscribeRequestSchema, p.nack('no', d)).offset, 77n);
 });
+
+test('an undecodable event from an older server is left out of the delivery, named by offset', async () => {
+  const { encodeEvent, encodeSubscribeResponse } = await import('@hadron/proto');
+  const good = (i: number) => encodeEvent({ id: `e${i}`, source: 's', specversion: '1.0', type: 't', optattrs: {}, data: new Uint8Array(0) });
+  const bad = Buffer.concat([good(2), Buffer.from([0x2a, 0x02, 0x08, 0x01])]);
+  const p = streamProtocol({ group: 'g' });
+  const d = p.decode(encodeSubscribeResponse([good(1), bad, good(3)], 12, 1, 0), 0);
+  assert.deepEqual(d.events.map((e) => [e.id, e.offset]), [['e1', 10], ['e3', 12]]);
+  assert.equal(d.undecodable?.length, 1);
+  assert.equal(d.undecodable![0]!.offset, 11);
+  assert.match(d.undecodable![0]!.problem, /optattrs entry 0: field 1 has wire type 0/);
+  assert.equal(fromBinary(StreamSubscribeRequestSchema, p.ack(undefined, d)).offset, 12n, 'the ack covers the whole batch');
+});

@@ -67,8 +67,8 @@ export function pipelineProtocol(pipeline: string, stage: string): SubscriptionP
         throw new HadronError('MALFORMED_MESSAGE', `invalid PipelineSubscribeResponse: ${(err as Error).message}`);
       }
       const offset = Number(r.offset);
-      const inputs: Record<string, WireEvent> = {};
-      for (const [name, ev] of Object.entries(r.inputs)) inputs[name] = fromProto(ev);
+      // fromEntries makes every key an own property, "__proto__" included (server-sent names).
+      const inputs: Record<string, WireEvent> = Object.fromEntries(Object.entries(r.inputs).map(([name, ev]) => [name, fromProto(ev)]));
       return {
         pipeline,
         stage: r.stage || stage,

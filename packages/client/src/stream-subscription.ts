@@ -15,6 +15,7 @@ import {
   StreamSubscribeRequestSchema,
   encodeSubscribeAck,
   create,
+  checkEventBytes,
   decodeEvent,
   decodeSubscribeResponse,
   toBinary, METHOD } from '@hadron/proto';
@@ -48,6 +49,11 @@ export interface Delivery {
   lastIncludedOffset: number;
   /** 1 for a first delivery, 2+ for a redelivery (after a nack, an ack deadline, a disconnect). */
   attempt: number;
+  /**
+   * Events of the batch no decoder accepts (only from servers older than publish-time
+   * validation), left out of `events`; acking the delivery acks past them.
+   */
+  undecodable?: Array<{ offset: number; problem: string }>;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => void | Promise<void>;
@@ -76,8 +82,17 @@ export function streamProtocol(opts: SubscribeOptions): SubscriptionProtocol<Del
     decode(msg, partition) {
       const d = decodeSubscribeResponse(msg);
       const n = d.events.length;
-      const events = d.events.map((buf, i): ReceivedEvent => ({ ...decodeEvent(buf), partition, offset: d.lastIncludedOffset - (n - 1 - i) }));
-      return { group, partition, events, lastIncludedOffset: d.lastIncludedOffset, attempt: d.attempt || 1 };
+      const events: ReceivedEvent[] = [];
+      let undecodable: Array<{ offset: number; problem: string }> | undefined;
+      d.events.forEach((buf, i) => {
+        const offset = d.lastIncludedOffset - (n - 1 - i);
+        // An older server may deliver an event no decoder accepts: leave it out (and say so)
+        // rather than fail the delivery, which would be redelivered and fail forever.
+        const problem = checkEventBytes(buf, 0, buf.length, { cloudEvents: false });
+        if (problem === null) events.push({ ...decodeEvent(buf), partition, offset });
+        else (undecodable ??= []).push({ offset, problem });
+      });
+      return { group, partition, events, lastIncludedOffset: d.lastIncludedOffset, attempt: d.attempt || 1, ...(undecodable ? { undecodable } : {}) };
     },
     // Replies carry the batch's offset: the server ignores one that does not name the batch in
     // flight, so a duplicate can never acknowledge a batch this member has not seen.
@@ -85,5 +100,8 @@ export function streamProtocol(opts: SubscribeOptions): SubscriptionProtocol<Del
     nack: (reason, d) =>
       toBinary(StreamSubscribeRequestSchema, create(StreamSubscribeRequestSchema, { action: { case: 'nack', value: reason }, offset: BigInt(d.lastIncludedOffset) })),
     ackedOffset: (d) => d.lastIncludedOffset,
+    onDecoded(d, logger, partition) {
+      for (const u of d.undecodable ?? []) logger.error({ group, partition, offset: u.offset, problem: u.problem }, 'undecodable event left out of the delivery');
+    },
   };
 }

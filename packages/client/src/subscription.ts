@@ -32,6 +32,8 @@ export interface SubscriptionProtocol<D, R> {
   /** The ack for delivery `d`; it names `d` so the server never applies it to another batch. */
   ack(result: R, d: D): Uint8Array;
   nack(reason: string, d: D): Uint8Array;
+  /** Reports what decoding noticed (e.g. undecodable events left out), if anything. */
+  onDecoded?(d: D, logger: Logger, partition: number): void;
   /** The offset to resume after once `d` is acked, if the protocol has one. */
   ackedOffset(d: D): number | undefined;
 }
@@ -126,6 +128,7 @@ class Worker<D, R> {
           attempt = 0;
           if (this.state !== 'active') this.setState('active');
           const d = this.protocol.decode(msg, this.partition);
+          this.protocol.onDecoded?.(d, log, this.partition);
           this.deliveries++;
           this.handling = true;
           let reply: Uint8Array;
