@@ -12,6 +12,11 @@
  *                      ├──ack deadline passes──▶ stale (batch goes to another member at once;
  *                      │        the stale member's late reply is discarded, then it is idle)
  *                      └──disconnect──▶ gone (batch redelivered at once to another member)
+ * An ack or nack may name its batch (`offset` = last_included_offset); a named reply that does
+ * not match the batch in flight to that member (or, for a stale member, the batch it went stale
+ * on) is ignored and counted, so a duplicate can never ack a batch the member has not seen.
+ * Undecodable stored events (from before publish-time validation) end a batch and are skipped
+ * when they come first, with a metric and an error log naming the offset.
  * An ephemeral group disappears when its last member leaves, also mid-delivery (fixing §11.9).
  * A durable group's name, batch size and acked offset survive restarts; its first member fixes
  * `durable` and `maxBatchSize`; start points apply only when a group is created.
