@@ -3,6 +3,7 @@ export * from './logger.js';
 export * from './config.js';
 export * from './retry.js';
 export * from './auth/jwt.js';
+export * from './auth/token-format.js';
 export * from './manifests/types.js';
 export * from './manifests/validate.js';
 export * from './manifests/matcher.js';

@@ -143,6 +143,17 @@ export class StreamMetrics implements PipelineMetricsSink {
     };
   }
 
+  /**
+   * Drops every series labelled with this group (the group is gone): without this each
+   * short-lived group left its series behind for the life of the process (issue 14 item 5).
+   * A group that comes back starts its counters from zero, which Prometheus reads as a reset.
+   */
+  removeGroupSeries(group: string): void {
+    for (const m of [this.groupMembers, this.lastOffsetProcessed, this.groupLag, this.deliveries, this.redeliveries, this.nacks, this.ackTimeouts, this.skippedByRetention]) {
+      m.remove({ group });
+    }
+  }
+
   activeInstances(pipeline: string, n: number): void {
     this.pipelineActive.set({ pipeline }, n);
   }

@@ -354,9 +354,7 @@ export class Subscriptions {
     if (g.inflight) clearTimeout(g.inflight.timer);
     this.groups.delete(g.name);
     this.o.metrics.numGroups.set(this.groups.size);
-    this.o.metrics.groupMembers.remove({ group: g.name });
-    this.o.metrics.groupLag.remove({ group: g.name });
-    this.o.metrics.lastOffsetProcessed.remove({ group: g.name });
+    this.o.metrics.removeGroupSeries(g.name);
     this.o.logger.info({ group: g.name }, 'ephemeral subscription group removed (last member left)');
   }
 
