@@ -11,4 +11,5 @@ export * from './control-plane.js';
 export * from './grpc/framing.js';
 export * from './grpc/async-queue.js';
 export * from './grpc/server.js';
+export * from './grpc/limits.js';
 export * from './grpc/client.js';

@@ -81,7 +81,11 @@ interface Group {
   ready: Promise<void>;
   removed: boolean;
   /** The batch after the one in flight, read ahead so an ack is answered without a disk read. */
-  prefetch: { from: number; events: Promise<StoredEvent[]> } | undefined;
+  prefetch: { from: number; events: Promise<StoredEvent[]>; charged: number } | undefined;
+  /** Bytes of the subscriber buffer budget charged for `batch`. */
+  batchCharged: number;
+  /** Attempts of a batch dropped when a durable group lost its last member (kept for the re-read). */
+  carryAttempts: number;
 }
 
 export interface SubscriptionsOptions {
@@ -91,6 +95,12 @@ export interface SubscriptionsOptions {
   ackDeadlineMs: number;
   nackBackoff: { baseMs: number; maxMs: number };
   maxDeliveryBytes: number;
+  /**
+   * Event bytes all groups together may hold in batches and read-aheads
+   * (HADRON_MAX_SUBSCRIBER_BUFFER_BYTES, at least `maxDeliveryBytes`). A group that cannot get
+   * its next batch's worth waits until another group releases some; read-ahead is skipped.
+   */
+  maxBufferBytes?: number;
   /** Called when a durable offset cannot be persisted (the process must stop). */
   onFatal: (err: unknown) => void;
 }
@@ -99,6 +109,9 @@ export class Subscriptions {
   private readonly groups = new Map<string, Group>();
   private readonly unsubscribe: () => void;
   private closed = false;
+  /** Subscriber buffer budget: bytes charged, and groups waiting for some to be released. */
+  private buffered = 0;
+  private readonly waiting = new Set<Group>();
 
   constructor(private readonly o: SubscriptionsOptions) {
     for (const g of o.store.durableGroups()) {
@@ -130,7 +143,42 @@ export class Subscriptions {
       ready: Promise.resolve(),
       removed: false,
       prefetch: undefined,
+      batchCharged: 0,
+      carryAttempts: 0,
     };
+  }
+
+  /** Event bytes held for groups (batches in flight and read-aheads); the buffered-bytes gauge. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  private tryCharge(n: number): boolean {
+    if (this.buffered + n > (this.o.maxBufferBytes ?? Infinity)) return false;
+    this.buffered += n;
+    return true;
+  }
+
+  private release(n: number): void {
+    if (n === 0) return;
+    this.buffered -= n;
+    for (const g of [...this.waiting]) {
+      this.waiting.delete(g);
+      this.pump(g);
+    }
+  }
+
+  /** Gives back what a group holds (it went away, or a durable group lost its last member). */
+  private dropBuffers(g: Group): void {
+    if (g.prefetch) this.release(g.prefetch.charged);
+    g.prefetch = undefined;
+    if (g.batch && !g.inflight) {
+      g.carryAttempts = g.batch.attempts;
+      g.batch = undefined;
+      this.release(g.batchCharged);
+      g.batchCharged = 0;
+    }
+    this.waiting.delete(g);
   }
 
   /** Snapshot for inspection and tests. */
@@ -210,11 +258,23 @@ export class Subscriptions {
       if (!g.batch) {
         if (g.offset >= this.o.store.lastOffset) return;
         let events: StoredEvent[];
+        const pre = g.prefetch;
+        g.prefetch = undefined;
+        let charged: number;
+        if (pre && pre.from === g.offset + 1) charged = pre.charged;
+        else {
+          if (pre) this.release(pre.charged);
+          // Bound what all groups hold together: wait for budget instead of reading.
+          if (!this.tryCharge(this.o.maxDeliveryBytes)) {
+            this.waiting.add(g);
+            return;
+          }
+          charged = this.o.maxDeliveryBytes;
+        }
         try {
-          const pre = g.prefetch;
-          g.prefetch = undefined;
           events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1));
         } catch (err) {
+          this.release(charged);
           if (err instanceof HadronError && err.code === 'DATA_CORRUPTION') {
             // Never serve corrupt data, and never stall silently: end every member's call with
             // DATA_LOSS. The group keeps its offset; an operator must repair the partition.
@@ -229,9 +289,16 @@ export class Subscriptions {
           this.retryLater(g, 5000);
           return;
         }
-        if (g.removed || g.batch) continue;
-        if (events.length === 0) return;
-        g.batch = { events, last: events[events.length - 1]!.offset, attempts: 0, notBefore: 0, avoid: undefined };
+        const bytes = bytesOf(events);
+        if (g.removed || g.batch || events.length === 0) {
+          this.release(charged);
+          if (events.length === 0) return;
+          continue;
+        }
+        this.release(charged - bytes);
+        g.batchCharged = bytes;
+        g.batch = { events, last: events[events.length - 1]!.offset, attempts: g.carryAttempts, notBefore: 0, avoid: undefined };
+        g.carryAttempts = 0;
       }
       const batch = g.batch;
       const wait = batch.notBefore - Date.now();
@@ -247,14 +314,22 @@ export class Subscriptions {
       g.inflight = { member, timer };
       this.o.metrics.deliveries.inc({ group: g.name });
       if (batch.attempts > 1) this.o.metrics.redeliveries.inc({ group: g.name });
-      member.transport.send({ events: batch.events, lastIncludedOffset: batch.last, attempt: batch.attempts }).catch(() => this.onLeave(g, member));
-      if (batch.attempts === 1 && !g.prefetch && batch.last < this.o.store.lastOffset) {
-        const from = batch.last + 1;
-        const events = this.read(g, from);
-        events.catch(() => undefined); // surfaced when awaited
-        g.prefetch = { from, events };
-      }
+      // Read ahead only once the delivery left our buffers (send resolves when the HTTP/2 stream
+      // is not congested): a member that stops reading never makes the group hold a second batch.
+      member.transport.send({ events: batch.events, lastIncludedOffset: batch.last, attempt: batch.attempts }).then(
+        () => this.readAhead(g, batch),
+        () => this.onLeave(g, member),
+      );
     } while (g.again);
+  }
+
+  private readAhead(g: Group, batch: Batch): void {
+    if (g.removed || g.batch !== batch || batch.attempts !== 1 || g.prefetch || batch.last >= this.o.store.lastOffset) return;
+    if (!this.tryCharge(this.o.maxDeliveryBytes)) return;
+    const from = batch.last + 1;
+    const events = this.read(g, from);
+    events.catch(() => undefined); // surfaced when awaited
+    g.prefetch = { from, events, charged: this.o.maxDeliveryBytes };
   }
 
   private read(g: Group, from: number): Promise<StoredEvent[]> {
@@ -283,6 +358,8 @@ export class Subscriptions {
     const last = g.batch.last;
     g.offset = last;
     g.batch = undefined;
+    this.release(g.batchCharged);
+    g.batchCharged = 0;
     g.inflight = undefined;
     m.status = 'idle';
     this.o.metrics.lastOffsetProcessed.set({ group: g.name }, last);
@@ -345,11 +422,16 @@ export class Subscriptions {
       this.removeGroup(g);
       return;
     }
+    if (g.members.size === 0) this.dropBuffers(g);
     this.pump(g);
   }
 
   private removeGroup(g: Group): void {
     g.removed = true;
+    this.dropBuffers(g);
+    if (g.batch) this.release(g.batchCharged);
+    g.batch = undefined;
+    g.batchCharged = 0;
     if (g.retryTimer) clearTimeout(g.retryTimer);
     if (g.inflight) clearTimeout(g.inflight.timer);
     this.groups.delete(g.name);
@@ -371,4 +453,10 @@ export class Subscriptions {
       if (g.inflight) clearTimeout(g.inflight.timer);
     }
   }
+}
+
+function bytesOf(events: readonly StoredEvent[]): number {
+  let n = 0;
+  for (const e of events) n += e.payload.length;
+  return n;
 }

@@ -34,7 +34,14 @@ export class MessageDecoder {
   /** Length of the message being assembled, or -1 while its header is incomplete. */
   private need = -1;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /**
+   * @param onMessageStart called with each message's declared length once its header arrived,
+   *   before its bytes are buffered; it may throw to refuse the message (a memory budget).
+   */
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly onMessageStart?: (length: number) => void,
+  ) {}
 
   /** Feeds one chunk; returns the messages it completed (possibly none). Throws on violations. */
   push(chunk: Buffer): Buffer[] {
@@ -88,6 +95,7 @@ export class MessageDecoder {
         { context: { length: len, max: this.maxMessageBytes } },
       );
     }
+    this.onMessageStart?.(len);
     return len;
   }
 
