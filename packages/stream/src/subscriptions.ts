@@ -84,8 +84,11 @@ interface Group {
   prefetch: { from: number; events: Promise<StoredEvent[]>; charged: number } | undefined;
   /** Bytes of the subscriber buffer budget charged for `batch`. */
   batchCharged: number;
-  /** Attempts of a batch dropped when a durable group lost its last member (kept for the re-read). */
-  carryAttempts: number;
+  /**
+   * A batch given back to the budget while undelivered or unacked (ack deadline passed, or a
+   * durable group lost its last member): re-read with the same offsets and attempt count.
+   */
+  carry: { attempts: number; last: number } | undefined;
 }
 
 export interface SubscriptionsOptions {
@@ -144,7 +147,7 @@ export class Subscriptions {
       removed: false,
       prefetch: undefined,
       batchCharged: 0,
-      carryAttempts: 0,
+      carry: undefined,
     };
   }
 
@@ -172,13 +175,15 @@ export class Subscriptions {
   private dropBuffers(g: Group): void {
     if (g.prefetch) this.release(g.prefetch.charged);
     g.prefetch = undefined;
-    if (g.batch && !g.inflight) {
-      g.carryAttempts = g.batch.attempts;
-      g.batch = undefined;
-      this.release(g.batchCharged);
-      g.batchCharged = 0;
-    }
+    if (g.batch && !g.inflight) this.giveBackBatch(g, g.batch);
     this.waiting.delete(g);
+  }
+
+  private giveBackBatch(g: Group, batch: Batch): void {
+    g.carry = { attempts: batch.attempts, last: batch.last };
+    g.batch = undefined;
+    this.release(g.batchCharged);
+    g.batchCharged = 0;
   }
 
   /** Snapshot for inspection and tests. */
@@ -272,7 +277,7 @@ export class Subscriptions {
           charged = this.o.maxDeliveryBytes;
         }
         try {
-          events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1));
+          events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1, g.carry?.last));
         } catch (err) {
           this.release(charged);
           if (err instanceof HadronError && err.code === 'DATA_CORRUPTION') {
@@ -297,8 +302,9 @@ export class Subscriptions {
         }
         this.release(charged - bytes);
         g.batchCharged = bytes;
-        g.batch = { events, last: events[events.length - 1]!.offset, attempts: g.carryAttempts, notBefore: 0, avoid: undefined };
-        g.carryAttempts = 0;
+        const carried = g.carry !== undefined && g.carry.last === events[events.length - 1]!.offset ? g.carry.attempts : 0;
+        g.batch = { events, last: events[events.length - 1]!.offset, attempts: carried, notBefore: 0, avoid: undefined };
+        g.carry = undefined;
       }
       const batch = g.batch;
       const wait = batch.notBefore - Date.now();
@@ -332,8 +338,10 @@ export class Subscriptions {
     g.prefetch = { from, events, charged: this.o.maxDeliveryBytes };
   }
 
-  private read(g: Group, from: number): Promise<StoredEvent[]> {
-    return this.o.store.readFrom(from, { maxEvents: g.maxBatchSize, maxBytes: this.o.maxDeliveryBytes });
+  /** Reads the batch starting at `from`, never past `last` (a re-read of a given-back batch). */
+  private read(g: Group, from: number, last?: number): Promise<StoredEvent[]> {
+    const maxEvents = last === undefined ? g.maxBatchSize : Math.max(1, Math.min(g.maxBatchSize, last - from + 1));
+    return this.o.store.readFrom(from, { maxEvents, maxBytes: this.o.maxDeliveryBytes });
   }
 
   private retryLater(g: Group, ms: number): void {
@@ -402,6 +410,12 @@ export class Subscriptions {
       { group: g.name, member: m.id, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, ackDeadlineMs: this.o.ackDeadlineMs },
       'ack deadline exceeded; handing the batch to another member',
     );
+    // The stale member may never read again: give its buffers back; the batch is re-read (same
+    // offsets, attempt count kept) when a member can take it. So stalled members hold the
+    // shared subscriber budget for at most the ack deadline.
+    this.giveBackBatch(g, g.batch);
+    if (g.prefetch) this.release(g.prefetch.charged);
+    g.prefetch = undefined;
     this.pump(g);
   }
 

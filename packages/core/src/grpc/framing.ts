@@ -51,7 +51,12 @@ export class MessageDecoder {
       let pos = 0;
       while (chunk.length - pos >= HEADER_BYTES) {
         const len = this.checkHeader(chunk, pos);
-        if (chunk.length - pos - HEADER_BYTES < len) break;
+        if (chunk.length - pos - HEADER_BYTES < len) {
+          // Incomplete: keep the checked length so the header is not checked (and reserved) twice.
+          this.need = len;
+          pos += HEADER_BYTES;
+          break;
+        }
         out.push(chunk.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len));
         pos += HEADER_BYTES + len;
       }

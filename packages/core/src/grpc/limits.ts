@@ -98,23 +98,36 @@ export class ConnectionGuard {
   }
 
   attach(server: http2.Http2Server): void {
+    // Node's own connection listener (registered by createServer, so it runs first) creates the
+    // session and emits 'session' synchronously; the 'connection' that follows is its socket.
+    // The socket is needed because the session owns its handle: neither session.destroy() nor
+    // socket.destroy() closes a connection that never sent a preface (Node 20), and
+    // `session.socket` is a proxy that refuses both (ERR_HTTP2_NO_SOCKET_MANIPULATION).
+    // resetAndDestroy() (TCP RST) does close it.
+    let latest: http2.ServerHttp2Session | undefined;
+    server.on('session', (session) => {
+      latest = session;
+    });
     server.on('connection', (socket: import('node:net').Socket) => {
+      const session = latest;
+      latest = undefined;
       if (this.limits.maxConnections > 0 && this.sockets.size >= this.limits.maxConnections) {
         this.observer?.limitHit('connections');
-        socket.destroy();
+        socket.resetAndDestroy();
         return;
       }
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      if (session) this.watch(session, socket);
     });
-    server.on('session', (session) => this.watch(session));
   }
 
-  private watch(session: http2.ServerHttp2Session): void {
+  private watch(session: http2.ServerHttp2Session, socket: import('node:net').Socket): void {
     // Handshake: the client's SETTINGS frame follows its preface; until both arrived the
     // connection is only a file descriptor someone is holding open.
     const handshake = setTimeout(() => {
       this.observer?.limitHit('handshake_timeout');
+      socket.resetAndDestroy();
       session.destroy();
     }, this.limits.handshakeTimeoutMs);
     handshake.unref();

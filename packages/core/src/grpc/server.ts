@@ -228,6 +228,8 @@ class ServerCallImpl implements BidiCall {
     this.peer = `${stream.session?.socket?.remoteAddress ?? '?'}:${stream.session?.socket?.remotePort ?? '?'}`;
     this.decoder = new MessageDecoder(maxMessageBytes, (len) => this.reserve(len));
     stream.on('data', (chunk: Buffer) => {
+      // After a framing error or a refused reservation the rest of the body is not a message.
+      if (this.abort.signal.aborted) return;
       try {
         for (const m of this.decoder.push(chunk)) {
           // Bidi handlers consume each message at once; unary ones hold it until they finish.

@@ -1,0 +1,85 @@
+/**
+ * The subscriber buffer bound (issue 14 item 5), as pure domain logic over the in-memory engine:
+ * a member that stops reading makes its group hold one batch, never a read-ahead too, and all
+ * groups together stay within the budget while still all making progress.
+ */
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '@hadron/core';
+import { MemoryStore } from './storage/partition-store.js';
+import { StreamMetrics } from './metrics.js';
+import { Subscriptions, type Delivery, type MemberHandle } from './subscriptions.js';
+
+const live: Subscriptions[] = [];
+afterEach(() => {
+  for (const s of live.splice(0)) s.close();
+});
+
+const EVENT = 1000;
+const DELIVERY = 10 * EVENT;
+
+async function harness(maxBufferBytes: number, backlog: number) {
+  const store = new MemoryStore();
+  const metrics = new StreamMetrics({ namespace: 'ns', stream: 's', statefulset: 's', pod: 's-0', partition: 0 });
+  const subs = new Subscriptions({
+    store,
+    metrics,
+    logger: silentLogger,
+    ackDeadlineMs: 60_000,
+    nackBackoff: { baseMs: 10, maxMs: 10 },
+    maxDeliveryBytes: DELIVERY,
+    maxBufferBytes,
+    onFatal: () => undefined,
+  });
+  live.push(subs);
+  await store.append(Array.from({ length: backlog }, () => Buffer.alloc(EVENT)));
+  return { store, subs };
+}
+
+test('a member that stops reading makes its group hold one batch, not a read-ahead too', async () => {
+  const { subs } = await harness(1 << 30, 100);
+  let sent = 0;
+  // send() never resolves: the HTTP/2 stream stays congested because the client stopped reading.
+  await subs.join({ group: 'stalled', durable: false, maxBatchSize: 1000, start: { kind: 'beginning' } }, {
+    send: () => {
+      sent++;
+      return new Promise<void>(() => undefined);
+    },
+    fail: () => undefined,
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(sent, 1);
+  // Before the fix the next batch was read ahead at once: 2 × DELIVERY held per stalled group.
+  assert.equal(subs.bufferedBytes, DELIVERY, 'only the batch in flight is held');
+});
+
+test('all groups together stay within the buffer budget, and every group still progresses', async () => {
+  const budget = 3 * DELIVERY;
+  const { subs } = await harness(budget, 200);
+  const GROUPS = 12;
+  const got = new Map<number, number>();
+  const members: MemberHandle[] = [];
+  let peak = 0;
+  let resolveAll: () => void = () => undefined;
+  const allDone = new Promise<void>((r) => (resolveAll = r));
+  for (let i = 0; i < GROUPS; i++) {
+    const handle = await subs.join({ group: `g${i}`, durable: false, maxBatchSize: 1000, start: { kind: 'beginning' } }, {
+      send: async (d: Delivery) => {
+        peak = Math.max(peak, subs.bufferedBytes);
+        got.set(i, (got.get(i) ?? 0) + d.events.length);
+        if ([...got.values()].filter((n) => n >= 200).length === GROUPS) resolveAll();
+        // Ack on the next turn, as a consumer would after processing.
+        setImmediate(() => members[i]!.ack());
+      },
+      fail: () => undefined,
+    });
+    members.push(handle);
+    peak = Math.max(peak, subs.bufferedBytes);
+  }
+  await allDone;
+  assert.ok(peak <= budget, `peak ${peak} > budget ${budget}`);
+  assert.ok(peak > 0);
+  for (let i = 0; i < GROUPS; i++) assert.equal(got.get(i), 200, `group ${i} read the whole backlog`);
+  for (const m of members) m.leave();
+  assert.equal(subs.bufferedBytes, 0, 'everything is given back when the groups end');
+});
