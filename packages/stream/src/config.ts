@@ -112,7 +112,7 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     compactionIntervalSeconds: envInt(env, 'HADRON_COMPACTION_INTERVAL_SECONDS', { def: 1800, min: 1 }),
     retentionMaxBytes: envInt(env, 'HADRON_RETENTION_MAX_BYTES', { def: 0, min: 0 }),
     shutdownGraceMs: envInt(env, 'HADRON_SHUTDOWN_GRACE_MS', { def: 20_000, min: 0 }),
-    maxEventsPerRequest: envInt(env, 'HADRON_MAX_EVENTS_PER_REQUEST', { def: 100_000, min: 1 }),
+    maxEventsPerRequest: envInt(env, 'HADRON_MAX_EVENTS_PER_REQUEST', { def: 10_000, min: 1 }),
     maxInflightRequestBytes: envInt(env, 'HADRON_MAX_INFLIGHT_REQUEST_BYTES', { def: 256 * 1024 * 1024, min: 1024 }),
     maxSubscriberBufferBytes: envInt(env, 'HADRON_MAX_SUBSCRIBER_BUFFER_BYTES', { def: 256 * 1024 * 1024, min: 1024 }),
     maxConnections: envInt(env, 'HADRON_MAX_CONNECTIONS', { def: 4096, min: 0 }),
