@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { GrpcStatusError, Status } from '@hadron/core';
-import { PUBLISH, RawClient, startStream, testEvent, until, type TestStream } from '@hadron/testing';
+import { StreamSubscribeRequestSchema, create, toBinary } from '@hadron/proto';
+import { PUBLISH, RawClient, SUBSCRIBE, startStream, testEvent, until, type TestStream } from '@hadron/testing';
 
 async function metricsText(c: TestStream): Promise<string> {
   return (await fetch(`${c.metricsUrl(0)}/metrics`)).text();
@@ -256,5 +257,32 @@ test('stalled subscribers: what the server buffers for them stays within the bud
   assert.ok((await metricSum(c, 'hadron_stream_subscriber_ack_timeouts_total')) >= 12, 'groups beyond the budget were served after ack deadlines freed it');
   for (const s of subs) s.close();
   await until(async () => (await metricSum(c, 'hadron_stream_subscriber_buffered_bytes')) === 0, 10_000, 'buffers released when the groups end');
+  await cl.close();
+});
+
+test('a subscriber that stops reading at the HTTP/2 level is ended after the ack deadline; nothing stays buffered', async () => {
+  await using c = await startStream({ partitions: 1, env: { HADRON_ACK_DEADLINE_MS: '500' } });
+  const cl = new RawClient(c.url(0), c.tokens.full);
+  await cl.publish(Array.from({ length: 128 }, (_, i) => testEvent(i, { data: Buffer.alloc(16 * 1024, i) })));
+  // A client that never reads: its 64 KiB stream window fills and the server's write stays queued.
+  const session = http2.connect(c.url(0));
+  session.on('error', () => undefined);
+  const req = session.request({ ':method': 'POST', ':path': SUBSCRIBE, 'content-type': 'application/grpc', te: 'trailers', authorization: `bearer ${c.tokens.full}` });
+  req.on('error', () => undefined);
+  const closed = new Promise<void>((r) => req.once('close', () => r()));
+  req.pause();
+  const setupMsg = toBinary(
+    StreamSubscribeRequestSchema,
+    create(StreamSubscribeRequestSchema, { action: { case: 'setup', value: { groupName: 'not-reading', maxBatchSize: 1000, startingPoint: { case: 'beginning', value: {} } } } }),
+  );
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(setupMsg.length, 1);
+  req.write(Buffer.concat([head, setupMsg]));
+  await until(async () => (await metricSum(c, 'hadron_stream_subscriber_deliveries_total', 'group="not-reading"')) >= 1, 10_000, 'the delivery');
+  // Before the fix the member went "stale" and its call — with its queued delivery — lived on.
+  await within(closed, 20_000, 'the server ending the non-reading call');
+  assert.equal(await metricSum(c, 'hadron_stream_subscriber_num_groups'), 0, 'its ephemeral group ended');
+  assert.equal(await metricSum(c, 'hadron_stream_subscriber_buffered_bytes'), 0);
+  session.destroy();
   await cl.close();
 });

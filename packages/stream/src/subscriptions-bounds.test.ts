@@ -5,7 +5,7 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '@hadron/core';
+import { HadronError, silentLogger } from '@hadron/core';
 import { MemoryStore } from './storage/partition-store.js';
 import { StreamMetrics } from './metrics.js';
 import { Subscriptions, type Delivery, type MemberHandle } from './subscriptions.js';
@@ -82,4 +82,26 @@ test('all groups together stay within the buffer budget, and every group still p
   for (let i = 0; i < GROUPS; i++) assert.equal(got.get(i), 200, `group ${i} read the whole backlog`);
   for (const m of members) m.leave();
   assert.equal(subs.bufferedBytes, 0, 'everything is given back when the groups end');
+});
+
+test('a member that has not read its delivery by the ack deadline is ended, and its buffers are freed', async () => {
+  const store = new MemoryStore();
+  const metrics = new StreamMetrics({ namespace: 'ns', stream: 's', statefulset: 's', pod: 's-0', partition: 0 });
+  const subs = new Subscriptions({ store, metrics, logger: silentLogger, ackDeadlineMs: 50, nackBackoff: { baseMs: 10, maxMs: 10 }, maxDeliveryBytes: DELIVERY, maxBufferBytes: 1 << 30, onFatal: () => undefined });
+  live.push(subs);
+  await store.append(Array.from({ length: 30 }, () => Buffer.alloc(EVENT)));
+  let failed: unknown;
+  const ended = new Promise<void>((resolve) => {
+    void subs.join({ group: 'g', durable: false, maxBatchSize: 1000, start: { kind: 'beginning' } }, {
+      send: () => new Promise<void>(() => undefined),
+      fail: (err) => {
+        failed = err;
+        resolve();
+      },
+    });
+  });
+  await ended;
+  assert.ok(failed instanceof HadronError && failed.code === 'DEADLINE_EXCEEDED' && /HADRON_ACK_DEADLINE_MS/.test(failed.message), String(failed));
+  assert.equal(subs.bufferedBytes, 0);
+  assert.deepEqual(subs.describe(), [], 'the ephemeral group ended with its only member');
 });

@@ -55,6 +55,8 @@ interface Member {
   id: string;
   transport: MemberTransport;
   status: 'idle' | 'busy' | 'stale' | 'gone';
+  /** A delivery is still in our buffers (send not resolved: the member is not reading). */
+  congested: boolean;
 }
 
 interface Batch {
@@ -221,7 +223,7 @@ export class Subscriptions {
     }
     const group = g;
     await group.ready;
-    const member: Member = { id: randomUUID(), transport, status: 'idle' };
+    const member: Member = { id: randomUUID(), transport, status: 'idle', congested: false };
     group.members.set(member.id, member);
     this.o.metrics.groupMembers.set({ group: group.name }, group.members.size);
     this.pump(group);
@@ -322,8 +324,12 @@ export class Subscriptions {
       if (batch.attempts > 1) this.o.metrics.redeliveries.inc({ group: g.name });
       // Read ahead only once the delivery left our buffers (send resolves when the HTTP/2 stream
       // is not congested): a member that stops reading never makes the group hold a second batch.
+      member.congested = true;
       member.transport.send({ events: batch.events, lastIncludedOffset: batch.last, attempt: batch.attempts }).then(
-        () => this.readAhead(g, batch),
+        () => {
+          member.congested = false;
+          this.readAhead(g, batch);
+        },
         () => this.onLeave(g, member),
       );
     } while (g.again);
@@ -406,6 +412,16 @@ export class Subscriptions {
     g.batch.avoid = m.id;
     g.batch.notBefore = 0;
     this.o.metrics.ackTimeouts.inc({ group: g.name });
+    if (m.congested) {
+      // It has not even read the delivery: its HTTP/2 stream still buffers it, and would keep
+      // doing so for as long as the member stays connected. End its call to free that memory.
+      this.o.logger.warn({ group: g.name, member: m.id, lastIncludedOffset: g.batch.last, ackDeadlineMs: this.o.ackDeadlineMs }, 'member stopped reading; ending its subscription');
+      m.transport.fail(
+        new HadronError('DEADLINE_EXCEEDED', `the subscriber did not read its delivery within the ack deadline of ${this.o.ackDeadlineMs} ms (HADRON_ACK_DEADLINE_MS); subscription ended`),
+      );
+      this.onLeave(g, m);
+      return;
+    }
     this.o.logger.warn(
       { group: g.name, member: m.id, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, ackDeadlineMs: this.o.ackDeadlineMs },
       'ack deadline exceeded; handing the batch to another member',

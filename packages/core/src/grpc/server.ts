@@ -75,6 +75,8 @@ interface CallLimits {
 type ServerState = 'new' | 'listening' | 'closing' | 'closed';
 
 const LARGE_MESSAGE = 64 * 1024;
+/** How long a failed call's unread response may stay buffered before the stream is reset. */
+const FAILED_CALL_FLUSH_MS = 5_000;
 
 export class GrpcServer {
   private readonly server: http2.Http2Server;
@@ -372,6 +374,15 @@ class ServerCallImpl implements BidiCall {
       this.stopReading();
     });
     stream.end();
+    // A failed call whose client does not take the rest of its response keeps that response
+    // buffered for as long as the connection lives; reset it after a grace period instead.
+    if (status !== Status.OK) {
+      const reset = setTimeout(() => {
+        if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, FAILED_CALL_FLUSH_MS);
+      reset.unref();
+      stream.once('close', () => clearTimeout(reset));
+    }
   }
 
   /**
