@@ -28,7 +28,7 @@ test('limits have documented defaults and are validated against each other', () 
     {
       maxEventsPerRequest: 10_000,
       maxInflightRequestBytes: 256 * 1024 * 1024,
-      maxSubscriberBufferBytes: 256 * 1024 * 1024,
+      maxSubscriberBufferBytes: 64 * 1024 * 1024,
       maxConnections: 4096,
       handshakeTimeoutMs: 10_000,
       idleTimeoutMs: 300_000,

@@ -114,7 +114,7 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     shutdownGraceMs: envInt(env, 'HADRON_SHUTDOWN_GRACE_MS', { def: 20_000, min: 0 }),
     maxEventsPerRequest: envInt(env, 'HADRON_MAX_EVENTS_PER_REQUEST', { def: 10_000, min: 1 }),
     maxInflightRequestBytes: envInt(env, 'HADRON_MAX_INFLIGHT_REQUEST_BYTES', { def: 256 * 1024 * 1024, min: 1024 }),
-    maxSubscriberBufferBytes: envInt(env, 'HADRON_MAX_SUBSCRIBER_BUFFER_BYTES', { def: 256 * 1024 * 1024, min: 1024 }),
+    maxSubscriberBufferBytes: envInt(env, 'HADRON_MAX_SUBSCRIBER_BUFFER_BYTES', { def: 64 * 1024 * 1024, min: 1024 }),
     maxConnections: envInt(env, 'HADRON_MAX_CONNECTIONS', { def: 4096, min: 0 }),
     handshakeTimeoutMs: envInt(env, 'HADRON_HANDSHAKE_TIMEOUT_MS', { def: 10_000, min: 10 }),
     idleTimeoutMs: envInt(env, 'HADRON_IDLE_TIMEOUT_MS', { def: 300_000, min: 0 }),
