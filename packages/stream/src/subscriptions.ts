@@ -12,6 +12,10 @@
  *                      ├──ack deadline passes──▶ stale (batch goes to another member at once;
  *                      │        the stale member's late reply is discarded, then it is idle)
  *                      └──disconnect──▶ gone (batch redelivered at once to another member)
+ * A stale member that had not even read its delivery (send still pending) is ended instead.
+ * Memory: every batch and read-ahead is charged to one budget shared by all groups
+ * (`maxBufferBytes`); a group waits for budget rather than read, reads ahead only once its last
+ * delivery drained, and gives its batch back on an ack deadline (docs/configuration.md, Limits).
  * An ephemeral group disappears when its last member leaves, also mid-delivery (fixing §11.9).
  * A durable group's name, batch size and acked offset survive restarts; its first member fixes
  * `durable` and `maxBatchSize`; start points apply only when a group is created.

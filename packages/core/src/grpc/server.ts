@@ -11,6 +11,9 @@
  * throws ends the call with the status of the error (`grpcStatusOf`); if nothing was sent yet
  * this is a trailers-only response. Every handler gets an AbortSignal that fires when the client
  * cancels, the deadline passes, or the server shuts down.
+ *
+ * Resource limits (connections, handshake/idle/request-body timeouts, request bytes in flight)
+ * live in limits.ts; this file only reserves request bytes per call and runs the body timer.
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
