@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   INVALID_EVENT: { status: Status.INVALID_ARGUMENT, retriable: false, summary: 'An event is malformed or lacks a required CloudEvents attribute.' },
   MALFORMED_MESSAGE: { status: Status.INVALID_ARGUMENT, retriable: false, summary: 'Bytes that are not a valid protobuf encoding of the expected message.' },
   MESSAGE_TOO_LARGE: { status: Status.RESOURCE_EXHAUSTED, retriable: false, summary: 'A message exceeds the configured maximum message size.' },
+  TOO_MANY_EVENTS: { status: Status.RESOURCE_EXHAUSTED, retriable: false, summary: 'A publish request carries more events than the configured maximum per request.' },
+  SERVER_BUSY: { status: Status.RESOURCE_EXHAUSTED, retriable: true, summary: 'A server-wide resource limit (request bytes in flight) is reached; retry later.' },
   PROTOCOL_VIOLATION: { status: Status.INVALID_ARGUMENT, retriable: false, summary: 'A subscription stream sent a message that is not valid in its current state.' },
   UNAUTHENTICATED: { status: Status.UNAUTHENTICATED, retriable: false, summary: 'Credentials are missing, malformed, badly signed or unknown (also: revoked).' },
   PERMISSION_DENIED: { status: Status.PERMISSION_DENIED, retriable: false, summary: 'The token is valid but lacks the permission for this action.' },

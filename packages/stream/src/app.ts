@@ -98,8 +98,11 @@ export class StreamServer {
       ackDeadlineMs: cfg.ackDeadlineMs,
       nackBackoff: { baseMs: cfg.nackBackoffBaseMs, maxMs: cfg.nackBackoffMaxMs },
       maxDeliveryBytes: cfg.maxDeliveryBytes,
+      maxBufferBytes: cfg.maxSubscriberBufferBytes,
       onFatal: (err) => this.fatal(err),
     });
+    const subscriptions = this.subscriptions;
+    m.subscriberBuffered = () => subscriptions.bufferedBytes;
     this.retention = new Retention({
       store: this.store,
       subscriptions: this.subscriptions,
@@ -125,6 +128,14 @@ export class StreamServer {
     this.grpc = new GrpcServer({
       logger: this.log,
       maxMessageBytes: cfg.maxMessageBytes,
+      limits: {
+        maxConnections: cfg.maxConnections,
+        handshakeTimeoutMs: cfg.handshakeTimeoutMs,
+        idleTimeoutMs: cfg.idleTimeoutMs,
+        requestBodyTimeoutMs: cfg.requestBodyTimeoutMs,
+        maxInflightRequestBytes: cfg.maxInflightRequestBytes,
+      },
+      observer: m,
       methods: streamControllerMethods({
         stream: cfg.stream,
         partition: cfg.partition,
@@ -136,8 +147,11 @@ export class StreamServer {
         feed: new ViewFeed(this.controlPlane),
         pipelines: this.pipelines,
         partitions: (v) => this.partitions(v),
+        maxEventsPerRequest: cfg.maxEventsPerRequest,
       }),
     });
+    const grpc = this.grpc;
+    m.serverStats = () => grpc.stats();
     this.http = http.createServer((req, res) => void this.serveHttp(req, res));
     this.ports.client = await this.grpc.listen(cfg.clientPort, cfg.host);
     await new Promise<void>((resolve, reject) => {

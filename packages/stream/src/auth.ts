@@ -5,7 +5,9 @@
  * valid but lacking the permission → PERMISSION_DENIED. Deleting the Token or its Secret
  * revokes at once: every call re-checks both against the live view.
  */
-import { HadronError, JwtError, decodeJwtUnverified, verifyJwt, type ControlPlaneView, type Token, type TokenSecret } from '@hadron/core';
+import { HadronError, JwtError, canonicalBearer, decodeJwtUnverified, verifyJwt, type ControlPlaneView, type Token, type TokenSecret } from '@hadron/core';
+
+import { BoundedTokenCache } from './token-cache.js';
 
 export interface Principal {
   name: string;
@@ -17,8 +19,8 @@ export type Action = 'pub' | 'sub';
 const MALFORMED = 'the given authorization credentials are malformed or invalid';
 
 export class Authenticator {
-  /** Verified headers → (token name, the Secret object verified against). */
-  private cache = new Map<string, { sub: string; secret: TokenSecret }>();
+  /** Canonical verified JWTs → (token name, the Secret object verified against). */
+  readonly cache = new BoundedTokenCache<{ sub: string; secret: TokenSecret }>();
 
   constructor(private readonly view: () => ControlPlaneView) {}
 
@@ -29,18 +31,17 @@ export class Authenticator {
     if (typeof header !== 'string' || !/^[\x20-\x7e]*$/.test(header)) {
       throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: must be a valid string value`);
     }
+    // Canonical form first: a non-canonical spelling is refused before it can reach the cache.
+    const canon = canonicalBearer(header);
+    if (canon.problem !== undefined) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: ${canon.problem}`);
+    const jwt = canon.jwt;
     const v = this.view();
-    const hit = this.cache.get(header);
+    const hit = this.cache.get(jwt);
     if (hit) {
       const token = v.tokens.get(hit.sub);
       if (token && v.secrets.get(hit.sub) === hit.secret) return { name: hit.sub, token };
-      this.cache.delete(header);
+      this.cache.delete(jwt);
     }
-    // HTTP/2 strips trailing whitespace from field values, so `bearer ` arrives as `bearer`.
-    const m = /^[Bb]earer(?: (.*))?$/.exec(header);
-    if (!m) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: authorization header value must begin with 'bearer '`);
-    const jwt = (m[1] ?? '').trim();
-    if (jwt === '') throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: no token detected in header`);
     let sub: string;
     try {
       const decoded = decodeJwtUnverified(jwt);
@@ -50,8 +51,7 @@ export class Authenticator {
       verifyJwt(decoded, secret.hmacKey);
       const token = v.tokens.get(sub);
       if (!token) throw new HadronError('UNAUTHENTICATED', 'the given authorization token is unknown');
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(header, { sub, secret });
+      this.cache.set(jwt, { sub, secret });
       return { name: sub, token };
     } catch (err) {
       if (err instanceof JwtError) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: ${err.message}`);

@@ -37,6 +37,14 @@ export interface StreamConfig {
   compactionIntervalSeconds: number;
   retentionMaxBytes: number;
   shutdownGraceMs: number;
+  /** Resource limits (docs/configuration.md, "Limits"). */
+  maxEventsPerRequest: number;
+  maxInflightRequestBytes: number;
+  maxSubscriberBufferBytes: number;
+  maxConnections: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  requestBodyTimeoutMs: number;
 }
 
 export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
@@ -104,7 +112,29 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     compactionIntervalSeconds: envInt(env, 'HADRON_COMPACTION_INTERVAL_SECONDS', { def: 1800, min: 1 }),
     retentionMaxBytes: envInt(env, 'HADRON_RETENTION_MAX_BYTES', { def: 0, min: 0 }),
     shutdownGraceMs: envInt(env, 'HADRON_SHUTDOWN_GRACE_MS', { def: 20_000, min: 0 }),
+    maxEventsPerRequest: envInt(env, 'HADRON_MAX_EVENTS_PER_REQUEST', { def: 10_000, min: 1 }),
+    maxInflightRequestBytes: envInt(env, 'HADRON_MAX_INFLIGHT_REQUEST_BYTES', { def: 256 * 1024 * 1024, min: 1024 }),
+    maxSubscriberBufferBytes: envInt(env, 'HADRON_MAX_SUBSCRIBER_BUFFER_BYTES', { def: 64 * 1024 * 1024, min: 1024 }),
+    maxConnections: envInt(env, 'HADRON_MAX_CONNECTIONS', { def: 4096, min: 0 }),
+    handshakeTimeoutMs: envInt(env, 'HADRON_HANDSHAKE_TIMEOUT_MS', { def: 10_000, min: 10 }),
+    idleTimeoutMs: envInt(env, 'HADRON_IDLE_TIMEOUT_MS', { def: 300_000, min: 0 }),
+    requestBodyTimeoutMs: envInt(env, 'HADRON_REQUEST_BODY_TIMEOUT_MS', { def: 30_000, min: 0 }),
   };
+  // One request must fit in the budget, else a maximum-size publish could never succeed.
+  if (cfg.maxInflightRequestBytes < cfg.maxMessageBytes) {
+    throw new HadronError(
+      'CONFIG_INVALID',
+      `invalid configuration: HADRON_MAX_INFLIGHT_REQUEST_BYTES (${cfg.maxInflightRequestBytes}) must be at least HADRON_MAX_MESSAGE_BYTES (${cfg.maxMessageBytes})`,
+      { context: { variable: 'HADRON_MAX_INFLIGHT_REQUEST_BYTES' } },
+    );
+  }
+  if (cfg.maxSubscriberBufferBytes < cfg.maxDeliveryBytes) {
+    throw new HadronError(
+      'CONFIG_INVALID',
+      `invalid configuration: HADRON_MAX_SUBSCRIBER_BUFFER_BYTES (${cfg.maxSubscriberBufferBytes}) must be at least HADRON_MAX_DELIVERY_BYTES (${cfg.maxDeliveryBytes})`,
+      { context: { variable: 'HADRON_MAX_SUBSCRIBER_BUFFER_BYTES' } },
+    );
+  }
   return Object.freeze(cfg);
 }
 

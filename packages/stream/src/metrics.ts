@@ -4,6 +4,7 @@
  * series carries the labels namespace, stream, statefulset, pod, partition.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LimitName, LimitObserver } from '@hadron/core';
 import type { PipelineMetricsSink } from './pipelines/controller.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
 
@@ -34,13 +35,27 @@ export const METRIC = {
   pipelineStageDuration: 'hadron_pipeline_stage_duration_seconds',
   pipelineStageRedeliveries: 'hadron_pipeline_stage_redeliveries_total',
   pipelineInstancesCompleted: 'hadron_pipeline_instances_completed_total',
+  limitRejections: 'hadron_stream_limit_rejections_total',
+  connections: 'hadron_stream_connections',
+  inflightRequestBytes: 'hadron_stream_inflight_request_bytes',
+  subscriberBufferedBytes: 'hadron_stream_subscriber_buffered_bytes',
   tokensWatcherErrors: 'hadron_tokens_watcher_errors',
   streamsWatcherErrors: 'hadron_streams_watcher_errors',
   pipelinesWatcherErrors: 'hadron_pipelines_watcher_errors',
   secretsWatcherErrors: 'hadron_secrets_watcher_errors',
 } as const;
 
-export class StreamMetrics implements PipelineMetricsSink {
+/** Every limit that counts into `hadron_stream_limit_rejections_total{limit}`. */
+export const LIMIT_NAMES: readonly LimitName[] = [
+  'connections',
+  'handshake_timeout',
+  'idle_timeout',
+  'request_body_timeout',
+  'inflight_request_bytes',
+  'events_per_request',
+];
+
+export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
   readonly registry = new Registry();
   /** Poison-event, ack-offset and log-limit guards (protocol-metrics.ts). */
   readonly protocol: ProtocolMetrics;
@@ -78,6 +93,12 @@ export class StreamMetrics implements PipelineMetricsSink {
   readonly pipelineStageDuration: Histogram<'pipeline' | 'stage'>;
   readonly pipelineStageRedeliveries: Counter<'pipeline' | 'stage' | 'reason'>;
   readonly pipelineCompleted: Counter<'pipeline'>;
+  /** Requests refused and connections closed by a resource limit, by limit. */
+  readonly limitRejections: Counter<'limit'>;
+  /** Where the connection and request-bytes gauges read from (set once the server exists). */
+  serverStats: (() => { connections: number; inflightRequestBytes: number }) | undefined;
+  /** Where the subscriber-buffer gauge reads from (set once subscriptions exist). */
+  subscriberBuffered: (() => number) | undefined;
 
   constructor(labels: { namespace: string; stream: string; statefulset: string; pod: string; partition: number }) {
     this.registry.setDefaultLabels({ ...labels, partition: String(labels.partition) });
@@ -139,12 +160,54 @@ export class StreamMetrics implements PipelineMetricsSink {
       registers: r,
     });
     this.pipelineCompleted = new Counter({ name: METRIC.pipelineInstancesCompleted, help: 'Pipeline instances completed.', labelNames: ['pipeline'], registers: r });
+    this.limitRejections = new Counter({ name: METRIC.limitRejections, help: 'Requests refused or connections closed by a resource limit.', labelNames: ['limit'], registers: r });
+    for (const limit of LIMIT_NAMES) this.limitRejections.inc({ limit }, 0);
+    const self = this;
+    new Gauge({
+      name: METRIC.connections,
+      help: 'Open client connections (including ones still in their HTTP/2 handshake).',
+      registers: r,
+      collect() {
+        this.set(self.serverStats?.().connections ?? 0);
+      },
+    });
+    new Gauge({
+      name: METRIC.inflightRequestBytes,
+      help: 'Request message bytes reserved across all connections (bounded by HADRON_MAX_INFLIGHT_REQUEST_BYTES).',
+      registers: r,
+      collect() {
+        this.set(self.serverStats?.().inflightRequestBytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: METRIC.subscriberBufferedBytes,
+      help: 'Event bytes held for subscription groups: batches in flight and read ahead (bounded by HADRON_MAX_SUBSCRIBER_BUFFER_BYTES).',
+      registers: r,
+      collect() {
+        this.set(self.subscriberBuffered?.() ?? 0);
+      },
+    });
     this.watcherErrors = {
       tokens: new Counter({ name: METRIC.tokensWatcherErrors, help: 'Token watcher errors.', registers: r }),
       streams: new Counter({ name: METRIC.streamsWatcherErrors, help: 'Stream watcher errors.', registers: r }),
       pipelines: new Counter({ name: METRIC.pipelinesWatcherErrors, help: 'Pipeline watcher errors.', registers: r }),
       secrets: new Counter({ name: METRIC.secretsWatcherErrors, help: 'Secret watcher errors.', registers: r }),
     };
+  }
+
+  /**
+   * Drops every series labelled with this group (the group is gone): without this each
+   * short-lived group left its series behind for the life of the process (issue 14 item 5).
+   * A group that comes back starts its counters from zero, which Prometheus reads as a reset.
+   */
+  removeGroupSeries(group: string): void {
+    for (const m of [this.groupMembers, this.lastOffsetProcessed, this.groupLag, this.deliveries, this.redeliveries, this.nacks, this.ackTimeouts, this.skippedByRetention]) {
+      m.remove({ group });
+    }
+  }
+
+  limitHit(limit: LimitName): void {
+    this.limitRejections.inc({ limit });
   }
 
   activeInstances(pipeline: string, n: number): void {

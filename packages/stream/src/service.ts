@@ -27,12 +27,12 @@ import {
   encodeSubscribeResponse,
   fromBinary,
   scanPipelineRequest,
-  scanPublishRequest,
   scanSubscribeAck,
   toBinary,
   type ScannedPipelineRequest,
   type StreamSubscribeRequest, METHOD } from '@hadron/proto';
 import type { PipelineManager } from './pipelines/manager.js';
+import { scanPublishInChunks } from './publish-scan.js';
 import type { Authenticator } from './auth.js';
 import type { StreamMetrics } from './metrics.js';
 import type { PartitionStore } from './storage/partition-store.js';
@@ -51,6 +51,8 @@ export interface ServiceDeps {
   pipelines: PipelineManager;
   /** Partition list to announce for a view (undefined while the Stream is unknown). */
   partitions: (v: ControlPlaneView) => Array<{ partition: number; internal: string; external: string }> | undefined;
+  /** HADRON_MAX_EVENTS_PER_REQUEST. */
+  maxEventsPerRequest: number;
 }
 
 
@@ -70,7 +72,7 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
     d.auth.authorize(d.auth.authenticate(ctx.metadata.authorization), 'pub', d.stream);
     let scanned;
     try {
-      scanned = scanPublishRequest(req);
+      scanned = await scanPublishInChunks(req, { maxEvents: d.maxEventsPerRequest, onRejected: () => d.metrics.limitHit('events_per_request') });
     } catch (err) {
       if (err instanceof WireFormatError) {
         const code = /^event \d+ of the batch/.test(err.message) ? 'INVALID_EVENT' : 'MALFORMED_MESSAGE';

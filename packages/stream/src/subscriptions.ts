@@ -17,6 +17,10 @@
  * on) is ignored and counted, so a duplicate can never ack a batch the member has not seen.
  * Undecodable stored events (from before publish-time validation) end a batch and are skipped
  * when they come first, with a metric and an error log naming the offset.
+ * A stale member that had not even read its delivery (send still pending) is ended instead.
+ * Memory: every batch and read-ahead is charged to one budget shared by all groups
+ * (`maxBufferBytes`); a group waits for budget rather than read, reads ahead only once its last
+ * delivery drained, and gives its batch back on an ack deadline (docs/configuration.md, Limits).
  * An ephemeral group disappears when its last member leaves, also mid-delivery (fixing §11.9).
  * A durable group's name, batch size and acked offset survive restarts; its first member fixes
  * `durable` and `maxBatchSize`; start points apply only when a group is created.
@@ -69,6 +73,8 @@ interface Member {
   status: 'idle' | 'busy' | 'stale' | 'gone';
   /** Last offset of the batch this member went stale on (its late reply may name it). */
   staleLast?: number;
+  /** A delivery is still in our buffers (send not resolved: the member is not reading). */
+  congested: boolean;
 }
 
 interface Batch {
@@ -95,7 +101,14 @@ interface Group {
   ready: Promise<void>;
   removed: boolean;
   /** The batch after the one in flight, read ahead so an ack is answered without a disk read. */
-  prefetch: { from: number; events: Promise<StoredEvent[]> } | undefined;
+  prefetch: { from: number; events: Promise<StoredEvent[]>; charged: number } | undefined;
+  /** Bytes of the subscriber buffer budget charged for `batch`. */
+  batchCharged: number;
+  /**
+   * A batch given back to the budget while undelivered or unacked (ack deadline passed, or a
+   * durable group lost its last member): re-read with the same offsets and attempt count.
+   */
+  carry: { attempts: number; last: number } | undefined;
 }
 
 export interface SubscriptionsOptions {
@@ -105,6 +118,12 @@ export interface SubscriptionsOptions {
   ackDeadlineMs: number;
   nackBackoff: { baseMs: number; maxMs: number };
   maxDeliveryBytes: number;
+  /**
+   * Event bytes all groups together may hold in batches and read-aheads
+   * (HADRON_MAX_SUBSCRIBER_BUFFER_BYTES, at least `maxDeliveryBytes`). A group that cannot get
+   * its next batch's worth waits until another group releases some; read-ahead is skipped.
+   */
+  maxBufferBytes?: number;
   /** Called when a durable offset cannot be persisted (the process must stop). */
   onFatal: (err: unknown) => void;
 }
@@ -114,6 +133,9 @@ export class Subscriptions {
   private readonly unsubscribe: () => void;
   private closed = false;
   private readonly textLog: ClientTextLog;
+  /** Subscriber buffer budget: bytes charged, and groups waiting for some to be released. */
+  private buffered = 0;
+  private readonly waiting = new Set<Group>();
 
   constructor(private readonly o: SubscriptionsOptions) {
     this.textLog = new ClientTextLog({ logger: o.logger, onSuppressed: () => o.metrics.protocol.clientTextSuppressed.inc() });
@@ -146,7 +168,44 @@ export class Subscriptions {
       ready: Promise.resolve(),
       removed: false,
       prefetch: undefined,
+      batchCharged: 0,
+      carry: undefined,
     };
+  }
+
+  /** Event bytes held for groups (batches in flight and read-aheads); the buffered-bytes gauge. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  private tryCharge(n: number): boolean {
+    if (this.buffered + n > (this.o.maxBufferBytes ?? Infinity)) return false;
+    this.buffered += n;
+    return true;
+  }
+
+  private release(n: number): void {
+    if (n === 0) return;
+    this.buffered -= n;
+    for (const g of [...this.waiting]) {
+      this.waiting.delete(g);
+      this.pump(g);
+    }
+  }
+
+  /** Gives back what a group holds (it went away, or a durable group lost its last member). */
+  private dropBuffers(g: Group): void {
+    if (g.prefetch) this.release(g.prefetch.charged);
+    g.prefetch = undefined;
+    if (g.batch && !g.inflight) this.giveBackBatch(g, g.batch);
+    this.waiting.delete(g);
+  }
+
+  private giveBackBatch(g: Group, batch: Batch): void {
+    g.carry = { attempts: batch.attempts, last: batch.last };
+    g.batch = undefined;
+    this.release(g.batchCharged);
+    g.batchCharged = 0;
   }
 
   /** Snapshot for inspection and tests. */
@@ -192,7 +251,7 @@ export class Subscriptions {
     }
     const group = g;
     await group.ready;
-    const member: Member = { id: randomUUID(), transport, status: 'idle' };
+    const member: Member = { id: randomUUID(), transport, status: 'idle', congested: false };
     group.members.set(member.id, member);
     this.o.metrics.groupMembers.set({ group: group.name }, group.members.size);
     this.pump(group);
@@ -234,11 +293,23 @@ export class Subscriptions {
       if (!g.batch) {
         if (g.offset >= this.o.store.lastOffset) return;
         let events: StoredEvent[];
+        const pre = g.prefetch;
+        g.prefetch = undefined;
+        let charged: number;
+        if (pre && pre.from === g.offset + 1) charged = pre.charged;
+        else {
+          if (pre) this.release(pre.charged);
+          // Bound what all groups hold together: wait for budget instead of reading.
+          if (!this.tryCharge(this.o.maxDeliveryBytes)) {
+            this.waiting.add(g);
+            return;
+          }
+          charged = this.o.maxDeliveryBytes;
+        }
         try {
-          const pre = g.prefetch;
-          g.prefetch = undefined;
-          events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1));
+          events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1, g.carry?.last));
         } catch (err) {
+          this.release(charged);
           if (err instanceof HadronError && err.code === 'DATA_CORRUPTION') {
             // Never serve corrupt data, and never stall silently: end every member's call with
             // DATA_LOSS. The group keeps its offset; an operator must repair the partition.
@@ -253,19 +324,29 @@ export class Subscriptions {
           this.retryLater(g, 5000);
           return;
         }
-        if (g.removed || g.batch) continue;
+        if (g.removed || g.batch || events.length === 0) {
+          this.release(charged);
+          if (events.length === 0) return;
+          continue;
+        }
         // Events stored before publish-time validation may be undecodable; never deliver one
         // (every client would fail on it and retry forever): end the batch before it, and
         // skip it when it comes first (issue 14 item 4).
         const bad = firstUndecodable(events);
         if (bad === 0) {
+          this.release(charged);
+          g.carry = undefined;
           this.skipUndecodable(g, events[0]!);
           g.again = true;
           continue;
         }
         if (bad > 0) events = events.slice(0, bad);
-        if (events.length === 0) return;
-        g.batch = { events, last: events[events.length - 1]!.offset, attempts: 0, notBefore: 0, avoid: undefined };
+        const bytes = bytesOf(events);
+        this.release(charged - bytes);
+        g.batchCharged = bytes;
+        const carried = g.carry !== undefined && g.carry.last === events[events.length - 1]!.offset ? g.carry.attempts : 0;
+        g.batch = { events, last: events[events.length - 1]!.offset, attempts: carried, notBefore: 0, avoid: undefined };
+        g.carry = undefined;
       }
       const batch = g.batch;
       const wait = batch.notBefore - Date.now();
@@ -281,13 +362,16 @@ export class Subscriptions {
       g.inflight = { member, timer };
       this.o.metrics.deliveries.inc({ group: g.name });
       if (batch.attempts > 1) this.o.metrics.redeliveries.inc({ group: g.name });
-      member.transport.send({ events: batch.events, lastIncludedOffset: batch.last, attempt: batch.attempts }).catch(() => this.onLeave(g, member));
-      if (batch.attempts === 1 && !g.prefetch && batch.last < this.o.store.lastOffset) {
-        const from = batch.last + 1;
-        const events = this.read(g, from);
-        events.catch(() => undefined); // surfaced when awaited
-        g.prefetch = { from, events };
-      }
+      // Read ahead only once the delivery left our buffers (send resolves when the HTTP/2 stream
+      // is not congested): a member that stops reading never makes the group hold a second batch.
+      member.congested = true;
+      member.transport.send({ events: batch.events, lastIncludedOffset: batch.last, attempt: batch.attempts }).then(
+        () => {
+          member.congested = false;
+          this.readAhead(g, batch);
+        },
+        () => this.onLeave(g, member),
+      );
     } while (g.again);
   }
 
@@ -300,8 +384,19 @@ export class Subscriptions {
     if (g.durable && !g.removed) this.o.store.commitGroupOffset(g.name, ev.offset).catch((err: unknown) => this.o.onFatal(err));
   }
 
-  private read(g: Group, from: number): Promise<StoredEvent[]> {
-    return this.o.store.readFrom(from, { maxEvents: g.maxBatchSize, maxBytes: this.o.maxDeliveryBytes });
+  private readAhead(g: Group, batch: Batch): void {
+    if (g.removed || g.batch !== batch || batch.attempts !== 1 || g.prefetch || batch.last >= this.o.store.lastOffset) return;
+    if (!this.tryCharge(this.o.maxDeliveryBytes)) return;
+    const from = batch.last + 1;
+    const events = this.read(g, from);
+    events.catch(() => undefined); // surfaced when awaited
+    g.prefetch = { from, events, charged: this.o.maxDeliveryBytes };
+  }
+
+  /** Reads the batch starting at `from`, never past `last` (a re-read of a given-back batch). */
+  private read(g: Group, from: number, last?: number): Promise<StoredEvent[]> {
+    const maxEvents = last === undefined ? g.maxBatchSize : Math.max(1, Math.min(g.maxBatchSize, last - from + 1));
+    return this.o.store.readFrom(from, { maxEvents, maxBytes: this.o.maxDeliveryBytes });
   }
 
   private retryLater(g: Group, ms: number): void {
@@ -347,6 +442,8 @@ export class Subscriptions {
     const last = g.batch.last;
     g.offset = last;
     g.batch = undefined;
+    this.release(g.batchCharged);
+    g.batchCharged = 0;
     g.inflight = undefined;
     m.status = 'idle';
     this.o.metrics.lastOffsetProcessed.set({ group: g.name }, last);
@@ -378,10 +475,26 @@ export class Subscriptions {
     g.batch.avoid = m.id;
     g.batch.notBefore = 0;
     this.o.metrics.ackTimeouts.inc({ group: g.name });
+    if (m.congested) {
+      // It has not even read the delivery: its HTTP/2 stream still buffers it, and would keep
+      // doing so for as long as the member stays connected. End its call to free that memory.
+      this.o.logger.warn({ group: g.name, member: m.id, lastIncludedOffset: g.batch.last, ackDeadlineMs: this.o.ackDeadlineMs }, 'member stopped reading; ending its subscription');
+      m.transport.fail(
+        new HadronError('DEADLINE_EXCEEDED', `the subscriber did not read its delivery within the ack deadline of ${this.o.ackDeadlineMs} ms (HADRON_ACK_DEADLINE_MS); subscription ended`),
+      );
+      this.onLeave(g, m);
+      return;
+    }
     this.o.logger.warn(
       { group: g.name, member: m.id, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, ackDeadlineMs: this.o.ackDeadlineMs },
       'ack deadline exceeded; handing the batch to another member',
     );
+    // The stale member may never read again: give its buffers back; the batch is re-read (same
+    // offsets, attempt count kept) when a member can take it. So stalled members hold the
+    // shared subscriber budget for at most the ack deadline.
+    this.giveBackBatch(g, g.batch);
+    if (g.prefetch) this.release(g.prefetch.charged);
+    g.prefetch = undefined;
     this.pump(g);
   }
 
@@ -402,18 +515,21 @@ export class Subscriptions {
       this.removeGroup(g);
       return;
     }
+    if (g.members.size === 0) this.dropBuffers(g);
     this.pump(g);
   }
 
   private removeGroup(g: Group): void {
     g.removed = true;
+    this.dropBuffers(g);
+    if (g.batch) this.release(g.batchCharged);
+    g.batch = undefined;
+    g.batchCharged = 0;
     if (g.retryTimer) clearTimeout(g.retryTimer);
     if (g.inflight) clearTimeout(g.inflight.timer);
     this.groups.delete(g.name);
     this.o.metrics.numGroups.set(this.groups.size);
-    this.o.metrics.groupMembers.remove({ group: g.name });
-    this.o.metrics.groupLag.remove({ group: g.name });
-    this.o.metrics.lastOffsetProcessed.remove({ group: g.name });
+    this.o.metrics.removeGroupSeries(g.name);
     this.o.metrics.protocol.removeGroup(g.name);
     this.textLog.forget(g.name);
     this.o.logger.info({ group: g.name }, 'ephemeral subscription group removed (last member left)');
@@ -441,4 +557,10 @@ function firstUndecodable(events: readonly StoredEvent[]): number {
     if (checkEventBytes(p, 0, p.length, { cloudEvents: false }) !== null) return i;
   }
   return -1;
+}
+
+function bytesOf(events: readonly StoredEvent[]): number {
+  let n = 0;
+  for (const e of events) n += e.payload.length;
+  return n;
 }

@@ -34,7 +34,14 @@ export class MessageDecoder {
   /** Length of the message being assembled, or -1 while its header is incomplete. */
   private need = -1;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /**
+   * @param onMessageStart called with each message's declared length once its header arrived,
+   *   before its bytes are buffered; it may throw to refuse the message (a memory budget).
+   */
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly onMessageStart?: (length: number) => void,
+  ) {}
 
   /** Feeds one chunk; returns the messages it completed (possibly none). Throws on violations. */
   push(chunk: Buffer): Buffer[] {
@@ -44,7 +51,12 @@ export class MessageDecoder {
       let pos = 0;
       while (chunk.length - pos >= HEADER_BYTES) {
         const len = this.checkHeader(chunk, pos);
-        if (chunk.length - pos - HEADER_BYTES < len) break;
+        if (chunk.length - pos - HEADER_BYTES < len) {
+          // Incomplete: keep the checked length so the header is not checked (and reserved) twice.
+          this.need = len;
+          pos += HEADER_BYTES;
+          break;
+        }
         out.push(chunk.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len));
         pos += HEADER_BYTES + len;
       }
@@ -88,6 +100,7 @@ export class MessageDecoder {
         { context: { length: len, max: this.maxMessageBytes } },
       );
     }
+    this.onMessageStart?.(len);
     return len;
   }
 

@@ -14,6 +14,9 @@
  * throws ends the call with the status of the error (`grpcStatusOf`); if nothing was sent yet
  * this is a trailers-only response. Every handler gets an AbortSignal that fires when the client
  * cancels, the deadline passes, or the server shuts down.
+ *
+ * Resource limits (connections, handshake/idle/request-body timeouts, request bytes in flight)
+ * live in limits.ts; this file only reserves request bytes per call and runs the body timer.
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +32,7 @@ import {
   frameHeader,
   http2Settings,
 } from './framing.js';
+import { ByteBudget, ConnectionGuard, DEFAULT_SERVER_LIMITS, type LimitObserver, type ServerLimits } from './limits.js';
 
 export interface CallContext {
   /** Full method path, e.g. `/stream.StreamController/StreamPublish`. */
@@ -66,11 +70,25 @@ export interface GrpcServerOptions {
   methods: Record<string, MethodDef>;
   logger: Logger;
   maxMessageBytes?: number;
+  /** Connection and request limits (see limits.ts); unset fields take their defaults. */
+  limits?: Partial<ServerLimits>;
+  /** Told about every limit hit (for metrics). */
+  observer?: LimitObserver;
+}
+
+/** What a call needs of the server's limits. */
+interface CallLimits {
+  kind: MethodDef['kind'];
+  budget: ByteBudget;
+  bodyTimeoutMs: number;
+  observer: LimitObserver | undefined;
 }
 
 type ServerState = 'new' | 'listening' | 'closing' | 'closed';
 
 const LARGE_MESSAGE = 64 * 1024;
+/** How long a failed call's unread response may stay buffered before the stream is reset. */
+const FAILED_CALL_FLUSH_MS = 5_000;
 
 export class GrpcServer {
   private readonly server: http2.Http2Server;
@@ -81,10 +99,16 @@ export class GrpcServer {
   /** A Map, not the options object: `:path` is client input (`/__proto__`, `/toString`…). */
   private readonly methods: ReadonlyMap<string, MethodDef>;
   private state: ServerState = 'new';
+  private readonly limits: Readonly<ServerLimits>;
+  private readonly guard: ConnectionGuard;
+  private readonly budget: ByteBudget;
 
   constructor(private readonly opts: GrpcServerOptions) {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.methods = new Map(Object.entries(opts.methods));
+    this.limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
+    this.guard = new ConnectionGuard(this.limits, opts.observer);
+    this.budget = new ByteBudget(this.limits.maxInflightRequestBytes);
     this.server = http2.createServer({
       settings: { ...http2Settings, maxHeaderListSize: 64 * 1024 },
       maxSessionMemory: 1024,
@@ -100,9 +124,15 @@ export class GrpcServer {
         // Older sessions may refuse before settings are exchanged; the stream windows still apply.
       }
     });
+    this.guard.attach(this.server);
     // Small responses (acks) must not wait for Nagle's algorithm and delayed ACKs.
     this.server.on('connection', (socket: import('node:net').Socket) => socket.setNoDelay(true));
     this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
+  }
+
+  /** Open connections and request bytes in flight (for gauges). */
+  stats(): { connections: number; inflightRequestBytes: number } {
+    return { connections: this.guard.connections, inflightRequestBytes: this.budget.inUse };
   }
 
   async listen(port: number, host = '0.0.0.0'): Promise<number> {
@@ -152,7 +182,8 @@ export class GrpcServer {
     if (method === undefined) {
       return trailersOnly(stream, Status.UNIMPLEMENTED, `method ${path} is not implemented`, 'UNIMPLEMENTED');
     }
-    const call = new ServerCallImpl(stream, headers, path, this.maxMessageBytes, this.opts.logger);
+    const limits: CallLimits = { kind: method.kind, budget: this.budget, bodyTimeoutMs: this.limits.requestBodyTimeoutMs, observer: this.opts.observer };
+    const call = new ServerCallImpl(stream, headers, path, this.maxMessageBytes, this.opts.logger, limits);
     this.calls.add(call.abort);
     const done = this.run(method, call).finally(() => this.calls.delete(call.abort));
     if (method.kind === 'unary') {
@@ -199,6 +230,9 @@ class ServerCallImpl implements BidiCall {
   private requestEnded = false;
   private readonly decoder: MessageDecoder;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private bodyTimer: NodeJS.Timeout | undefined;
+  /** Bytes of the request budget this call holds. */
+  private reserved = 0;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
@@ -206,12 +240,22 @@ class ServerCallImpl implements BidiCall {
     readonly method: string,
     maxMessageBytes: number,
     private readonly logger: Logger,
+    private readonly limits: CallLimits,
   ) {
     this.peer = `${stream.session?.socket?.remoteAddress ?? '?'}:${stream.session?.socket?.remotePort ?? '?'}`;
-    this.decoder = new MessageDecoder(maxMessageBytes);
+    this.decoder = new MessageDecoder(maxMessageBytes, (len) => this.reserve(len));
     stream.on('data', (chunk: Buffer) => {
+      // After a framing error or a refused reservation the rest of the body is not a message.
+      if (this.abort.signal.aborted) return;
       try {
-        for (const m of this.decoder.push(chunk)) this.incoming.push(m);
+        for (const m of this.decoder.push(chunk)) {
+          // Bidi handlers consume each message at once; unary ones hold it until they finish.
+          if (limits.kind === 'bidi') {
+            this.unreserve(m.length);
+            this.stopBodyTimer();
+          }
+          this.incoming.push(m);
+        }
       } catch (err) {
         this.incoming.fail(err);
         this.abort.abort(err);
@@ -219,6 +263,7 @@ class ServerCallImpl implements BidiCall {
     });
     stream.on('end', () => {
       this.requestEnded = true;
+      this.stopBodyTimer();
       if (this.decoder.idle) this.incoming.end();
       else this.incoming.fail(new HadronError('MALFORMED_MESSAGE', 'request stream ended inside a message'));
     });
@@ -226,6 +271,8 @@ class ServerCallImpl implements BidiCall {
       if (!this.finished) this.abort.abort(new HadronError('CANCELLED', 'the client cancelled the call'));
       this.incoming.end();
       if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+      this.stopBodyTimer();
+      this.unreserve(this.reserved);
     });
     stream.on('error', (err) => this.logger.debug({ err, method }, 'http2 stream error'));
     // Aborting the call (shutdown, deadline) also ends the handler's read loop.
@@ -237,10 +284,38 @@ class ServerCallImpl implements BidiCall {
         timeout,
       );
     }
+    // Slowloris: headers and then a body that never completes must not hold the call forever.
+    const bodyMs = limits.bodyTimeoutMs;
+    if (bodyMs > 0) {
+      this.bodyTimer = setTimeout(() => {
+        limits.observer?.limitHit('request_body_timeout');
+        this.abort.abort(new HadronError('DEADLINE_EXCEEDED', `the request was not received within ${bodyMs} ms (HADRON_REQUEST_BODY_TIMEOUT_MS)`));
+      }, bodyMs);
+    }
   }
 
   get signal(): AbortSignal {
     return this.abort.signal;
+  }
+
+  private reserve(len: number): void {
+    try {
+      this.limits.budget.reserve(len);
+    } catch (err) {
+      this.limits.observer?.limitHit('inflight_request_bytes');
+      throw err;
+    }
+    this.reserved += len;
+  }
+
+  private unreserve(len: number): void {
+    this.limits.budget.release(len);
+    this.reserved -= len;
+  }
+
+  private stopBodyTimer(): void {
+    if (this.bodyTimer) clearTimeout(this.bodyTimer);
+    this.bodyTimer = undefined;
   }
 
   fail(err: unknown): void {
@@ -318,6 +393,15 @@ class ServerCallImpl implements BidiCall {
       this.stopReading();
     });
     stream.end();
+    // A failed call whose client does not take the rest of its response keeps that response
+    // buffered for as long as the connection lives; reset it after a grace period instead.
+    if (status !== Status.OK) {
+      const reset = setTimeout(() => {
+        if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, FAILED_CALL_FLUSH_MS);
+      reset.unref();
+      stream.once('close', () => clearTimeout(reset));
+    }
   }
 
   /**
