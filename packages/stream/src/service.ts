@@ -31,7 +31,8 @@ import {
   type ScannedPipelineRequest,
   type StreamSubscribeRequest, METHOD } from '@hadron/proto';
 import type { PipelineManager } from './pipelines/manager.js';
-import type { Authenticator } from './auth.js';
+import type { Action, Authenticator } from './auth.js';
+import { guardCredentials } from './credential-guard.js';
 import type { StreamMetrics } from './metrics.js';
 import type { PartitionStore } from './storage/partition-store.js';
 import type { GroupSetup, Subscriptions } from './subscriptions.js';
@@ -54,12 +55,36 @@ export interface ServiceDeps {
 
 export function streamControllerMethods(d: ServiceDeps): Record<string, MethodDef> {
   return {
-    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => metadata(d, call) },
+    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => guarded(d, call, undefined, () => metadata(d, call)) },
     [METHOD.publish]: { kind: 'unary', handler: (req, ctx) => publish(d, req, ctx) },
-    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => subscribe(d, call) },
-    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => pipelineSubscribe(d, call) },
+    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => guarded(d, call, 'sub', () => subscribe(d, call)) },
+    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => guarded(d, call, 'sub', () => pipelineSubscribe(d, call)) },
     [METHOD.pipelineStatus]: { kind: 'unary', handler: (req, ctx) => pipelineStatus(d, req, ctx) },
   };
+}
+
+/**
+ * Authenticates (and authorizes `action`) a long-lived call, then runs it under a credential
+ * guard: revoking the Token/Secret or reaching the token's `exp` ends it with UNAUTHENTICATED.
+ */
+async function guarded(d: ServiceDeps, call: ServerStreamCall, action: Action | undefined, run: () => Promise<void>): Promise<void> {
+  const principal = d.auth.authenticate(call.metadata.authorization);
+  if (action !== undefined) d.auth.authorize(principal, action, d.stream);
+  const stop = guardCredentials({
+    auth: d.auth,
+    principal,
+    onViewChange: (l) => d.feed.onChange(l),
+    fail: (err) => call.fail(err),
+    logger: d.logger,
+    method: call.method,
+  });
+  try {
+    await run();
+    // A handler may end quietly when its call is aborted (Metadata's feed just stops): report why.
+    if (call.signal.aborted) throw call.signal.reason;
+  } finally {
+    stop();
+  }
 }
 
 async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<Uint8Array> {
@@ -93,7 +118,6 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
 }
 
 async function metadata(d: ServiceDeps, call: ServerStreamCall): Promise<void> {
-  d.auth.authenticate(call.metadata.authorization);
   let last = '';
   for await (const view of d.feed.follow(call.signal)) {
     const parts = d.partitions(view);
@@ -114,7 +138,6 @@ function decodeSubscribe(buf: Buffer): StreamSubscribeRequest {
 }
 
 async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
-  d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
   const req = decodeSubscribe(first.value);
@@ -162,7 +185,6 @@ async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
 }
 
 async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
-  d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
   const req = scanPipeline(first.value);
