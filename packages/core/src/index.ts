@@ -11,3 +11,4 @@ export * from './grpc/framing.js';
 export * from './grpc/async-queue.js';
 export * from './grpc/server.js';
 export * from './grpc/client.js';
+export * from './tls/x509.js';
