@@ -386,7 +386,9 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   }
 }
 
-const isCredentialError = (e: unknown): e is HadronError => e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED');
+/** Errors waiting cannot fix (credentials, or a server certificate that does not verify): reported at once. */
+const isCredentialError = (e: unknown): e is HadronError =>
+  e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'TLS_HANDSHAKE_FAILED');
 
 /** Creates a client and starts following the topology in the background (see `HadronClient`). */
 export function createClient(opts: ClientOptions): HadronClient {

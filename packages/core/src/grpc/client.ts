@@ -6,7 +6,8 @@
  *   idle --call--> connecting --'connect'--> ready --error/goaway/close--> idle (next call reconnects)
  *   any --close()--> closed (calls fail with UNAVAILABLE "channel closed")
  * Call errors surface as `GrpcStatusError` carrying the server's status and Hadron error code;
- * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable).
+ * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable), one that TLS
+ * refuses (certificate not verified) as TLS_HANDSHAKE_FAILED (not retriable).
  *
  * Transport by URL scheme: `http://` is h2c (cleartext); `https://` is HTTP/2 over TLS with the
  * server's certificate verified (system CAs, or `tls.ca`) and its host name checked — there is
@@ -358,11 +359,12 @@ export class ClientCall {
 }
 
 function unavailable(url: string, err: unknown, rstCode?: number): HadronError {
-  let why = err instanceof Error ? err.message : rstCode !== undefined ? `stream reset (code ${rstCode})` : 'connection closed';
+  const why = err instanceof Error ? err.message : rstCode !== undefined ? `stream reset (code ${rstCode})` : 'connection closed';
   // OpenSSL's texts ("certificate has expired") gain their code and say that TLS refused; a
   // call started before the handshake fails with "pending stream canceled", the TLS error as cause.
+  // Not retriable: a certificate that does not verify is a configuration problem, not a blip.
   const tlsErr = tlsCause(err);
-  if (tlsErr) why = `TLS handshake failed: ${tlsErr.message} (${tlsErr.code})`;
+  if (tlsErr) return new HadronError('TLS_HANDSHAKE_FAILED', `${url}: TLS handshake failed: ${tlsErr.message} (${tlsErr.code})`, { cause: err });
   return new HadronError('UNAVAILABLE', `${url}: ${why}`, { cause: err });
 }
 

@@ -50,12 +50,15 @@ async function echo(url: string, tls?: ChannelTls): Promise<string> {
   }
 }
 
-const unavailable = (re: RegExp) => (err: unknown): boolean => {
+/** TLS refusals are TLS_HANDSHAKE_FAILED (not retriable); a dropped connection UNAVAILABLE. */
+const refused = (codes: string[], re: RegExp) => (err: unknown): boolean => {
   assert.ok(err instanceof HadronError, String(err));
-  assert.equal(err.code, 'UNAVAILABLE');
+  assert.ok(codes.includes(err.code), `${err.code}: ${err.message}`);
   assert.match(err.message, re);
   return true;
 };
+const tlsFailed = (re: RegExp) => refused(['TLS_HANDSHAKE_FAILED'], re);
+const unavailable = (re: RegExp) => refused(['UNAVAILABLE', 'TLS_HANDSHAKE_FAILED'], re);
 
 test('https:// verifies the server against the given CA; the call goes through', async () => {
   await withTlsServer(serverCert, async (port, calls) => {
@@ -67,9 +70,9 @@ test('https:// verifies the server against the given CA; the call goes through',
 
 test('a server certificate from another CA is refused with a clear error, and nothing is sent', async () => {
   await withTlsServer(serverCert, async (port, calls) => {
-    await assert.rejects(echo(`https://127.0.0.1:${port}`, { ca: otherCa.cert }), unavailable(/TLS handshake failed: .*(unable to verify|self.signed|unable to get local issuer)/i));
+    await assert.rejects(echo(`https://127.0.0.1:${port}`, { ca: otherCa.cert }), tlsFailed(/TLS handshake failed: .*(unable to verify|self.signed|unable to get local issuer)/i));
     // Without `ca`, the system store does not know our CA either.
-    await assert.rejects(echo(`https://127.0.0.1:${port}`), unavailable(/TLS handshake failed/));
+    await assert.rejects(echo(`https://127.0.0.1:${port}`), tlsFailed(/TLS handshake failed/));
     assert.deepEqual(calls, []);
   });
 });
@@ -83,7 +86,7 @@ test('an expired server certificate is refused with a clear error, and nothing i
     notAfter: new Date(Date.now() - 86_400_000),
   });
   await withTlsServer(expired, async (port, calls) => {
-    await assert.rejects(echo(`https://127.0.0.1:${port}`, { ca: ca.cert }), unavailable(/TLS handshake failed: certificate has expired \(CERT_HAS_EXPIRED\)/));
+    await assert.rejects(echo(`https://127.0.0.1:${port}`, { ca: ca.cert }), tlsFailed(/TLS handshake failed: certificate has expired \(CERT_HAS_EXPIRED\)/));
     assert.deepEqual(calls, []);
   });
 });
@@ -91,7 +94,7 @@ test('an expired server certificate is refused with a clear error, and nothing i
 test('a certificate for another host name is refused', async () => {
   const elsewhere = createCertificate({ commonName: 'elsewhere', dnsNames: ['elsewhere.example'], issuer: ca });
   await withTlsServer(elsewhere, async (port, calls) => {
-    await assert.rejects(echo(`https://127.0.0.1:${port}`, { ca: ca.cert }), unavailable(/TLS handshake failed: .*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/i));
+    await assert.rejects(echo(`https://127.0.0.1:${port}`, { ca: ca.cert }), tlsFailed(/TLS handshake failed: .*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/i));
     assert.deepEqual(calls, []);
   });
 });
@@ -152,6 +155,6 @@ test('setSecureContext replaces the certificate for new connections', async () =
     assert.equal(await echo(url, { ca: ca.cert }), 'echo:hi');
     server.setSecureContext(rotated);
     assert.equal(await echo(url, { ca: ca2.cert }), 'echo:hi');
-    await assert.rejects(echo(url, { ca: ca.cert }), unavailable(/TLS handshake failed/));
+    await assert.rejects(echo(url, { ca: ca.cert }), tlsFailed(/TLS handshake failed/));
   });
 });
