@@ -10,7 +10,22 @@
  */
 import type { ControlPlaneView, Logger } from '@hadron/core';
 import { expiryMs } from '@hadron/core';
+import { Counter, type Registry } from 'prom-client';
 import type { Authenticator, Principal } from './auth.js';
+
+export const CREDENTIAL_METRIC = {
+  callsEnded: 'hadron_auth_calls_ended_total',
+} as const;
+
+/** Counts long-lived calls ended because their credentials went away, by method. */
+export function callsEndedCounter(registry: Registry): Counter<'method'> {
+  return new Counter({
+    name: CREDENTIAL_METRIC.callsEnded,
+    help: 'Long-lived calls (subscriptions, pipeline subscriptions, Metadata) ended with UNAUTHENTICATED because their Token or Secret was deleted or their token expired.',
+    labelNames: ['method'],
+    registers: [registry],
+  });
+}
 
 /** Largest delay setTimeout accepts (~24.8 days); longer expiries re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -23,8 +38,9 @@ export interface CredentialGuardOptions {
   /** Ends the call with this error. Called at most once. */
   fail: (err: unknown) => void;
   logger: Logger;
-  /** Method name, for the log line. */
+  /** Method name, for the log line and the metric. */
   method: string;
+  ended?: Counter<'method'>;
 }
 
 /** Starts guarding; returns a function that stops (call it when the call ends). Idempotent. */
@@ -44,10 +60,13 @@ export function guardCredentials(o: CredentialGuardOptions): () => void {
     } catch (err) {
       stop();
       o.logger.info({ token: o.principal.name, method: o.method, reason: (err as Error).message }, 'ending a call whose credentials are no longer valid');
+      o.ended?.inc({ method: o.method });
       o.fail(err);
     }
   };
   const unsubscribe = o.onViewChange(check);
+  // A change between authentication and subscribing above would otherwise go unseen.
+  check();
   const at = expiryMs(o.principal.claims);
   const arm = (): void => {
     if (at === undefined || stopped) return;

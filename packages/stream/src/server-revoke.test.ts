@@ -82,6 +82,8 @@ test('deleting a Token ends its running subscriptions, pipeline subscriptions an
     const [subErr, stageErr, metaErr] = await calls.ended();
     for (const err of [subErr, stageErr, metaErr]) assertUnauthenticated(err, /token 'doomed' was revoked: its Token was deleted/);
 
+    const metrics = await (await fetch(`${c.metricsUrl(0)}/metrics`)).text();
+    for (const m of ['StreamSubscribe', 'PipelineSubscribe', 'Metadata']) assert.match(metrics, new RegExp(`hadron_auth_calls_ended_total\\{[^}]*method="/stream.StreamController/${m}"[^}]*\\} 1`));
     await publisher.publish([testEvent(2)]);
     for (;;) {
       const d = await other.next();

@@ -30,9 +30,10 @@ import {
   toBinary,
   type ScannedPipelineRequest,
   type StreamSubscribeRequest, METHOD } from '@hadron/proto';
+import type { Counter } from 'prom-client';
 import type { PipelineManager } from './pipelines/manager.js';
 import type { Action, Authenticator } from './auth.js';
-import { guardCredentials } from './credential-guard.js';
+import { callsEndedCounter, guardCredentials } from './credential-guard.js';
 import type { StreamMetrics } from './metrics.js';
 import type { PartitionStore } from './storage/partition-store.js';
 import type { GroupSetup, Subscriptions } from './subscriptions.js';
@@ -54,11 +55,12 @@ export interface ServiceDeps {
 
 
 export function streamControllerMethods(d: ServiceDeps): Record<string, MethodDef> {
+  const ended = callsEndedCounter(d.metrics.registry);
   return {
-    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => guarded(d, call, undefined, () => metadata(d, call)) },
+    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => guarded(d, ended, call, undefined, () => metadata(d, call)) },
     [METHOD.publish]: { kind: 'unary', handler: (req, ctx) => publish(d, req, ctx) },
-    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => guarded(d, call, 'sub', () => subscribe(d, call)) },
-    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => guarded(d, call, 'sub', () => pipelineSubscribe(d, call)) },
+    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => guarded(d, ended, call, 'sub', () => subscribe(d, call)) },
+    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => guarded(d, ended, call, 'sub', () => pipelineSubscribe(d, call)) },
     [METHOD.pipelineStatus]: { kind: 'unary', handler: (req, ctx) => pipelineStatus(d, req, ctx) },
   };
 }
@@ -67,7 +69,7 @@ export function streamControllerMethods(d: ServiceDeps): Record<string, MethodDe
  * Authenticates (and authorizes `action`) a long-lived call, then runs it under a credential
  * guard: revoking the Token/Secret or reaching the token's `exp` ends it with UNAUTHENTICATED.
  */
-async function guarded(d: ServiceDeps, call: ServerStreamCall, action: Action | undefined, run: () => Promise<void>): Promise<void> {
+async function guarded(d: ServiceDeps, ended: Counter<'method'>, call: ServerStreamCall, action: Action | undefined, run: () => Promise<void>): Promise<void> {
   const principal = d.auth.authenticate(call.metadata.authorization);
   if (action !== undefined) d.auth.authorize(principal, action, d.stream);
   const stop = guardCredentials({
@@ -77,6 +79,7 @@ async function guarded(d: ServiceDeps, call: ServerStreamCall, action: Action | 
     fail: (err) => call.fail(err),
     logger: d.logger,
     method: call.method,
+    ended,
   });
   try {
     await run();
