@@ -60,6 +60,9 @@ export class UsageError extends Error {
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'bootstrap URL of the cluster (env HADRON_URL), e.g. http://127.0.0.1:7000' },
   token: { type: 'string', value: 'TOKEN', help: 'JWT of a Hadron Token (env HADRON_TOKEN)' },
+  ca: { type: 'string', value: 'FILE', help: 'PEM CA certificate(s) to verify an https:// cluster with (env HADRON_CA_FILE)' },
+  cert: { type: 'string', value: 'FILE', help: 'PEM client certificate for servers that verify clients (env HADRON_CERT_FILE; with --key)' },
+  key: { type: 'string', value: 'FILE', help: 'PEM private key of --cert (env HADRON_KEY_FILE)' },
   verbose: { type: 'boolean', short: 'v', help: 'debug logging on stderr' },
   help: { type: 'boolean', short: 'h', help: 'show help' },
 };

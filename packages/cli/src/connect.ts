@@ -13,13 +13,31 @@ export function cliLogger(ctx: Pick<CommandContext, 'values'>): Logger {
   return createLogger({ level: ctx.values.verbose ? 'debug' : 'warn', name: 'hadron', fd: 2 });
 }
 
-/** Creates a client from `--url`/`HADRON_URL` and `--token`/`HADRON_TOKEN`. */
+/**
+ * Creates a client from `--url`/`HADRON_URL`, `--token`/`HADRON_TOKEN` and, for https:// URLs,
+ * `--ca`/`HADRON_CA_FILE` (+ `--cert`/`--key` for client certificates). A flag given with an
+ * http:// URL is an error (the client says so); the environment variables only apply to https://,
+ * so a profile exporting HADRON_CA_FILE does not break cleartext dev clusters.
+ */
 export function connect(ctx: CommandContext, extra: Partial<ClientOptions> = {}): HadronClient {
   const url = (ctx.values.url as string | undefined) ?? ctx.env.HADRON_URL;
   const token = (ctx.values.token as string | undefined) ?? ctx.env.HADRON_TOKEN;
   if (!url) throw new UsageError(NO_URL);
   if (!token) throw new UsageError(NO_TOKEN);
-  return createClient({ url, token, logger: cliLogger(ctx), ...extra });
+  const https = /^https:\/\//i.test(url);
+  const file = (flag: string, env: string): string | undefined => (ctx.values[flag] as string | undefined) ?? (https ? ctx.env[env] || undefined : undefined);
+  const caFile = file('ca', 'HADRON_CA_FILE');
+  const certFile = file('cert', 'HADRON_CERT_FILE');
+  const keyFile = file('key', 'HADRON_KEY_FILE');
+  return createClient({
+    url,
+    token,
+    logger: cliLogger(ctx),
+    ...(caFile ? { caFile } : {}),
+    ...(certFile ? { certFile } : {}),
+    ...(keyFile ? { keyFile } : {}),
+    ...extra,
+  });
 }
 
 /**

@@ -15,7 +15,7 @@
  * While reconnecting, the last known topology stays in use: publishing and subscriptions go on.
  */
 import { EventEmitter } from 'node:events';
-import { AsyncQueue, GrpcChannel, HadronError, checkGroupName, silentLogger, type BackoffOptions, type Logger } from '@hadron/core';
+import { AsyncQueue, GrpcChannel, HadronError, checkGroupName, silentLogger, type BackoffOptions, type ChannelTls, type Logger } from '@hadron/core';
 import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary, METHOD } from '@hadron/proto';
 import type { EventInput } from './event.js';
 import { MetadataFollower, grpcMetadataOpener, type MetadataState } from './metadata.js';
@@ -24,6 +24,7 @@ import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublishAck, type PublishOpti
 import { streamProtocol, type Delivery, type DeliveryHandler, type SubscribeOptions } from './stream-subscription.js';
 import { Subscription } from './subscription.js';
 import { Topology, addressUrl, type PartitionStatus, type TopologyChange } from './topology.js';
+import { clientTls, type ClientTlsOptions } from './tls.js';
 
 export const PUBLISH_METHOD = METHOD.publish;
 export const PIPELINE_STATUS_METHOD = METHOD.pipelineStatus;
@@ -40,8 +41,12 @@ export type PipelinePartitionStatus =
 
 export type ClientState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
-export interface ClientOptions {
-  /** Bootstrap address: `http://host:port` or `host:port` of any partition (or a Service). */
+export interface ClientOptions extends ClientTlsOptions {
+  /**
+   * Bootstrap address: `http://host:port` or `host:port` (cleartext h2c), or `https://host:port`
+   * (TLS; the server certificate is verified — see `ca`/`caFile` — and every partition is then
+   * reached over TLS too, never in cleartext), of any partition or a Service in front of them.
+   */
   url: string;
   /** JWT of a Hadron Token, sent as `authorization: bearer <token>`. */
   token?: string;
@@ -75,6 +80,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   private readonly log: Logger;
   private readonly reconnect: BackoffOptions;
   private bootstrapChannel: GrpcChannel | undefined;
+  private readonly scheme: 'http' | 'https';
+  private readonly tls: ChannelTls | undefined;
   private closing: Promise<void> | undefined;
   readonly url: string;
 
@@ -82,11 +89,17 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     super();
     if (typeof opts.url !== 'string' || opts.url === '') throw new HadronError('INVALID_ARGUMENT', 'createClient: `url` is required (the bootstrap address, e.g. http://127.0.0.1:7000)');
     this.url = addressUrl(opts.url);
+    let protocol: string;
     try {
-      new URL(this.url);
+      protocol = new URL(this.url).protocol;
     } catch {
       throw new HadronError('INVALID_ARGUMENT', `createClient: \`url\` ${JSON.stringify(opts.url)} is not a valid URL`);
     }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new HadronError('INVALID_ARGUMENT', `createClient: \`url\` ${JSON.stringify(opts.url)} has the unsupported scheme ${protocol.slice(0, -1)}; use http:// or https://`);
+    }
+    this.scheme = protocol === 'https:' ? 'https' : 'http';
+    this.tls = clientTls(opts, this.scheme);
     // The server judges the token; only what cannot travel in an HTTP/2 header is refused here.
     if (opts.token !== undefined && !/^[\x21-\x7e]+$/.test(opts.token.trim())) {
       throw new HadronError('UNAUTHENTICATED', 'createClient: the token must be a non-empty string of visible ASCII characters (a JWT)');
@@ -99,6 +112,9 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
       maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024 * 1024,
       reconnect: this.reconnect,
       logger: this.log,
+      scheme: this.scheme,
+      ...(this.tls ? { tls: this.tls } : {}),
+      requireTls: this.scheme === 'https',
     };
     this.topology = new Topology(connOpts);
     this.topology.on('change', (c) => this.emit('topology', c));
@@ -106,8 +122,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     this.follower = new MetadataFollower({
       bootstrap: this.url,
       open: grpcMetadataOpener((address) => this.metadataChannel(address), this.auth),
-      knownAddresses: () => this.topology.addresses().map(addressUrl),
-      onList: (list) => this.topology.apply(list),
+      knownAddresses: () => this.topology.addresses().map((a) => addressUrl(a, this.scheme)),
+      onList: (list) => this.topology.apply(this.refuseCleartext(list)),
       backoff: this.reconnect,
       logger: this.log,
     });
@@ -135,16 +151,33 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   /** The connection for a Metadata stream: a partition's own connection when it is one. */
   private metadataChannel(url: string): GrpcChannel {
     for (const p of this.topology.partitions()) {
-      if (addressUrl(p.address) === url) {
+      if (addressUrl(p.address, this.scheme) === url) {
         const c = this.topology.get(p.partition);
         if (c) return c.channel;
       }
     }
     if (!this.bootstrapChannel || this.bootstrapChannel.url !== url || this.bootstrapChannel.state === 'closed') {
       void this.bootstrapChannel?.close();
-      this.bootstrapChannel = new GrpcChannel(url, { connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000 });
+      this.bootstrapChannel = new GrpcChannel(url, {
+        connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000,
+        ...(this.tls ? { tls: this.tls } : {}),
+        requireTls: this.scheme === 'https',
+      });
     }
     return this.bootstrapChannel;
+  }
+
+  /**
+   * A client bootstrapped over https:// never follows Metadata to a cleartext http:// address
+   * (a misconfigured or hostile announcement must not downgrade it): such partitions are left out.
+   */
+  private refuseCleartext<T extends { address: string }>(list: T[]): T[] {
+    if (this.scheme !== 'https') return list;
+    return list.filter((p) => {
+      if (!addressUrl(p.address, 'https').startsWith('http://')) return true;
+      this.log.error({ address: p.address }, 'refusing a partition announced with a cleartext http:// address: this client uses TLS');
+      return false;
+    });
   }
 
   private onMetadataState(s: MetadataState): void {
@@ -354,7 +387,9 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   }
 }
 
-const isCredentialError = (e: unknown): e is HadronError => e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED');
+/** Errors waiting cannot fix (credentials, or a server certificate that does not verify): reported at once. */
+const isCredentialError = (e: unknown): e is HadronError =>
+  e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'TLS_HANDSHAKE_FAILED');
 
 /** Creates a client and starts following the topology in the background (see `HadronClient`). */
 export function createClient(opts: ClientOptions): HadronClient {

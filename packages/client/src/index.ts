@@ -12,3 +12,4 @@ export { Subscription, isFatalSubscriptionError, type PartitionSubscriptionStatu
 export { MetadataFollower, METADATA_METHOD, type MetadataOpener, type MetadataState } from './metadata.js';
 export { addressUrl, type PartitionHealth, type PartitionInfo, type PartitionStatus, type TopologyChange } from './topology.js';
 export { HadronError, isRetriable } from '@hadron/core';
+export type { ClientTlsOptions } from './tls.js';

@@ -16,7 +16,7 @@
  * number + 1: keys are hashed over the Stream's partitions by number, not over live connections.
  */
 import { EventEmitter } from 'node:events';
-import { GrpcChannel, HadronError, backoffDelay, type BackoffOptions, type ChannelState, type Logger } from '@hadron/core';
+import { GrpcChannel, HadronError, backoffDelay, type BackoffOptions, type ChannelState, type ChannelTls, type Logger } from '@hadron/core';
 
 export type PartitionHealth = 'connecting' | 'ready' | 'down' | 'closed';
 
@@ -38,9 +38,12 @@ export interface TopologyChange {
   moved: number[];
 }
 
-/** Turns an announced `host:port` (or a URL) into the URL a channel connects to. */
-export function addressUrl(address: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `http://${address}`;
+/**
+ * Turns an announced `host:port` (or a URL) into the URL a channel connects to. A bare
+ * `host:port` takes `scheme`: the client's own (https when it was bootstrapped over TLS).
+ */
+export function addressUrl(address: string, scheme: 'http' | 'https' = 'http'): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `${scheme}://${address}`;
 }
 
 export interface ConnectionOptions {
@@ -48,6 +51,12 @@ export interface ConnectionOptions {
   maxMessageBytes: number;
   reconnect: BackoffOptions;
   logger: Logger;
+  /** Scheme for bare `host:port` addresses. */
+  scheme?: 'http' | 'https';
+  /** TLS material for https:// partitions. */
+  tls?: ChannelTls;
+  /** Refuse cleartext partitions. */
+  requireTls?: boolean;
 }
 
 export class PartitionConnection extends EventEmitter<{ health: [PartitionHealth] }> {
@@ -62,7 +71,12 @@ export class PartitionConnection extends EventEmitter<{ health: [PartitionHealth
     private readonly o: ConnectionOptions,
   ) {
     super();
-    this.channel = new GrpcChannel(addressUrl(address), { connectTimeoutMs: o.connectTimeoutMs, maxMessageBytes: o.maxMessageBytes });
+    this.channel = new GrpcChannel(addressUrl(address, o.scheme), {
+      connectTimeoutMs: o.connectTimeoutMs,
+      maxMessageBytes: o.maxMessageBytes,
+      ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.requireTls ? { requireTls: true } : {}),
+    });
     this.channel.on('state', (s: ChannelState) => this.onChannelState(s));
     this.reconnect(false);
   }

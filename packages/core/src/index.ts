@@ -14,3 +14,4 @@ export * from './grpc/server.js';
 export * from './grpc/limits.js';
 export * from './grpc/client.js';
 export * from './names.js';
+export * from './tls/x509.js';

@@ -24,6 +24,7 @@ import {
   parseToken,
   parseTokenSecret,
   type Logger,
+  type Stream,
 } from '@hadron/core';
 import {
   Informer,
@@ -41,6 +42,7 @@ import {
 import { FIELD_MANAGER, LABEL_STATEFULSET, LABEL_STREAM, headlessService, podIndexOf, podService, statefulSet, tokenSecret } from './objects.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './workqueue.js';
+import { caSecretName, newCaSecret, newServerSecret, serverSecretProblem, usableCa } from './tls-secrets.js';
 
 export const OWNED_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
 
@@ -108,7 +110,11 @@ export class Controller {
       return stream ? `Stream/${stream}` : undefined;
     });
     on(this.informers.tokens, (t) => `Token/${t.metadata.name}`);
-    on(this.informers.secrets, (s) => (isTokenSecret(s) ? `Token/${s.metadata.name}` : undefined));
+    on(this.informers.secrets, (s) => {
+      if (isTokenSecret(s)) return `Token/${s.metadata.name}`;
+      const stream = s.metadata.labels?.[LABEL_STREAM];
+      return stream ? `Stream/${stream}` : undefined;
+    });
     on(this.informers.pipelines, (p) => `Pipeline/${p.metadata.name}`);
   }
 
@@ -199,6 +205,7 @@ export class Controller {
       const sts = this.informers.statefulsets.get(name);
       if (sts && sts.metadata.labels?.[LABEL_STREAM] === name) await this.remove(RT.statefulsets, sts);
       for (const svc of owned) await this.remove(RT.services, svc);
+      for (const sec of this.informers.secrets.list()) if (sec.metadata.labels?.[LABEL_STREAM] === name && !isTokenSecret(sec)) await this.remove(RT.secrets, sec);
       return;
     }
     const gen = raw.metadata.generation ?? 0;
@@ -211,6 +218,7 @@ export class Controller {
     }
     const s = parsed.value;
     s.metadata.uid = raw.metadata.uid;
+    const tlsNote = s.spec.tls && !s.spec.tls.secretName ? await this.ensureTlsSecrets(s) : '';
     const desired = statefulSet(s, this.o.namespace);
     let live = this.informers.statefulsets.get(name);
     let note = '';
@@ -245,10 +253,41 @@ export class Controller {
         type: 'Ready',
         status: allReady ? 'True' : 'False',
         reason: allReady ? 'AllPartitionsReady' : 'PartitionsNotReady',
-        message: `${ready}/${partitions} partitions ready${note}`,
+        message: `${ready}/${partitions} partitions ready${note}${tlsNote}`,
         observedGeneration: gen,
       },
     ]);
+  }
+
+  /**
+   * Operator-made TLS (tls-secrets.ts): the CA first; the server certificate once the CA is in the
+   * cache (its add event re-queues this Stream), so a lagging cache never mints two CAs.
+   */
+  private async ensureTlsSecrets(s: Stream): Promise<string> {
+    const name = s.metadata.name;
+    const ns = this.o.namespace;
+    const caRaw = this.informers.secrets.get(caSecretName(name));
+    const ca = usableCa(caRaw);
+    if (!ca) {
+      if (caRaw) await this.remove(RT.secrets, caRaw);
+      this.log.info({ stream: name }, 'making a TLS CA for the Stream');
+      await this.createIgnoringConflict(newCaSecret(s, ns));
+      return '; TLS certificates are being made';
+    }
+    const server = this.informers.secrets.get(`${name}-tls`);
+    const problem = serverSecretProblem(server, s, ns, ca);
+    if (problem) {
+      this.log.info({ stream: name, reason: problem }, 'issuing the TLS server certificate');
+      if (server) await this.remove(RT.secrets, server);
+      await this.createIgnoringConflict(newServerSecret(s, ns, ca));
+    }
+    return '';
+  }
+
+  private async createIgnoringConflict(obj: KubeObject): Promise<void> {
+    await this.write('create', RT.secrets, () => this.o.client.create(resourcePath(RT.secrets, this.o.namespace), obj)).catch((err: unknown) => {
+      if (!(err instanceof KubeApiError && err.statusCode === 409)) throw err;
+    });
   }
 
   // --- Token ---------------------------------------------------------------------------------

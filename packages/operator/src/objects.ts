@@ -16,6 +16,25 @@ export const LABEL_STREAM = 'hadron.rs/stream';
 export const LABEL_STATEFULSET = 'hadron.rs/statefulset';
 export const LABEL_POD_NAME = 'statefulset.kubernetes.io/pod-name';
 
+// TLS (spec.tls): the Secret volume and env of the partitions; the Secrets: tls-secrets.ts.
+export const TLS_MOUNT_PATH = '/etc/hadron/tls';
+export const TLS_VOLUME = 'tls';
+
+/** The Secret mounted into the partitions, or undefined when the Stream has no TLS. */
+export function tlsSecretName(s: Stream): string | undefined {
+  if (!s.spec.tls) return undefined;
+  return s.spec.tls.secretName ?? `${s.metadata.name}-tls`;
+}
+
+/** Env of the partition container for TLS (empty without). */
+export function tlsEnv(s: Stream): Array<{ name: string; value: string }> {
+  if (!tlsSecretName(s)) return [];
+  return [
+    { name: 'HADRON_TLS_CERT_FILE', value: `${TLS_MOUNT_PATH}/tls.crt` },
+    { name: 'HADRON_TLS_KEY_FILE', value: `${TLS_MOUNT_PATH}/tls.key` },
+  ];
+}
+
 export function ownerRef(obj: { kind: string; metadata: { name: string; uid?: string } }): OwnerReference {
   return { apiVersion: API_VERSION, kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
 }
@@ -29,6 +48,7 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
   const labels = streamLabels(name);
   const rp = s.spec.retentionPolicy;
   const retentionSeconds = rp.retentionSeconds;
+  const tlsSecret = tlsSecretName(s);
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -44,6 +64,7 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
           terminationGracePeriodSeconds: 30,
           serviceAccountName: STREAM_SERVICE_ACCOUNT,
           automountServiceAccountToken: true,
+          ...(tlsSecret ? { volumes: [{ name: TLS_VOLUME, secret: { secretName: tlsSecret } }] } : {}),
           containers: [
             {
               name: STREAM_CONTAINER,
@@ -69,8 +90,9 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
                 retentionSeconds === undefined || retentionSeconds === null
                   ? { name: 'RETENTION_POLICY_RETENTION_SECONDS' }
                   : { name: 'RETENTION_POLICY_RETENTION_SECONDS', value: String(retentionSeconds) },
+                ...tlsEnv(s),
               ],
-              volumeMounts: [{ name: 'data', mountPath: DATA_PATH }],
+              volumeMounts: [{ name: 'data', mountPath: DATA_PATH }, ...(tlsSecret ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true }] : [])],
               readinessProbe: { tcpSocket: { port: PORTS.client }, initialDelaySeconds: 5, periodSeconds: 10 },
               livenessProbe: { tcpSocket: { port: PORTS.client }, initialDelaySeconds: 15, periodSeconds: 20 },
             },

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { createHmac } from 'node:crypto';
+import { X509Certificate, createHmac } from 'node:crypto';
 import { CANONICAL_LABELS, API_VERSION } from '@hadron/core';
 import { RT, resourcePath, type KubeClient } from '@hadron/k8s';
 import { startControlPlane, type ControlPlane } from '@hadron/testing/k8s/control-plane';
@@ -351,5 +351,43 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     });
     const pvcs = (await api.request<{ items: Obj[] }>('GET', `/api/v1/namespaces/${NS}/persistentvolumeclaims`)).items;
     assert.equal(pvcs.length, 5);
+  });
+  it('spec.tls: the operator makes a CA and a server certificate Secret, mounts it, re-issues it on scale-up, and removes it with the Stream; secretName uses a given Secret', async () => {
+    const manifest = (name: string, partitions: number, tls: string): string =>
+      `apiVersion: ${API_VERSION}\nkind: Stream\nmetadata: {name: ${name}, namespace: ${NS}}\nspec: {partitions: ${partitions}, image: ${EXAMPLE_IMAGE}, pvcVolumeSize: 1Gi, tls: ${tls}}\n`;
+    await kubectl(cp, ['apply', '-f', '-'], manifest('secure', 2, '{}') + '---\n' + manifest('secure-ext', 1, '{secretName: ext-cert}'));
+    const data = (o: Obj, k: string): string => Buffer.from(o.data[k] as string, 'base64').toString();
+    const server = await eventually('Secret secure-tls', 30_000, () => get(RT.secrets, 'secure-tls'));
+    const caSecret = (await get(RT.secrets, 'secure-tls-ca'))!;
+    assert.equal(server.type, 'kubernetes.io/tls');
+    assert.equal(caSecret.type, 'kubernetes.io/tls');
+    assert.equal(server.metadata.ownerReferences[0].kind, 'Stream');
+    const caCert = new X509Certificate(data(caSecret, 'tls.crt'));
+    assert.equal(data(server, 'ca.crt'), data(caSecret, 'tls.crt'));
+    assert.equal(server.data['tls.key'] !== undefined && server.data['ca.key'] === undefined, true, 'the CA key is never in the mounted Secret');
+    const cert = new X509Certificate(data(server, 'tls.crt'));
+    assert.ok(cert.verify(caCert.publicKey));
+    assert.equal(cert.checkHost(`secure-1.${NS}.svc.cluster.local`), `secure-1.${NS}.svc.cluster.local`);
+    const sts = await eventually('StatefulSet secure', 30_000, () => get(RT.statefulsets, 'secure'));
+    const pod = sts.spec.template.spec;
+    assert.deepEqual(pod.volumes, [{ name: 'tls', secret: { secretName: 'secure-tls', defaultMode: 420 } }]);
+    assert.ok(pod.containers[0].env.some((e: { name: string; value: string }) => e.name === 'HADRON_TLS_CERT_FILE' && e.value === '/etc/hadron/tls/tls.crt'));
+    const ext = await eventually('StatefulSet secure-ext', 30_000, () => get(RT.statefulsets, 'secure-ext'));
+    assert.equal(ext.spec.template.spec.volumes[0].secret.secretName, 'ext-cert');
+    assert.equal(await get(RT.secrets, 'secure-ext-tls'), undefined);
+    assert.equal(await get(RT.secrets, 'secure-ext-tls-ca'), undefined);
+
+    await kubectl(cp, ['patch', '-n', NS, 'stream/secure', '--type=merge', '-p', '{"spec":{"partitions":3}}']);
+    const reissued = await eventually('a server certificate naming secure-2', 30_000, async () => {
+      const sec = await get(RT.secrets, 'secure-tls');
+      return sec && new X509Certificate(data(sec, 'tls.crt')).checkHost(`secure-2.${NS}.svc.cluster.local`) ? sec : undefined;
+    });
+    assert.ok(new X509Certificate(data(reissued, 'tls.crt')).verify(caCert.publicKey), 're-issued by the same CA');
+    assert.equal(new X509Certificate(data((await get(RT.secrets, 'secure-tls-ca'))!, 'tls.crt')).fingerprint256, caCert.fingerprint256, 'the CA is kept');
+
+    await kubectl(cp, ['delete', '-n', NS, 'stream/secure', 'stream/secure-ext']);
+    await eventually('TLS Secrets removed with the Stream', 30_000, async () =>
+      (await get(RT.secrets, 'secure-tls')) === undefined && (await get(RT.secrets, 'secure-tls-ca')) === undefined ? true : undefined,
+    );
   });
 });

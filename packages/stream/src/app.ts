@@ -20,6 +20,7 @@ import { FileStore } from './storage/partition-store.js';
 import { Subscriptions } from './subscriptions.js';
 import { PipelineManager } from './pipelines/manager.js';
 import { ViewFeed } from './view-feed.js';
+import { TlsReloader, readTlsFiles } from './tls-files.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -40,6 +41,7 @@ export class StreamServer {
   private pipelines!: PipelineManager;
   private grpc!: GrpcServer;
   private http!: http.Server;
+  private tlsReloader: TlsReloader | undefined;
   readonly metrics: StreamMetrics;
   private stopping: Promise<void> | undefined;
   /** Bound ports (useful when configured as 0). */
@@ -66,6 +68,8 @@ export class StreamServer {
     if (this.state !== 'new') throw new Error(`StreamServer.start() called in state ${this.state}`);
     this.state = 'starting';
     const cfg = this.config;
+    // Unusable TLS files are a configuration error: fail before touching storage.
+    const tls = cfg.tls ? await readTlsFiles(cfg.tls) : undefined;
     await fs.mkdir(cfg.dataDir, { recursive: true });
     this.store = await FileStore.open(cfg.dataDir, {
       logger: this.log,
@@ -136,6 +140,7 @@ export class StreamServer {
         maxInflightRequestBytes: cfg.maxInflightRequestBytes,
       },
       observer: m,
+      ...(tls ? { tls } : {}),
       methods: streamControllerMethods({
         stream: cfg.stream,
         partition: cfg.partition,
@@ -154,13 +159,26 @@ export class StreamServer {
     m.serverStats = () => grpc.stats();
     this.http = http.createServer((req, res) => void this.serveHttp(req, res));
     this.ports.client = await this.grpc.listen(cfg.clientPort, cfg.host);
+    if (cfg.tls && tls) {
+      const grpc = this.grpc;
+      this.tlsReloader = new TlsReloader({
+        config: cfg.tls,
+        initial: tls,
+        apply: (t) => grpc.setSecureContext(t),
+        logger: this.log,
+        registry: m.registry,
+        labels: {},
+        intervalMs: cfg.tlsReloadIntervalMs,
+      });
+      this.tlsReloader.start();
+    }
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(cfg.metricsPort, cfg.host, () => resolve());
     });
     this.ports.metrics = (this.http.address() as AddressInfo).port;
     this.state = 'running';
-    this.log.info({ clientPort: this.ports.client, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+    this.log.info({ tls: cfg.tls !== undefined, clientPort: this.ports.client, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
   }
 
   /** Retention from the Stream spec once known, else from the environment. */
@@ -173,7 +191,12 @@ export class StreamServer {
   private partitions(v: ControlPlaneView): Array<{ partition: number; internal: string; external: string }> | undefined {
     const s = v.streams.get(this.config.stream);
     if (!s) return undefined;
-    return Array.from({ length: s.spec.partitions }, (_, i) => ({ partition: i, internal: advertisedAddress(this.config, i), external: '' }));
+    // With TLS the addresses carry https:// so clients know to (and must) verify the partitions.
+    const scheme = this.config.tls ? 'https://' : '';
+    return Array.from({ length: s.spec.partitions }, (_, i) => {
+      const a = advertisedAddress(this.config, i);
+      return { partition: i, internal: scheme && !a.includes('://') ? `${scheme}${a}` : a, external: '' };
+    });
   }
 
   /** True when this partition should receive traffic. */
@@ -218,6 +241,7 @@ export class StreamServer {
     this.state = 'stopping';
     this.log.info('partition server stopping');
     if (was !== 'new') {
+      await this.tlsReloader?.stop();
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));
       this.subscriptions?.close();
       await this.pipelines?.close();

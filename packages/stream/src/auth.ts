@@ -4,14 +4,34 @@
  * Token named `sub` must exist. Missing, malformed, badly signed or unknown → UNAUTHENTICATED;
  * valid but lacking the permission → PERMISSION_DENIED. Deleting the Token or its Secret
  * revokes at once: every call re-checks both against the live view.
+ *
+ * The cache of verified headers holds the verified *claims*, not a verdict: `exp`/`nbf` are
+ * checked on every call (`checkTimeClaims`), so a token that was accepted once stops working
+ * when it expires. Long-lived calls re-check their principal with `revalidate()` (see
+ * credential-guard.ts).
  */
-import { HadronError, JwtError, canonicalBearer, decodeJwtUnverified, verifyJwt, type ControlPlaneView, type Token, type TokenSecret } from '@hadron/core';
+import {
+  HadronError,
+  JwtError,
+  canonicalBearer,
+  checkTimeClaims,
+  decodeJwtUnverified,
+  verifyJwt,
+  type ControlPlaneView,
+  type Token,
+  type TokenClaims,
+  type TokenSecret,
+} from '@hadron/core';
 
 import { BoundedTokenCache } from './token-cache.js';
 
 export interface Principal {
   name: string;
   token: Token;
+  /** The verified claims (for `exp`). */
+  claims: TokenClaims;
+  /** The Secret the signature was verified against (a different key there = revoked). */
+  secret: TokenSecret;
 }
 
 export type Action = 'pub' | 'sub';
@@ -19,8 +39,8 @@ export type Action = 'pub' | 'sub';
 const MALFORMED = 'the given authorization credentials are malformed or invalid';
 
 export class Authenticator {
-  /** Canonical verified JWTs → (token name, the Secret object verified against). */
-  readonly cache = new BoundedTokenCache<{ sub: string; secret: TokenSecret }>();
+  /** Canonical verified JWTs → (verified claims, the Secret object verified against). */
+  readonly cache = new BoundedTokenCache<{ claims: TokenClaims; secret: TokenSecret }>();
 
   constructor(private readonly view: () => ControlPlaneView) {}
 
@@ -38,8 +58,12 @@ export class Authenticator {
     const v = this.view();
     const hit = this.cache.get(jwt);
     if (hit) {
-      const token = v.tokens.get(hit.sub);
-      if (token && v.secrets.get(hit.sub) === hit.secret) return { name: hit.sub, token };
+      const sub = hit.claims.sub;
+      const token = v.tokens.get(sub);
+      if (token && v.secrets.get(sub) === hit.secret) {
+        timeCheck(hit.claims);
+        return { name: sub, token, claims: hit.claims, secret: hit.secret };
+      }
       this.cache.delete(jwt);
     }
     let sub: string;
@@ -48,15 +72,31 @@ export class Authenticator {
       sub = decoded.claims.sub;
       const secret = v.secrets.get(sub);
       if (!secret) throw new HadronError('UNAUTHENTICATED', 'the given authorization token is unknown');
-      verifyJwt(decoded, secret.hmacKey);
+      const claims = verifyJwt(decoded, secret.hmacKey);
       const token = v.tokens.get(sub);
       if (!token) throw new HadronError('UNAUTHENTICATED', 'the given authorization token is unknown');
-      this.cache.set(jwt, { sub, secret });
-      return { name: sub, token };
+      this.cache.set(jwt, { claims, secret });
+      return { name: sub, token, claims, secret };
     } catch (err) {
       if (err instanceof JwtError) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: ${err.message}`);
       throw err;
     }
+  }
+
+  /**
+   * Re-checks a principal authenticated earlier against the live view and the clock: its Token
+   * and the very Secret it was verified with must still exist, and `exp` must not have passed.
+   * Throws UNAUTHENTICATED naming what changed.
+   */
+  revalidate(p: Principal): void {
+    const v = this.view();
+    if (!v.tokens.has(p.name)) throw new HadronError('UNAUTHENTICATED', `the authorization token '${p.name}' was revoked: its Token was deleted`, { context: { token: p.name } });
+    // Compared by key, not identity: a reload of the manifests re-creates equal Secret objects.
+    const secret = v.secrets.get(p.name);
+    if (secret === undefined || !secret.hmacKey.equals(p.secret.hmacKey)) {
+      throw new HadronError('UNAUTHENTICATED', `the authorization token '${p.name}' was revoked: its Secret was deleted or replaced`, { context: { token: p.name } });
+    }
+    timeCheck(p.claims);
   }
 
   authorize(p: Principal, action: Action, stream: string): void {
@@ -74,5 +114,14 @@ export class Authenticator {
   /** Drops cached verifications (the view changed). */
   reset(): void {
     this.cache.clear();
+  }
+}
+
+function timeCheck(claims: TokenClaims): void {
+  try {
+    checkTimeClaims(claims);
+  } catch (err) {
+    if (err instanceof JwtError) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: ${err.message}`);
+    throw err;
   }
 }

@@ -45,6 +45,9 @@ export interface StreamConfig {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   requestBodyTimeoutMs: number;
+  /** TLS on the client port (HADRON_TLS_CERT_FILE + HADRON_TLS_KEY_FILE); undefined = h2c. */
+  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
+  tlsReloadIntervalMs: number;
 }
 
 export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
@@ -76,6 +79,28 @@ function logLevelOf(env: Env): string {
     if (lvl && ['error', 'warn', 'info', 'debug', 'trace'].includes(lvl)) return lvl;
   }
   return 'info';
+}
+
+/** Certificate and key come together; a client CA only with them. */
+function tlsConfigOf(env: Env): StreamConfig['tls'] {
+  const certFile = env.HADRON_TLS_CERT_FILE || undefined;
+  const keyFile = env.HADRON_TLS_KEY_FILE || undefined;
+  const clientCaFile = env.HADRON_TLS_CLIENT_CA_FILE || undefined;
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) {
+      throw new HadronError('CONFIG_INVALID', 'invalid configuration: HADRON_TLS_CLIENT_CA_FILE needs HADRON_TLS_CERT_FILE and HADRON_TLS_KEY_FILE (client certificates are verified only over TLS)', {
+        context: { variable: 'HADRON_TLS_CLIENT_CA_FILE' },
+      });
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    const missing = certFile === undefined ? 'HADRON_TLS_CERT_FILE' : 'HADRON_TLS_KEY_FILE';
+    throw new HadronError('CONFIG_INVALID', `invalid configuration: ${missing} is required when ${missing === 'HADRON_TLS_CERT_FILE' ? 'HADRON_TLS_KEY_FILE' : 'HADRON_TLS_CERT_FILE'} is set`, {
+      context: { variable: missing },
+    });
+  }
+  return { certFile, keyFile, clientCaFile };
 }
 
 export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
@@ -119,6 +144,8 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     handshakeTimeoutMs: envInt(env, 'HADRON_HANDSHAKE_TIMEOUT_MS', { def: 10_000, min: 10 }),
     idleTimeoutMs: envInt(env, 'HADRON_IDLE_TIMEOUT_MS', { def: 300_000, min: 0 }),
     requestBodyTimeoutMs: envInt(env, 'HADRON_REQUEST_BODY_TIMEOUT_MS', { def: 30_000, min: 0 }),
+    tls: tlsConfigOf(env),
+    tlsReloadIntervalMs: envInt(env, 'HADRON_TLS_RELOAD_INTERVAL_MS', { def: 1000, min: 50, max: 3_600_000 }),
   };
   // One request must fit in the budget, else a maximum-size publish could never succeed.
   if (cfg.maxInflightRequestBytes < cfg.maxMessageBytes) {

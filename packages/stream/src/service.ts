@@ -31,9 +31,11 @@ import {
   toBinary,
   type ScannedPipelineRequest,
   type StreamSubscribeRequest, METHOD } from '@hadron/proto';
+import type { Counter } from 'prom-client';
 import type { PipelineManager } from './pipelines/manager.js';
 import { scanPublishInChunks } from './publish-scan.js';
-import type { Authenticator } from './auth.js';
+import type { Action, Authenticator } from './auth.js';
+import { callsEndedCounter, guardCredentials } from './credential-guard.js';
 import type { StreamMetrics } from './metrics.js';
 import type { PartitionStore } from './storage/partition-store.js';
 import type { GroupSetup, Subscriptions } from './subscriptions.js';
@@ -57,13 +59,42 @@ export interface ServiceDeps {
 
 
 export function streamControllerMethods(d: ServiceDeps): Record<string, MethodDef> {
+  const ended = callsEndedCounter(d.metrics.registry);
   return {
-    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => metadata(d, call) },
+    [METHOD.metadata]: { kind: 'serverStream', handler: (req, call) => guarded(d, ended, call, undefined, () => metadata(d, call)) },
     [METHOD.publish]: { kind: 'unary', handler: (req, ctx) => publish(d, req, ctx) },
-    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => subscribe(d, call) },
-    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => pipelineSubscribe(d, call) },
+    [METHOD.subscribe]: { kind: 'bidi', handler: (call) => guarded(d, ended, call, 'sub', () => subscribe(d, call)) },
+    [METHOD.pipelineSubscribe]: { kind: 'bidi', handler: (call) => guarded(d, ended, call, 'sub', () => pipelineSubscribe(d, call)) },
     [METHOD.pipelineStatus]: { kind: 'unary', handler: (req, ctx) => pipelineStatus(d, req, ctx) },
   };
+}
+
+/**
+ * Authenticates (and authorizes `action`) a long-lived call, then runs it under a credential
+ * guard: revoking the Token/Secret or reaching the token's `exp` ends it with UNAUTHENTICATED.
+ */
+async function guarded(d: ServiceDeps, ended: Counter<'method'>, call: ServerStreamCall, action: Action | undefined, run: () => Promise<void>): Promise<void> {
+  const principal = d.auth.authenticate(call.metadata.authorization);
+  if (action !== undefined) d.auth.authorize(principal, action, d.stream);
+  // Accepted: answer with headers now, not with the first message. The original client awaits
+  // them before it sends its setup or opens its next partition (issue 14 item 13).
+  call.sendHeaders();
+  const stop = guardCredentials({
+    auth: d.auth,
+    principal,
+    onViewChange: (l) => d.feed.onChange(l),
+    fail: (err) => call.fail(err),
+    logger: d.logger,
+    method: call.method,
+    ended,
+  });
+  try {
+    await run();
+    // A handler may end quietly when its call is aborted (Metadata's feed just stops): report why.
+    if (call.signal.aborted) throw call.signal.reason;
+  } finally {
+    stop();
+  }
 }
 
 async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<Uint8Array> {
@@ -97,9 +128,6 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
 }
 
 async function metadata(d: ServiceDeps, call: ServerStreamCall): Promise<void> {
-  d.auth.authenticate(call.metadata.authorization);
-  // Accepted: answer with headers now, not with the first list (issue 14 item 13).
-  call.sendHeaders();
   let last = '';
   for await (const view of d.feed.follow(call.signal)) {
     const parts = d.partitions(view);
@@ -120,9 +148,6 @@ function decodeSubscribe(buf: Buffer): StreamSubscribeRequest {
 }
 
 async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
-  d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
-  // The original client awaits these headers before it sends its setup (issue 14 item 13).
-  call.sendHeaders();
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
   const req = decodeSubscribe(first.value);
@@ -173,8 +198,6 @@ async function subscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
 }
 
 async function pipelineSubscribe(d: ServiceDeps, call: BidiCall): Promise<void> {
-  d.auth.authorize(d.auth.authenticate(call.metadata.authorization), 'sub', d.stream);
-  call.sendHeaders();
   const first = await call.incoming.next();
   if (first.done) throw new HadronError('INVALID_ARGUMENT', 'no subscription setup request received');
   const req = scanPipeline(first.value);

@@ -11,6 +11,12 @@ export class ViewFeed {
     return this.source.view();
   }
 
+  /** Calls `listener` with every new view; returns the unsubscribe function. */
+  onChange(listener: (v: ControlPlaneView) => void): () => void {
+    this.source.on('change', listener);
+    return () => this.source.off('change', listener);
+  }
+
   follow(signal: AbortSignal): AsyncIterableIterator<ControlPlaneView> {
     const q = new AsyncQueue<ControlPlaneView>();
     const onChange = (v: ControlPlaneView): void => q.push(v);

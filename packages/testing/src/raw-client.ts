@@ -2,7 +2,7 @@
  * A thin protocol-level client for server tests: every call maps to one RPC with nothing hidden
  * (no batching, retries or topology), so tests see exactly what the server does.
  */
-import { GrpcChannel, HadronError, type ClientCall } from '@hadron/core';
+import { GrpcChannel, HadronError, type ChannelOptions, type ClientCall } from '@hadron/core';
 import {
   PipelineStatusRequestSchema,
   PipelineStatusResponseSchema,
@@ -87,8 +87,9 @@ export class RawClient {
   constructor(
     readonly url: string,
     public token: string | undefined,
+    channel: ChannelOptions = {},
   ) {
-    this.channel = new GrpcChannel(url);
+    this.channel = new GrpcChannel(url, channel);
   }
 
   get metadata(): Record<string, string> {

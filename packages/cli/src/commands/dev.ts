@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, type CommandSpec } from '../args.js';
 import { DevCluster } from '../dev/cluster.js';
+import { ensureDevCertificates } from '../dev/certs.js';
 
 /** The reference example (reference §7), used when no -f is given. */
 export const DEFAULT_MANIFESTS = fileURLToPath(new URL('../../../../examples/full.yaml', import.meta.url));
@@ -25,13 +26,17 @@ export const dev: CommandSpec = {
     'JWTs as the operator makes them (in <data>/secrets and <data>/tokens/<name>). Editing the\n' +
     'manifests (scaling a Stream, adding or removing Pipelines and Tokens) takes effect without a\n' +
     'restart; an invalid manifest is reported and the last valid state keeps running. State survives\n' +
-    'restarts of hadron dev with the same --data. Without -f, runs examples/full.yaml.',
+    'restarts of hadron dev with the same --data. Without -f, runs examples/full.yaml.\n' +
+    'With --tls, partitions serve TLS: a local CA and a server certificate for 127.0.0.1, ::1 and\n' +
+    'localhost are made in <data>/tls/ (the CA is kept across runs); clients use the https:// URL\n' +
+    'and --ca <data>/tls/ca.crt (or HADRON_CA_FILE).',
   positionals: [],
   options: {
     file: { type: 'string', short: 'f', multiple: true, value: 'FILE_OR_DIR', help: 'manifests: a YAML file or a directory of them (default: examples/full.yaml)' },
     data: { type: 'string', value: 'DIR', help: 'state directory (default .hadron)' },
     port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (default 7000)' },
     namespace: { type: 'string', value: 'NS', help: 'namespace of the manifests to run (default "default")' },
+    tls: { type: 'boolean', help: 'serve TLS with a generated local CA and certificate (in <data>/tls/)' },
   },
   async run(ctx) {
     const v = ctx.values;
@@ -40,7 +45,14 @@ export const dev: CommandSpec = {
     const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 100 }) ?? 7000;
     const namespace = (v.namespace as string | undefined) ?? 'default';
     if (namespace === '') throw new UsageError('--namespace may not be empty', this.path);
+    let tls;
+    if (v.tls) {
+      const made = ensureDevCertificates(dataDir);
+      for (const f of made.created) ctx.out(`hadron dev: created ${f}\n`);
+      tls = { caFile: made.caFile, certFile: made.certFile, keyFile: made.keyFile };
+    }
     const cluster = new DevCluster({
+      ...(tls ? { tls } : {}),
       manifests: files,
       dataDir,
       basePort,

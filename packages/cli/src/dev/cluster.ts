@@ -45,6 +45,8 @@ export interface DevClusterOptions {
   print: (line: string) => void;
   /** Extra environment for every partition process. */
   env?: Record<string, string>;
+  /** Serve TLS with these files (`hadron dev --tls`); URLs become https://. */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 interface StreamRun {
@@ -89,7 +91,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   /** Bootstrap URL of a stream (its partition 0), if it runs. */
   url(stream: string): string | undefined {
     const r = this.streams.get(stream);
-    return r ? `http://127.0.0.1:${this.clientPort(r.slot, 0)}` : undefined;
+    return r ? `${this.o.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort(r.slot, 0)}` : undefined;
   }
 
   async start(): Promise<void> {
@@ -312,6 +314,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       HADRON_ADVERTISE_TEMPLATE: '127.0.0.1:{port}',
       HADRON_PARTITION_PORT_BASE: String(this.clientPort(r.slot, 0)),
       HADRON_LOG_LEVEL: s.spec.debug ? 'debug' : 'info',
+      ...(o.tls ? { HADRON_TLS_CERT_FILE: o.tls.certFile, HADRON_TLS_KEY_FILE: o.tls.keyFile } : {}),
       ...o.env,
     };
     const p = new PartitionProcess({ stream: r.name, partition: n, clientPort, metricsPort: clientPort + 50, env, bin: o.streamBin, logFile: path.join(o.dataDir, 'logs', `${r.name}-${n}.log`) });
@@ -330,8 +333,9 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
 
   private exportLine(token: string): string {
     const first = [...this.streams.values()].sort((a, b) => a.slot - b.slot)[0];
-    const url = first ? this.url(first.name) : `http://127.0.0.1:${this.o.basePort}`;
-    return `export HADRON_URL=${url} HADRON_TOKEN=${this.tokens.get(token) ?? ''}`;
+    const url = first ? this.url(first.name) : `${this.o.tls ? 'https' : 'http'}://127.0.0.1:${this.o.basePort}`;
+    const ca = this.o.tls ? ` HADRON_CA_FILE=${this.o.tls.caFile}` : '';
+    return `export HADRON_URL=${url} HADRON_TOKEN=${this.tokens.get(token) ?? ''}${ca}`;
   }
 
   private printSummary(): void {
@@ -343,6 +347,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       o.print(`tokens (also in ${this.tokensDir}/); paste one of these lines in another terminal:`);
       for (const name of this.tokens.keys()) o.print(`  ${name}: ${this.exportLine(name)}`);
     } else o.print('no Token in the manifests: add one to call the cluster');
+    if (o.tls) o.print(`TLS on: partitions serve https:// with ${o.tls.certFile}; clients verify it with the CA ${o.tls.caFile} (--ca or HADRON_CA_FILE)`);
     o.print(`ready; data in ${o.dataDir}; watching ${o.manifests.join(', ')} (Ctrl-C to stop)`);
   }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { JwtError, decodeJwtUnverified, mintToken, newHmacKey, signJwt, verifyJwt } from './jwt.js';
+import { JWT_CLOCK_SKEW_SECONDS, JwtError, checkTimeClaims, decodeJwtUnverified, expiryMs, mintToken, newHmacKey, signJwt, verifyJwt } from './jwt.js';
 
 test('minted tokens are HS512 JWTs with exactly {jti, sub}', () => {
   const { token, key, jti } = mintToken('hadron-full-access');
@@ -24,4 +24,29 @@ test('a wrong key, a tampered payload, alg none and expired tokens are rejected'
   assert.throws(() => decodeJwtUnverified('not-a-jwt'), JwtError);
   const expired = signJwt({ jti: 'j', sub: 't', exp: 1000 }, key);
   assert.throws(() => verifyJwt(decodeJwtUnverified(expired), key), /ExpiredSignature/);
+});
+
+test('exp and nbf must be numbers: a string, null or object time claim is refused, not ignored', () => {
+  const key = newHmacKey();
+  for (const bad of ['9999999999', null, { at: 1 }, true]) {
+    for (const claim of ['exp', 'nbf']) {
+      const t = signJwt({ jti: 'j', sub: 't', [claim]: bad } as never, key);
+      assert.throws(() => decodeJwtUnverified(t), new RegExp(`InvalidToken: the \`${claim}\` claim must be a number`));
+    }
+  }
+});
+
+test('exp/nbf are honoured with a small documented leeway', () => {
+  const key = newHmacKey();
+  const now = 1_800_000_000;
+  const exp = signJwt({ jti: 'j', sub: 't', exp: now }, key);
+  // Within the leeway after exp: still accepted; at exp + leeway: refused.
+  verifyJwt(decodeJwtUnverified(exp), key, now + JWT_CLOCK_SKEW_SECONDS - 0.001);
+  assert.throws(() => verifyJwt(decodeJwtUnverified(exp), key, now + JWT_CLOCK_SKEW_SECONDS), /ExpiredSignature: the token expired at 2027-01-15T08:00:00.000Z/);
+  const nbf = signJwt({ jti: 'j', sub: 't', nbf: now }, key);
+  assert.throws(() => verifyJwt(decodeJwtUnverified(nbf), key, now - JWT_CLOCK_SKEW_SECONDS - 1), /ImmatureSignature/);
+  verifyJwt(decodeJwtUnverified(nbf), key, now - JWT_CLOCK_SKEW_SECONDS);
+  assert.throws(() => checkTimeClaims({ exp: now }, now + 60), /ExpiredSignature/);
+  assert.equal(expiryMs({ exp: now }), (now + JWT_CLOCK_SKEW_SECONDS) * 1000);
+  assert.equal(expiryMs({}), undefined);
 });

@@ -6,10 +6,17 @@
  *   idle --call--> connecting --'connect'--> ready --error/goaway/close--> idle (next call reconnects)
  *   any --close()--> closed (calls fail with UNAVAILABLE "channel closed")
  * Call errors surface as `GrpcStatusError` carrying the server's status and Hadron error code;
- * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable).
+ * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable), one that TLS
+ * refuses (certificate not verified) as TLS_HANDSHAKE_FAILED (not retriable).
+ *
+ * Transport by URL scheme: `http://` is h2c (cleartext); `https://` is HTTP/2 over TLS with the
+ * server's certificate verified (system CAs, or `tls.ca`) and its host name checked — there is
+ * no option to skip verification and never a cleartext fallback. `requireTls` refuses `http://`
+ * (a client bootstrapped over https must not be sent to cleartext addresses by Metadata).
  */
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import { GrpcStatusError, HadronError, Status } from '../errors.js';
 import { AsyncQueue } from './async-queue.js';
@@ -31,10 +38,23 @@ export interface CallOptions {
 
 export type ChannelState = 'idle' | 'connecting' | 'ready' | 'closed';
 
+/** TLS material for `https://` channels (PEM). */
+export interface ChannelTls {
+  /** CAs to trust instead of the system store (e.g. a private CA). */
+  ca?: string | Buffer;
+  /** Client certificate and key, for servers that verify clients (mutual TLS). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
 export interface ChannelOptions {
   maxMessageBytes?: number;
   /** Give up connecting after this long (default 5 s). */
   connectTimeoutMs?: number;
+  /** Used for `https://` URLs. */
+  tls?: ChannelTls;
+  /** Refuse `http://` URLs (default false). */
+  requireTls?: boolean;
 }
 
 export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
@@ -42,14 +62,28 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
   private _state: ChannelState = 'idle';
   private readonly maxMessageBytes: number;
   private readonly connectTimeoutMs: number;
+  private readonly secure: boolean;
 
   constructor(
     readonly url: string,
-    opts: ChannelOptions = {},
+    private readonly opts: ChannelOptions = {},
   ) {
     super();
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      throw new HadronError('INVALID_ARGUMENT', `${JSON.stringify(url)} is not a valid URL`);
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new HadronError('INVALID_ARGUMENT', `${url}: unsupported scheme ${protocol.slice(0, -1)}; use http:// (cleartext h2c) or https:// (TLS)`);
+    }
+    this.secure = protocol === 'https:';
+    if (!this.secure && opts.requireTls) {
+      throw new HadronError('INVALID_ARGUMENT', `${url}: refusing a cleartext connection; this client requires TLS (it was given an https:// URL)`);
+    }
   }
 
   get state(): ChannelState {
@@ -103,11 +137,12 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     const existing = this.session;
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const target = new URL(this.url);
+    const host = target.hostname.replace(/^\[|\]$/g, '');
     const session = http2.connect(this.url, {
       settings: http2Settings,
       maxSessionMemory: 1024,
       // Small requests (acks, single events) must not wait for Nagle's algorithm.
-      createConnection: () => net.connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port || 80), noDelay: true }),
+      createConnection: () => (this.secure ? this.connectTls(host, Number(target.port || 443)) : net.connect({ host, port: Number(target.port || 80), noDelay: true })),
     });
     this.session = session;
     this.setState('connecting');
@@ -131,6 +166,29 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     session.once('close', gone);
     session.once('goaway', gone);
     return session;
+  }
+
+  /** TLS with verification (rejectUnauthorized is not configurable) and ALPN h2. */
+  private connectTls(host: string, port: number): tls.TLSSocket {
+    const t = this.opts.tls ?? {};
+    const socket = tls.connect({
+      host,
+      port,
+      // SNI only for names (RFC 6066 §3); the certificate is checked against IPs too.
+      ...(net.isIP(host) === 0 ? { servername: host } : {}),
+      ALPNProtocols: ['h2'],
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ...(t.ca !== undefined ? { ca: t.ca } : {}),
+      ...(t.cert !== undefined ? { cert: t.cert } : {}),
+      ...(t.key !== undefined ? { key: t.key } : {}),
+    });
+    socket.setNoDelay(true);
+    socket.once('secureConnect', () => {
+      // A server that does not speak h2 over TLS (ALPN) is not a gRPC server.
+      if (socket.alpnProtocol !== 'h2') socket.destroy(new HadronError('UNAVAILABLE', `TLS server did not negotiate HTTP/2 (ALPN: ${String(socket.alpnProtocol)})`));
+    });
+    return socket;
   }
 
   private start(method: string, opts: CallOptions): ClientCall {
@@ -302,5 +360,21 @@ export class ClientCall {
 
 function unavailable(url: string, err: unknown, rstCode?: number): HadronError {
   const why = err instanceof Error ? err.message : rstCode !== undefined ? `stream reset (code ${rstCode})` : 'connection closed';
+  // OpenSSL's texts ("certificate has expired") gain their code and say that TLS refused; a
+  // call started before the handshake fails with "pending stream canceled", the TLS error as cause.
+  // Not retriable: a certificate that does not verify is a configuration problem, not a blip.
+  const tlsErr = tlsCause(err);
+  if (tlsErr) return new HadronError('TLS_HANDSHAKE_FAILED', `${url}: TLS handshake failed: ${tlsErr.message} (${tlsErr.code})`, { cause: err });
   return new HadronError('UNAVAILABLE', `${url}: ${why}`, { cause: err });
 }
+
+function tlsCause(err: unknown): { message: string; code: string } | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TLS_ERROR.test(code)) return { message: e.message, code };
+  }
+  return undefined;
+}
+
+/** Error codes of certificate verification and TLS protocol failures (node:tls / OpenSSL). */
+const TLS_ERROR = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_|ERR_OSSL_)|_CERT|CERTIFICATE/;

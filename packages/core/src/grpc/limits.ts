@@ -17,6 +17,7 @@
  * in Prometheus without core depending on a metrics library.
  */
 import type http2 from 'node:http2';
+import net from 'node:net';
 import { HadronError } from '../errors.js';
 
 /** The limits a `LimitObserver` is told about; also the `limit` label of the rejection metric. */
@@ -97,20 +98,23 @@ export class ConnectionGuard {
     return this.sockets.size;
   }
 
-  attach(server: http2.Http2Server): void {
+  attach(server: http2.Http2Server | http2.Http2SecureServer): void {
     // Node's own connection listener (registered by createServer, so it runs first) creates the
     // session and emits 'session' synchronously; the 'connection' that follows is its socket.
     // The socket is needed because the session owns its handle: neither session.destroy() nor
     // socket.destroy() closes a connection that never sent a preface (Node 20), and
     // `session.socket` is a proxy that refuses both (ERR_HTTP2_NO_SOCKET_MANIPULATION).
     // resetAndDestroy() (TCP RST) does close it.
+    // With TLS the session is made on 'secureConnection' instead (after the TLS handshake, which
+    // the server's own `handshakeTimeout` bounds), so the session is watched from there.
+    const secure = 'setSecureContext' in server;
     let latest: http2.ServerHttp2Session | undefined;
     server.on('session', (session) => {
       latest = session;
     });
     server.on('connection', (socket: import('node:net').Socket) => {
-      const session = latest;
-      latest = undefined;
+      const session = secure ? undefined : latest;
+      if (!secure) latest = undefined;
       if (this.limits.maxConnections > 0 && this.sockets.size >= this.limits.maxConnections) {
         this.observer?.limitHit('connections');
         socket.resetAndDestroy();
@@ -120,6 +124,22 @@ export class ConnectionGuard {
       socket.once('close', () => this.sockets.delete(socket));
       if (session) this.watch(session, socket);
     });
+    if (secure) {
+      // The TLS handshake itself is bounded by the server's `handshakeTimeout` (set to the same limit).
+      server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.observer?.limitHit('handshake_timeout');
+      });
+      server.on('secureConnection', (tlsSocket: import('node:tls').TLSSocket) => {
+        const session = latest;
+        latest = undefined;
+        // The TCP socket under the TLS one owns the handle that resetAndDestroy() can close; once
+        // TLS wraps it, only the TLS socket reports 'close'.
+        const tcp: unknown = (tlsSocket as unknown as { _parent?: unknown })._parent;
+        const socket: net.Socket = tcp instanceof net.Socket ? tcp : tlsSocket;
+        if (socket !== tlsSocket) tlsSocket.once('close', () => this.sockets.delete(socket));
+        if (session) this.watch(session, socket);
+      });
+    }
   }
 
   private watch(session: http2.ServerHttp2Session, socket: import('node:net').Socket): void {
@@ -127,7 +147,7 @@ export class ConnectionGuard {
     // connection is only a file descriptor someone is holding open.
     const handshake = setTimeout(() => {
       this.observer?.limitHit('handshake_timeout');
-      socket.resetAndDestroy();
+      reset(socket);
       session.destroy();
     }, this.limits.handshakeTimeoutMs);
     handshake.unref();
@@ -161,5 +181,14 @@ export class ConnectionGuard {
       clearTimeout(handshake);
       disarmIdle();
     });
+  }
+}
+
+/** TCP RST where the socket owns a TCP handle; a TLS socket (TLSWrap handle) is destroyed. */
+function reset(socket: import('node:net').Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
   }
 }

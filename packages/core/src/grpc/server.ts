@@ -1,5 +1,5 @@
 /**
- * A gRPC server on `node:http2` (h2c), implementing the parts of PROTOCOL-HTTP2.md Hadron uses:
+ * A gRPC server on `node:http2` (h2c, or h2 over TLS when `tls` is given), implementing the parts of PROTOCOL-HTTP2.md Hadron uses:
  * unary, server-streaming and bidi calls with length-prefixed protobuf messages, `grpc-timeout`,
  * trailers-only error responses, and the `grpc-status` / `grpc-message` trailers.
  *
@@ -66,6 +66,13 @@ export type MethodDef =
   | { kind: 'serverStream'; handler: (req: Buffer, call: ServerStreamCall) => Promise<void> }
   | { kind: 'bidi'; handler: (call: BidiCall) => Promise<void> };
 
+/** TLS material (PEM). With `clientCa`, clients must present a certificate signed by it. */
+export interface GrpcServerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  clientCa?: string | Buffer;
+}
+
 export interface GrpcServerOptions {
   methods: Record<string, MethodDef>;
   logger: Logger;
@@ -74,6 +81,8 @@ export interface GrpcServerOptions {
   limits?: Partial<ServerLimits>;
   /** Told about every limit hit (for metrics). */
   observer?: LimitObserver;
+  /** Serve gRPC over TLS (ALPN h2 only, TLS ≥ 1.2); plaintext h2c when absent. */
+  tls?: GrpcServerTls;
 }
 
 /** What a call needs of the server's limits. */
@@ -84,6 +93,12 @@ interface CallLimits {
   observer: LimitObserver | undefined;
 }
 
+/** node:tls options for a GrpcServerTls (also used to validate material before a reload). */
+export function serverTlsOptions(tls: GrpcServerTls): import('node:tls').SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+  const mtls = tls.clientCa !== undefined;
+  return { cert: tls.cert, key: tls.key, ...(mtls ? { ca: tls.clientCa } : {}), requestCert: mtls, rejectUnauthorized: mtls, minVersion: 'TLSv1.2' };
+}
+
 type ServerState = 'new' | 'listening' | 'closing' | 'closed';
 
 const LARGE_MESSAGE = 64 * 1024;
@@ -91,7 +106,7 @@ const LARGE_MESSAGE = 64 * 1024;
 const FAILED_CALL_FLUSH_MS = 5_000;
 
 export class GrpcServer {
-  private readonly server: http2.Http2Server;
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly maxMessageBytes: number;
   private readonly calls = new Set<AbortController>();
   private readonly unaryInFlight = new Set<Promise<unknown>>();
@@ -109,11 +124,14 @@ export class GrpcServer {
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
     this.guard = new ConnectionGuard(this.limits, opts.observer);
     this.budget = new ByteBudget(this.limits.maxInflightRequestBytes);
-    this.server = http2.createServer({
+    const h2opts: http2.ServerOptions = {
       settings: { ...http2Settings, maxHeaderListSize: 64 * 1024 },
       maxSessionMemory: 1024,
       // Ping-less idle connections are normal for subscribers; do not time them out.
-    });
+    };
+    // TLS: ALPN offers only h2 and allowHTTP1 stays false, so nothing but gRPC-over-h2 is spoken.
+    this.server = opts.tls ? http2.createSecureServer({ ...h2opts, ...serverTlsOptions(opts.tls), ALPNProtocols: ['h2'], handshakeTimeout: this.limits.handshakeTimeoutMs }) : http2.createServer(h2opts);
+    this.server.on('tlsClientError', (err: Error) => opts.logger.debug({ err }, 'TLS handshake failed'));
     this.server.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
@@ -133,6 +151,12 @@ export class GrpcServer {
   /** Open connections and request bytes in flight (for gauges). */
   stats(): { connections: number; inflightRequestBytes: number } {
     return { connections: this.guard.connections, inflightRequestBytes: this.budget.inUse };
+  }
+
+  /** Replaces the certificate/key (and client CA) for new connections; TLS servers only. */
+  setSecureContext(tls: GrpcServerTls): void {
+    if (!('setSecureContext' in this.server)) throw new Error('GrpcServer.setSecureContext() on a server without TLS');
+    this.server.setSecureContext(serverTlsOptions(tls));
   }
 
   async listen(port: number, host = '0.0.0.0'): Promise<number> {

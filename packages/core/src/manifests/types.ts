@@ -37,6 +37,17 @@ export interface StreamSpec {
   pvcVolumeSize: string;
   pvcAccessModes?: string[] | null;
   pvcStorageClass?: string | null;
+  /**
+   * TLS on the partitions' client port (docs/security.md). Absent/null: cleartext h2c. `{}`: the
+   * operator makes a CA and a server certificate (Secrets `{stream}-tls-ca`, `{stream}-tls`).
+   * `{secretName}`: a `kubernetes.io/tls` Secret made elsewhere (e.g. by cert-manager).
+   */
+  tls?: StreamTls | null;
+}
+
+export interface StreamTls {
+  /** Secret with `tls.crt` and `tls.key` (and usually `ca.crt`); operator-generated when absent. */
+  secretName?: string | null;
 }
 
 export interface PipelineStage {

@@ -15,6 +15,7 @@ import {
   type PipelineStage,
   type PubSub,
   type Stream,
+  type StreamTls,
   type Token,
   type TokenSecret,
 } from './types.js';
@@ -23,6 +24,7 @@ import { checkTriggerPattern } from './matcher.js';
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
 const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const RFC1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$/;
 
 type Obj = Record<string, unknown>;
@@ -114,6 +116,17 @@ export function parseStream(doc: Obj): Parsed<Stream> {
   if (s.pvcStorageClass !== undefined && s.pvcStorageClass !== null && typeof s.pvcStorageClass !== 'string') {
     c.field('spec.pvcStorageClass', 'must be a string');
   }
+  let tls: StreamTls | null = null;
+  if (s.tls !== undefined && s.tls !== null) {
+    if (!isObj(s.tls)) c.field('spec.tls', 'must be an object (e.g. {} or {secretName: my-cert})');
+    else {
+      const sn = s.tls.secretName;
+      if (sn !== undefined && sn !== null && (typeof sn !== 'string' || !RFC1123_SUBDOMAIN.test(sn))) {
+        c.field('spec.tls.secretName', `must be the name of a Secret (an RFC 1123 subdomain), got ${JSON.stringify(sn)}`);
+      }
+      tls = { secretName: typeof sn === 'string' ? sn : null };
+    }
+  }
   if (c.errors.length) return { ok: false, errors: c.errors };
   return {
     ok: true,
@@ -129,6 +142,7 @@ export function parseStream(doc: Obj): Parsed<Stream> {
         pvcVolumeSize: size as string,
         pvcAccessModes: modes,
         pvcStorageClass: typeof s.pvcStorageClass === 'string' ? s.pvcStorageClass : null,
+        tls,
       },
     },
   };
@@ -292,6 +306,8 @@ export function parseTokenSecret(doc: Obj): Parsed<TokenSecret> | null {
   if (!isObj(m) || typeof m.name !== 'string') return null;
   const labels = isObj(m.labels) ? m.labels : {};
   if (labels.app !== 'hadron' || labels['hadron.rs/controlled-by'] !== 'hadron-operator') return null;
+  // The operator's TLS Secrets for Streams carry the same labels; they hold no token.
+  if (doc.type === 'kubernetes.io/tls') return null;
   const data = isObj(doc.data) ? doc.data : {};
   const stringData = isObj(doc.stringData) ? doc.stringData : {};
   if (typeof data.hmac_key !== 'string') return { ok: false, errors: [`Secret ${m.name}: data.hmac_key is missing`] };
