@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { HadronError, exponentialDelay, type Logger } from '@hadron/core';
 import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
+import { OffsetPersister } from './offset-persister.js';
 
 export type StartPoint = { kind: 'beginning' } | { kind: 'latest' } | { kind: 'offset'; offset: number };
 
@@ -99,8 +100,10 @@ export class Subscriptions {
   private readonly groups = new Map<string, Group>();
   private readonly unsubscribe: () => void;
   private closed = false;
+  private readonly persister: OffsetPersister;
 
   constructor(private readonly o: SubscriptionsOptions) {
+    this.persister = new OffsetPersister({ store: o.store, logger: o.logger, onFatal: o.onFatal });
     for (const g of o.store.durableGroups()) {
       this.groups.set(g.name, this.newGroup(g.name, true, g.maxBatchSize, g.offset));
       o.metrics.lastOffsetProcessed.set({ group: g.name }, g.offset);
@@ -163,7 +166,7 @@ export class Subscriptions {
       this.groups.set(g.name, g);
       this.o.metrics.numGroups.set(this.groups.size);
       this.o.metrics.lastOffsetProcessed.set({ group: g.name }, offset);
-      if (g.durable) g.ready = store.createDurableGroup(g.name, g.maxBatchSize, offset);
+      if (g.durable) g.ready = this.createDurable(g, offset);
       this.o.logger.info({ group: g.name, durable: g.durable, maxBatchSize: g.maxBatchSize, offset }, 'subscription group created');
     }
     const group = g;
@@ -178,6 +181,14 @@ export class Subscriptions {
       nack: (reason) => this.onNack(group, member, reason),
       leave: () => this.onLeave(group, member),
     };
+  }
+
+  /** A group whose creation could not be stored (e.g. DISK_FULL) is forgotten, so a later join retries. */
+  private createDurable(g: Group, offset: number): Promise<void> {
+    return this.o.store.createDurableGroup(g.name, g.maxBatchSize, offset).catch((err: unknown) => {
+      if (this.groups.get(g.name) === g) this.removeGroup(g, 'durable group could not be stored');
+      throw err;
+    });
   }
 
   private pick(g: Group): Member | undefined {
@@ -289,7 +300,7 @@ export class Subscriptions {
     this.o.metrics.groupLag.set({ group: g.name }, this.o.store.lastOffset - last);
     // The next batch may be delivered before this commit is on disk: after a crash the group
     // resumes from the last persisted ack, so delivery stays at-least-once.
-    if (g.durable && !g.removed) this.o.store.commitGroupOffset(g.name, last).catch((err: unknown) => this.o.onFatal(err));
+    if (g.durable && !g.removed) this.persister.request(g.name, last);
     this.pump(g);
   }
 
@@ -348,7 +359,7 @@ export class Subscriptions {
     this.pump(g);
   }
 
-  private removeGroup(g: Group): void {
+  private removeGroup(g: Group, why = 'ephemeral subscription group removed (last member left)'): void {
     g.removed = true;
     if (g.retryTimer) clearTimeout(g.retryTimer);
     if (g.inflight) clearTimeout(g.inflight.timer);
@@ -357,7 +368,7 @@ export class Subscriptions {
     this.o.metrics.groupMembers.remove({ group: g.name });
     this.o.metrics.groupLag.remove({ group: g.name });
     this.o.metrics.lastOffsetProcessed.remove({ group: g.name });
-    this.o.logger.info({ group: g.name }, 'ephemeral subscription group removed (last member left)');
+    this.o.logger.info({ group: g.name }, why);
   }
 
   /** Durable groups that have not acked events below `offset` (for retention accounting). */
@@ -368,6 +379,7 @@ export class Subscriptions {
   close(): void {
     this.closed = true;
     this.unsubscribe();
+    this.persister.close();
     for (const g of this.groups.values()) {
       if (g.retryTimer) clearTimeout(g.retryTimer);
       if (g.inflight) clearTimeout(g.inflight.timer);
