@@ -221,6 +221,23 @@ test('item 8: a meta.log write that fails with ENOSPC is undone; new groups and 
   await again.close();
 });
 
+test('item 8: retention frees whole segments on a full volume even though the cut cannot be stored', async () => {
+  const sim = new SimFs();
+  const store = await opener(sim, { segmentBytes: 2048 })();
+  for (let b = 0; b < 10; b++) await store.append(batch(b * 10 + 1, 10), { fsync: true });
+  const before = sim.list(LOG).filter((n) => n.endsWith('.log')).length;
+  sim.capacityBytes = sim.usedBytes;
+  await assert.rejects(store.compactBefore(80), { code: 'DISK_FULL' });
+  const after = sim.list(LOG).filter((n) => n.endsWith('.log')).length;
+  assert.ok(after < before, `segments freed: ${before} → ${after}`);
+  assert.ok(store.firstOffset > 1 && store.firstOffset <= 80, `first offset ${store.firstOffset}`);
+  assert.ok(sim.usedBytes < sim.capacityBytes, 'space was freed');
+  // With room again, the exact cut is stored.
+  sim.capacityBytes = Infinity;
+  assert.deepEqual(await store.compactBefore(80), { firstOffset: 80 });
+  await store.close();
+});
+
 test('item 8: durable groups on a full volume: join gets DISK_FULL then works once space is freed; acks are kept and persisted later', async () => {
   const sim = new SimFs();
   const store = await opener(sim)();

@@ -198,7 +198,18 @@ export class FileStore implements PartitionStore {
   async compactBefore(offset: number): Promise<{ firstOffset: number }> {
     const target = Math.min(offset, this.log.lastOffset + 1);
     if (target > this.logStart) {
-      await this.commitAfterLog([{ kind: 'put', key: metaKeys.logStart, value: u64(target) }], true, target - 1);
+      try {
+        await this.commitAfterLog([{ kind: 'put', key: metaKeys.logStart, value: u64(target) }], true, target - 1);
+      } catch (err) {
+        // On a full volume retention must still free space: whole segments below the cut may go
+        // without the exact cut being stored (the readable range then starts at a segment base,
+        // which the log itself records). The error is still reported; a later run stores r/start.
+        if (err instanceof HadronError && err.code === 'DISK_FULL') {
+          await this.log.deleteSegmentsBefore(target);
+          this.logStart = Math.max(this.logStart, this.log.firstOffset);
+        }
+        throw err;
+      }
       this.logStart = target;
     }
     await this.log.deleteSegmentsBefore(this.logStart);
