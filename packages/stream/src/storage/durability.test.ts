@@ -137,6 +137,29 @@ test('item 1: recovery clamps progress found beyond the log end, loudly, and the
   await store.close();
 });
 
+test('item 1+8: clamping works at a start on a full volume (kept in memory, redone at the next start)', async () => {
+  const sim = new SimFs();
+  const open = opener(sim);
+  let store = await open();
+  await store.append(batch(1, 10), { fsync: true });
+  await store.close();
+  const kv = await MetaStore.open(DIR, { fs: sim.view() });
+  await kv.commit([{ kind: 'put', key: metaKeys.groupOffset('g'), value: u64(500) }, { kind: 'put', key: metaKeys.group('g'), value: Buffer.from('{"maxBatchSize":5}') }], { sync: true });
+  await kv.close();
+  sim.capacityBytes = sim.usedBytes;
+  store = await open();
+  assert.deepEqual(store.durableGroups(), [{ name: 'g', maxBatchSize: 5, offset: 10 }]);
+  assert.equal(store.recovery.clampedProgress, 1);
+  await store.close();
+  sim.capacityBytes = Infinity;
+  store = await open();
+  assert.equal(store.recovery.clampedProgress, 1, 'redone (and now stored)');
+  await store.close();
+  store = await open();
+  assert.equal(store.recovery.clampedProgress, 0);
+  await store.close();
+});
+
 test('item 2: removing the clean-shutdown marker is durable before new writes (a torn tail is not taken for corruption)', async () => {
   // rng 0.25: every unsynced write survives, the last one torn; no unsynced name change survives.
   const sim = new SimFs({ rng: () => 0.25 });

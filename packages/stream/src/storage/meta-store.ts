@@ -128,6 +128,15 @@ export class MetaStore {
     });
   }
 
+  /**
+   * Applies `ops` in memory only, for repairs that must hold for this process even when they
+   * cannot be written (a full volume at start-up); the next start redoes them, and a later
+   * compaction snapshot persists them.
+   */
+  applyUnpersisted(ops: readonly MetaOp[]): void {
+    for (const op of ops) this.apply(op);
+  }
+
   private kick(): void {
     if (this.flushing) return;
     this.flushing = this.flushLoop().finally(() => {

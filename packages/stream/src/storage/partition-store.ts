@@ -107,7 +107,14 @@ export class FileStore implements PartitionStore {
     const { ops, clamped } = clampProgress(kv, log.lastOffset);
     if (ops.length) {
       logClamped(opts.logger, clamped, log.lastOffset);
-      await kv.commit(ops, { sync: true });
+      try {
+        await kv.commit(ops, { sync: true });
+      } catch (err) {
+        // Starting on a full volume must work: the repair holds in memory and is redone next start.
+        if (!(err instanceof HadronError && err.code === 'DISK_FULL')) throw err;
+        kv.applyUnpersisted(ops);
+        opts.logger.warn({ repairs: ops.length }, 'volume full: the clamped progress is kept in memory and clamped again at the next start');
+      }
     }
     return new FileStore(log, kv, clamped.length);
   }
