@@ -73,7 +73,7 @@ export const nodeStorageFs: StorageFs = {
 
 /**
  * Creates `dir` (and missing parents) durably: each directory created is fsynced into its parent.
- * Cheap when everything exists (one readdir per level is avoided: mkdir reports what it made).
+ * Cheap when everything exists: one readdir of the parent.
  */
 export async function mkdirDurable(sfs: StorageFs, dir: string): Promise<void> {
   const missing: string[] = [];
@@ -83,7 +83,8 @@ export async function mkdirDurable(sfs: StorageFs, dir: string): Promise<void> {
     let names: string[];
     try {
       names = await sfs.readdir(parent);
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') break; // e.g. an unreadable ancestor: leave it be
       missing.push(d);
       continue;
     }
