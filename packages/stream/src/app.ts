@@ -84,6 +84,7 @@ export class StreamServer {
     m.lastCompactedOffset.set(this.store.firstOffset - 1);
     m.storageBytes.set(this.store.sizeBytes);
     m.recoveryTruncatedBytes.set(this.store.recovery.truncatedBytes);
+    m.recoveryClampedProgress.set(this.store.recovery.clampedProgress);
     this.log.info({ dataDir: cfg.dataDir, firstOffset: this.store.firstOffset, lastOffset: this.store.lastOffset }, 'storage opened');
 
     this.controlPlane =

@@ -20,6 +20,7 @@ export const METRIC = {
   storageBytes: 'hadron_stream_storage_bytes',
   corruptRecords: 'hadron_stream_corrupt_records_total',
   recoveryTruncatedBytes: 'hadron_stream_recovery_truncated_bytes',
+  recoveryClampedProgress: 'hadron_stream_recovery_clamped_progress',
   numGroups: 'hadron_stream_subscriber_num_groups',
   groupMembers: 'hadron_stream_subscriber_group_members',
   lastOffsetProcessed: 'hadron_stream_subscriber_last_offset_processed',
@@ -75,6 +76,8 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
   readonly storageBytes: Gauge;
   readonly corruptRecords: Gauge;
   readonly recoveryTruncatedBytes: Gauge;
+  /** Stored progress entries found past the log end at the last start (clamped; should be 0). */
+  readonly recoveryClampedProgress: Gauge;
   readonly numGroups: Gauge;
   readonly groupMembers: Gauge<'group'>;
   /** Last offset acked by a group (durable and ephemeral), a gauge that follows acks. */
@@ -129,6 +132,11 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
     this.storageBytes = new Gauge({ name: METRIC.storageBytes, help: 'Bytes of event segments on disk.', registers: r });
     this.corruptRecords = new Gauge({ name: METRIC.corruptRecords, help: 'Corrupt records met by reads since start (never served).', registers: r });
     this.recoveryTruncatedBytes = new Gauge({ name: METRIC.recoveryTruncatedBytes, help: 'Bytes of torn tail truncated by the last recovery.', registers: r });
+    this.recoveryClampedProgress = new Gauge({
+      name: METRIC.recoveryClampedProgress,
+      help: 'Group offsets, pipeline positions and instances found beyond the end of the log by the last recovery (clamped or deleted).',
+      registers: r,
+    });
     this.numGroups = new Gauge({ name: METRIC.numGroups, help: 'Subscription groups on this partition.', registers: r });
     this.groupMembers = new Gauge({ name: METRIC.groupMembers, help: 'Connected members per group.', labelNames: ['group'], registers: r });
     this.lastOffsetProcessed = new Gauge({ name: METRIC.lastOffsetProcessed, help: 'Last offset acked by the group.', labelNames: ['group'], registers: r });

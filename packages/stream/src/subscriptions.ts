@@ -31,6 +31,7 @@ import { checkEventBytes } from '@hadron/proto';
 import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
 import { ClientTextLog } from './client-text-log.js';
+import { OffsetPersister } from './offset-persister.js';
 
 export type StartPoint = { kind: 'beginning' } | { kind: 'latest' } | { kind: 'offset'; offset: number };
 
@@ -137,7 +138,10 @@ export class Subscriptions {
   private buffered = 0;
   private readonly waiting = new Set<Group>();
 
+  private readonly persister: OffsetPersister;
+
   constructor(private readonly o: SubscriptionsOptions) {
+    this.persister = new OffsetPersister({ store: o.store, logger: o.logger, onFatal: o.onFatal });
     this.textLog = new ClientTextLog({ logger: o.logger, onSuppressed: () => o.metrics.protocol.clientTextSuppressed.inc() });
     for (const g of o.store.durableGroups()) {
       this.groups.set(g.name, this.newGroup(g.name, true, g.maxBatchSize, g.offset));
@@ -238,15 +242,7 @@ export class Subscriptions {
       this.groups.set(g.name, g);
       this.o.metrics.numGroups.set(this.groups.size);
       this.o.metrics.lastOffsetProcessed.set({ group: g.name }, offset);
-      if (g.durable) {
-        const created = g;
-        // A group whose creation did not reach the disk must not linger in memory (a second
-        // subscribe would otherwise be accepted for a group storage never held).
-        g.ready = store.createDurableGroup(g.name, g.maxBatchSize, offset).catch((err: unknown) => {
-          if (this.groups.get(created.name) === created) this.removeGroup(created);
-          throw err;
-        });
-      }
+      if (g.durable) g.ready = this.createDurable(g, offset);
       this.o.logger.info({ group: g.name, durable: g.durable, maxBatchSize: g.maxBatchSize, offset }, 'subscription group created');
     }
     const group = g;
@@ -261,6 +257,14 @@ export class Subscriptions {
       nack: (reason, offset) => this.onNack(group, member, reason, offset),
       leave: () => this.onLeave(group, member),
     };
+  }
+
+  /** A group whose creation could not be stored (e.g. DISK_FULL) is forgotten, so a later join retries. */
+  private createDurable(g: Group, offset: number): Promise<void> {
+    return this.o.store.createDurableGroup(g.name, g.maxBatchSize, offset).catch((err: unknown) => {
+      if (this.groups.get(g.name) === g) this.removeGroup(g, 'durable group could not be stored');
+      throw err;
+    });
   }
 
   private pick(g: Group): Member | undefined {
@@ -381,7 +385,7 @@ export class Subscriptions {
     this.o.metrics.protocol.undecodableSkipped.inc({ kind: 'group', consumer: g.name });
     this.o.metrics.lastOffsetProcessed.set({ group: g.name }, ev.offset);
     this.o.logger.error({ group: g.name, offset: ev.offset, problem }, 'undecodable stored event skipped by the group');
-    if (g.durable && !g.removed) this.o.store.commitGroupOffset(g.name, ev.offset).catch((err: unknown) => this.o.onFatal(err));
+    if (g.durable && !g.removed) this.persister.request(g.name, ev.offset);
   }
 
   private readAhead(g: Group, batch: Batch): void {
@@ -450,7 +454,7 @@ export class Subscriptions {
     this.o.metrics.groupLag.set({ group: g.name }, this.o.store.lastOffset - last);
     // The next batch may be delivered before this commit is on disk: after a crash the group
     // resumes from the last persisted ack, so delivery stays at-least-once.
-    if (g.durable && !g.removed) this.o.store.commitGroupOffset(g.name, last).catch((err: unknown) => this.o.onFatal(err));
+    if (g.durable && !g.removed) this.persister.request(g.name, last);
     this.pump(g);
   }
 
@@ -519,7 +523,7 @@ export class Subscriptions {
     this.pump(g);
   }
 
-  private removeGroup(g: Group): void {
+  private removeGroup(g: Group, why = 'ephemeral subscription group removed (last member left)'): void {
     g.removed = true;
     this.dropBuffers(g);
     if (g.batch) this.release(g.batchCharged);
@@ -532,7 +536,7 @@ export class Subscriptions {
     this.o.metrics.removeGroupSeries(g.name);
     this.o.metrics.protocol.removeGroup(g.name);
     this.textLog.forget(g.name);
-    this.o.logger.info({ group: g.name }, 'ephemeral subscription group removed (last member left)');
+    this.o.logger.info({ group: g.name }, why);
   }
 
   /** Durable groups that have not acked events below `offset` (for retention accounting). */
@@ -543,6 +547,7 @@ export class Subscriptions {
   close(): void {
     this.closed = true;
     this.unsubscribe();
+    this.persister.close();
     for (const g of this.groups.values()) {
       if (g.retryTimer) clearTimeout(g.retryTimer);
       if (g.inflight) clearTimeout(g.inflight.timer);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import net from 'node:net';
 
 /** Finds `n` free loopback TCP ports (bind to 0, read, release). */
@@ -17,10 +18,25 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-/** Finds a free base port such that base..base+n-1 are all free. */
+/**
+ * The lowest port the kernel hands out as an ephemeral (source) port. Ports a test binds later
+ * (restarts keep their port) are taken below it, so no outgoing connection on this machine can
+ * occupy one in between (that made start-ups fail with EADDRINUSE under load).
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 12000 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Finds a free base port such that base..base+n-1 are all free (below the ephemeral range). */
 export async function freePortRange(n: number): Promise<number> {
+  const high = ephemeralLow() - n;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 10000 + Math.floor(Math.random() * (high - 10000));
     const servers: net.Server[] = [];
     let ok = true;
     for (let i = 0; i < n && ok; i++) {

@@ -21,7 +21,7 @@
  * the instance is complete and its stored data is deleted.
  */
 import { randomUUID } from 'node:crypto';
-import { exponentialDelay, matchesTriggers, type Logger, type Pipeline } from '@hadron/core';
+import { HadronError, exponentialDelay, matchesTriggers, type Logger, type Pipeline } from '@hadron/core';
 import { checkEventBytes, eventType } from '@hadron/proto';
 import { metaKeys, readU64, u64, type MetaOp } from '../storage/layout.js';
 import type { PartitionStore } from '../storage/partition-store.js';
@@ -145,9 +145,17 @@ export class PipelineController {
       const sp = this.spec.startPoint;
       const store = this.o.store;
       // `offset n` starts AT n, like stream subscriptions (the original started at n+1).
+      // An offset beyond the log end starts at the end (like stream subscriptions): a stored
+      // position may never lie past the log, or a power loss could make the pipeline skip events.
       this.scanned =
-        sp.location === 'beginning' ? store.firstOffset - 1 : sp.location === 'latest' ? store.lastOffset : Math.max(0, (sp.offset ?? 1) - 1);
-      void meta.commit([{ kind: 'put', key: metaKeys.pipelineScanned(this.name), value: u64(this.scanned) }], { sync: true }).catch(this.o.onFatal);
+        sp.location === 'beginning'
+          ? store.firstOffset - 1
+          : sp.location === 'latest'
+            ? store.lastOffset
+            : Math.min(Math.max(0, (sp.offset ?? 1) - 1), store.lastOffset);
+      void meta
+        .commit([{ kind: 'put', key: metaKeys.pipelineScanned(this.name), value: u64(this.scanned) }], { sync: true, afterLog: this.scanned })
+        .catch(this.unlessDiskFull('storing the start point'));
     }
     const prefix = metaKeys.pipelinePrefix(this.name);
     for (const [k, v] of meta.scan(`${prefix}a/`)) {
@@ -201,7 +209,18 @@ export class PipelineController {
         }
       }
     }
-    if (ops.length) void this.o.store.meta.commit(ops, { sync: true }).catch(this.o.onFatal);
+    if (ops.length) void this.o.store.meta.commit(ops, { sync: true }).catch(this.unlessDiskFull('deleting outputs of removed stages'));
+  }
+
+  /**
+   * Error handler for writes that may simply be lost on a full volume (recovery redoes them):
+   * DISK_FULL is logged, anything else is fatal.
+   */
+  private unlessDiskFull(what: string): (err: unknown) => void {
+    return (err) => {
+      if (err instanceof HadronError && err.code === 'DISK_FULL') this.o.logger.warn({ err, pipeline: this.name }, `volume full while ${what}; it is redone after a restart`);
+      else this.o.onFatal(err);
+    };
   }
 
   private isComplete(inst: Instance): boolean {
@@ -218,7 +237,7 @@ export class PipelineController {
     for (const stage of inst.outputs.keys()) ops.push({ kind: 'del', key: metaKeys.pipelineOutput(this.name, inst.offset, stage) });
     // Not synced: if the deletion is lost in a crash, recovery finds the instance complete and
     // prunes it again.
-    void this.o.store.meta.commit(ops, { sync: false }).catch(this.o.onFatal);
+    void this.o.store.meta.commit(ops, { sync: false }).catch(this.unlessDiskFull('deleting a completed instance'));
     this.o.metrics.instanceCompleted(this.name);
     this.o.metrics.activeInstances(this.name, this.instances.size);
   }
@@ -273,7 +292,9 @@ export class PipelineController {
       }
       if (l === this.scanned) return;
       ops.push({ kind: 'put', key: metaKeys.pipelineScanned(this.name), value: u64(l) });
-      await store.meta.commit(ops, { sync: created.length > 0 });
+      // afterLog: the scan position and instances must not outlive, in a power loss, the events
+      // they refer to (new events would take those offsets and never be scanned).
+      await store.meta.commit(ops, { sync: created.length > 0, afterLog: l });
       if (this.stopped) return;
       this.scanned = l;
       for (const inst of created) this.instances.set(inst.offset, inst);
@@ -418,7 +439,7 @@ export class PipelineController {
     run.persisting = true;
     const stage = w.stage;
     this.o.store.meta
-      .commit([{ kind: 'put', key: metaKeys.pipelineOutput(this.name, inst.offset, stage), value: output }], { sync: true })
+      .commit([{ kind: 'put', key: metaKeys.pipelineOutput(this.name, inst.offset, stage), value: output }], { sync: true, afterLog: inst.offset })
       .then(() => {
         run.persisting = false;
         if (w.status === 'busy') w.status = 'idle';
@@ -431,7 +452,18 @@ export class PipelineController {
           this.scan();
         }
         this.pass();
-      }, this.o.onFatal);
+      }, (err: unknown) => {
+        if (!(err instanceof HadronError && err.code === 'DISK_FULL')) {
+          this.o.onFatal(err);
+          return;
+        }
+        // The output could not be stored: run the stage again once there may be room.
+        run.persisting = false;
+        if (w.status === 'busy') w.status = 'idle';
+        run.notBefore = Date.now() + 1000;
+        this.o.logger.warn({ err, pipeline: this.name, stage, offset: inst.offset }, 'volume full: stage output not stored; the stage runs again');
+        this.pass();
+      });
   }
 
   private onNack(w: Worker, reason: string, offset?: number): void {

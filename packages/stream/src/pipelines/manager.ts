@@ -61,7 +61,14 @@ export class PipelineManager {
       );
       for (const name of stale) {
         const ops = this.o.store.meta.scan(`p/${name}/`).map(([key]) => ({ kind: 'del' as const, key }));
-        await this.o.store.meta.commit(ops, { sync: true });
+        try {
+          await this.o.store.meta.commit(ops, { sync: true });
+        } catch (err) {
+          // Starting on a full volume must work: the stale state is deleted at a later start.
+          if (!(err instanceof HadronError && err.code === 'DISK_FULL')) throw err;
+          this.o.logger.warn({ pipeline: name }, 'volume full: state of a deleted pipeline kept until a later start');
+          continue;
+        }
         this.o.logger.info({ pipeline: name }, 'deleted state of a pipeline that no longer exists');
       }
     }

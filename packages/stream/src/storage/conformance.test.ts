@@ -76,6 +76,7 @@ for (const [name, make] of engines) {
 
     test('durable groups and acked offsets are stored, updated and deleted', async () => {
       const { store, reopen } = await make();
+      await store.append(Array.from({ length: 50 }, (_, i) => ev(i + 1)), { fsync: false });
       await store.createDurableGroup('g1', 20, 0);
       await store.createDurableGroup('g2', 5, 7);
       await store.commitGroupOffset('g1', 42);
@@ -91,6 +92,18 @@ for (const [name, make] of engines) {
         assert.deepEqual(again.durableGroups(), [{ name: 'g1', maxBatchSize: 20, offset: 42 }]);
         await again.close();
       } else await store.close();
+    });
+
+    test('progress beyond the end of the log is refused and stores nothing', async () => {
+      const { store } = await make();
+      await store.append([ev(1), ev(2)], { fsync: false });
+      await store.createDurableGroup('g', 10, 2);
+      await assert.rejects(store.createDurableGroup('h', 10, 3), { code: 'INVALID_ARGUMENT', message: /progress offset 3 is beyond the end of the log \(last offset 2\)/ });
+      await assert.rejects(store.commitGroupOffset('g', 3), { code: 'INVALID_ARGUMENT' });
+      await assert.rejects(store.meta.commit([{ kind: 'put', key: 'x', value: Buffer.from('y') }], { sync: true, afterLog: 3 }), { code: 'INVALID_ARGUMENT' });
+      assert.deepEqual(store.durableGroups(), [{ name: 'g', maxBatchSize: 10, offset: 2 }]);
+      assert.equal(store.meta.get('x'), undefined);
+      await store.close();
     });
 
     test('compactBefore hides older offsets, never exceeds lastOffset+1, and survives reopen', async () => {

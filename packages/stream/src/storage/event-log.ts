@@ -20,8 +20,6 @@
  * clean, in which case an invalid record is corruption and opening fails with DATA_CORRUPTION
  * rather than silently dropping data.
  */
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { HadronError, type Logger } from '@hadron/core';
@@ -41,7 +39,8 @@ import {
   writeU64,
   type ParsedRecord,
 } from './layout.js';
-import { fsyncDir, storageError } from './fs-util.js';
+import { storageError } from './fs-util.js';
+import { mkdirDurable, nodeStorageFs, type StorageFile, type StorageFs } from './file-io.js';
 
 export interface StoredEvent {
   offset: number;
@@ -59,6 +58,8 @@ export interface EventLogOptions {
   tailCacheBytes?: number;
   /** Called once on an unrecoverable storage failure; the owner must shut down. */
   onFatal?: (err: HadronError) => void;
+  /** The file system (default: node:fs). Tests pass a power-loss simulator. */
+  fs?: StorageFs;
 }
 
 class SparseIndex {
@@ -106,7 +107,7 @@ interface Segment {
   last: number;
   size: number;
   lastTs: number;
-  fh: fsp.FileHandle;
+  fh: StorageFile;
   index: SparseIndex;
 }
 
@@ -128,6 +129,8 @@ interface PendingAppend {
 }
 
 const CLEAN_MARKER = '.clean-shutdown';
+/** After a segment roll failed for lack of space, wait this long before trying again. */
+const ROLL_RETRY_MS = 1000;
 
 export class EventLog {
   private segments: Segment[] = [];
@@ -146,6 +149,11 @@ export class EventLog {
   private readonly flushIntervalMs: number;
   private readonly tailCacheBytes: number;
   private readonly appendListeners = new Set<(last: number) => void>();
+  private readonly sfs: StorageFs;
+  /** Highest offset known to be on disk (fdatasync'ed); never above lastOffset. */
+  private durable = 0;
+  private durableWaiters: Array<{ offset: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private rollRetryAt = 0;
   /** Bytes dropped from a torn tail during the last recovery. */
   recoveredTruncatedBytes = 0;
   /** Count of corrupt records met by reads since open. */
@@ -158,11 +166,12 @@ export class EventLog {
     this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.flushIntervalMs = opts.flushIntervalMs ?? 100;
     this.tailCacheBytes = opts.tailCacheBytes ?? 64 * 1024 * 1024;
+    this.sfs = opts.fs ?? nodeStorageFs;
   }
 
   static async open(dir: string, opts: EventLogOptions): Promise<EventLog> {
-    await fsp.mkdir(dir, { recursive: true });
     const log = new EventLog(dir, opts);
+    await mkdirDurable(log.sfs, dir);
     await log.recover();
     return log;
   }
@@ -170,6 +179,45 @@ export class EventLog {
   /** Last written offset (0 when nothing was ever written). */
   get lastOffset(): number {
     return this.active.last;
+  }
+
+  /**
+   * Highest offset that is on disk (fdatasync'ed). Anything that records progress through the
+   * log (group offsets, pipeline positions) must not be persisted beyond it: after a power loss
+   * the log ends at (at least) this offset, and progress past the end would skip new events.
+   */
+  get durableOffset(): number {
+    return this.durable;
+  }
+
+  /**
+   * Resolves once every offset ≤ `offset` is on disk, triggering an fdatasync if needed.
+   * Rejects if the log fails or closes first.
+   */
+  waitDurable(offset: number): Promise<void> {
+    if (offset <= this.durable) return Promise.resolve();
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.closed) return Promise.reject(new HadronError('UNAVAILABLE', 'partition log is closed'));
+    return new Promise((resolve, reject) => {
+      this.durableWaiters.push({ offset, resolve, reject });
+      // Only written data can be synced; a waiter beyond lastOffset is served by a later sync.
+      if (offset <= this.lastOffset) {
+        this.unsynced = true;
+        this.kickSync();
+      }
+    });
+  }
+
+  private markDurable(upTo: number): void {
+    if (upTo <= this.durable) return;
+    this.durable = upTo;
+    if (this.durableWaiters.length === 0) return;
+    const keep: typeof this.durableWaiters = [];
+    for (const w of this.durableWaiters) {
+      if (w.offset <= upTo) w.resolve();
+      else keep.push(w);
+    }
+    this.durableWaiters = keep;
   }
 
   /** First offset physically present (lastOffset+1 when empty). */
@@ -191,14 +239,20 @@ export class EventLog {
   // Recovery
 
   private async recover(): Promise<void> {
-    const names = await fsp.readdir(this.dir);
+    const sfs = this.sfs;
+    const names = await sfs.readdir(this.dir);
     const bases = names
       .map(parseSegmentFileName)
       .filter((b): b is number => b !== undefined)
       .sort((a, b) => a - b);
-    const markerPath = path.join(this.dir, CLEAN_MARKER);
     const wasClean = names.includes(CLEAN_MARKER);
-    if (wasClean) await fsp.unlink(markerPath);
+    // Leftovers of interrupted work: an index being written, or the index of a deleted segment.
+    const leftovers = names.filter((n) => n.endsWith('.tmp') || (n.endsWith('.idx') && !names.includes(n.replace(/\.idx$/, '.log'))));
+    for (const n of leftovers) await sfs.unlink(path.join(this.dir, n));
+    if (wasClean) await sfs.unlink(path.join(this.dir, CLEAN_MARKER));
+    // The marker's removal must be durable before anything new is written: if it came back after
+    // a power loss, the torn tail of the coming writes would be taken for corruption.
+    if (wasClean || leftovers.length) await sfs.fsyncDir(this.dir);
     if (bases.length === 0) {
       await this.createSegment(1);
       return;
@@ -207,7 +261,7 @@ export class EventLog {
       const base = bases[i]!;
       const isLast = i === bases.length - 1;
       const file = path.join(this.dir, segmentFileName(base));
-      const fh = await fsp.open(file, fs.constants.O_RDWR);
+      const fh = await sfs.open(file, 'rw');
       const seg: Segment = { base, last: base - 1, size: 0, lastTs: 0, fh, index: new SparseIndex() };
       if (!isLast && (await this.loadIndex(seg))) {
         this.segments.push(seg);
@@ -232,11 +286,10 @@ export class EventLog {
         );
         this.recoveredTruncatedBytes = size - scanned.validEnd;
         await fh.truncate(scanned.validEnd);
-        await fh.datasync();
       }
       seg.size = scanned.validEnd;
       this.segments.push(seg);
-      if (!isLast) await this.writeIndex(seg);
+      if (!isLast) await this.writeIndexIfSpace(seg);
     }
     // Segments must chain: each base = previous last + 1.
     for (let i = 1; i < this.segments.length; i++) {
@@ -247,7 +300,11 @@ export class EventLog {
       }
     }
     this.lastTimestamp = Math.max(...this.segments.map((s) => s.lastTs));
-    if (this.active.size >= this.segmentBytes) await this.roll();
+    // What we read may still be only in the page cache (after a process crash without a power
+    // loss): make it durable before anything is built on it, so durableOffset = lastOffset.
+    await this.active.fh.datasync();
+    this.durable = this.active.last;
+    if (this.active.size >= this.segmentBytes) await this.tryRoll();
   }
 
   /** Scans records from the start, building the index; stops at the first invalid record. */
@@ -285,7 +342,7 @@ export class EventLog {
   private async loadIndex(seg: Segment): Promise<boolean> {
     let data: Buffer;
     try {
-      data = await fsp.readFile(path.join(this.dir, indexFileName(seg.base)));
+      data = await this.sfs.readFile(path.join(this.dir, indexFileName(seg.base)));
     } catch {
       return false;
     }
@@ -321,15 +378,47 @@ export class EventLog {
       writeU64(buf, p + 12, seg.index.timestamps[i]!);
     }
     buf.writeUInt32LE(crc32(buf.subarray(0, buf.length - 4)), buf.length - 4);
+    // Write a temp file, make its bytes durable, rename, make the rename durable: the .idx name
+    // never refers to unsynced bytes (its checksum would catch them, but then the index is lost).
     const file = path.join(this.dir, indexFileName(seg.base));
-    await fsp.writeFile(`${file}.tmp`, buf);
-    await fsp.rename(`${file}.tmp`, file);
+    const tmp = `${file}.tmp`;
+    const fh = await this.sfs.open(tmp, 'truncate');
+    try {
+      let written = 0;
+      while (written < buf.length) written += (await fh.write(buf, written, buf.length - written, written)).bytesWritten;
+      await fh.datasync();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await this.sfs.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fh.close();
+    await this.sfs.rename(tmp, file);
+    await this.sfs.fsyncDir(this.dir);
+  }
+
+  /** An index is an optimisation (a segment without one is rescanned): lack of space is not fatal. */
+  private async writeIndexIfSpace(seg: Segment): Promise<void> {
+    try {
+      await this.writeIndex(seg);
+    } catch (err) {
+      const e = storageError(err, `writing the index of ${segmentFileName(seg.base)}`);
+      if (e.code !== 'DISK_FULL') throw e;
+      this.opts.logger.warn({ segment: segmentFileName(seg.base) }, 'no space for a segment index; it will be rebuilt by scanning at the next start');
+    }
   }
 
   private async createSegment(base: number): Promise<void> {
     const file = path.join(this.dir, segmentFileName(base));
-    const fh = await fsp.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
-    await fsyncDir(this.dir);
+    const fh = await this.sfs.open(file, 'create-excl');
+    try {
+      // The new name must be durable before any acknowledged event lives in the file.
+      await this.sfs.fsyncDir(this.dir);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await this.sfs.unlink(file).catch(() => undefined);
+      throw err;
+    }
     this.segments.push({ base, last: base - 1, size: 0, lastTs: this.lastTimestamp, fh, index: new SparseIndex() });
   }
 
@@ -338,8 +427,27 @@ export class EventLog {
     const seg = this.active;
     await this.syncing;
     await seg.fh.datasync();
-    await this.writeIndex(seg);
+    this.markDurable(seg.last);
+    await this.writeIndexIfSpace(seg);
     await this.createSegment(seg.last + 1);
+  }
+
+  /**
+   * Rolls unless the volume is full: then the active segment keeps growing past its target size
+   * (appends themselves fail with DISK_FULL while no space is free) and the roll is retried later.
+   * Any other failure is fatal.
+   */
+  private async tryRoll(): Promise<void> {
+    if (Date.now() < this.rollRetryAt) return;
+    try {
+      await this.roll();
+      this.rollRetryAt = 0;
+    } catch (err) {
+      const e = storageError(err, 'rolling to a new segment');
+      if (e.code !== 'DISK_FULL') throw e;
+      this.rollRetryAt = Date.now() + ROLL_RETRY_MS;
+      this.opts.logger.warn({ segment: segmentFileName(this.active.base), size: this.active.size }, 'no space to roll to a new segment; writing on in the current one');
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -366,7 +474,7 @@ export class EventLog {
       while (this.pending.length && !this.fatal) {
         if (this.active.size >= this.segmentBytes) {
           try {
-            await this.roll();
+            await this.tryRoll();
           } catch (err) {
             this.die(storageError(err, 'rolling to a new segment'));
             break;
@@ -455,14 +563,17 @@ export class EventLog {
       const waiters = this.syncWaiters;
       this.syncWaiters = [];
       this.unsynced = false;
+      const seg = this.active;
+      const upTo = seg.last; // earlier segments were synced when they were sealed
       try {
-        await this.active.fh.datasync();
+        await seg.fh.datasync();
       } catch (err) {
         const e = storageError(err, 'fsyncing the log');
         for (const w of waiters) w.reject(e);
         this.die(e);
         return;
       }
+      this.markDurable(upTo);
       for (const w of waiters) w.resolve();
     }
   }
@@ -481,6 +592,7 @@ export class EventLog {
     this.opts.logger.fatal({ err }, 'unrecoverable storage failure');
     for (const w of this.syncWaiters.splice(0)) w.reject(err);
     for (const p of this.pending.splice(0)) p.reject(err);
+    for (const w of this.durableWaiters.splice(0)) w.reject(err);
     this.opts.onFatal?.(err);
   }
 
@@ -637,12 +749,15 @@ export class EventLog {
     while (this.segments.length > 1 && this.segments[0]!.last < offset) {
       const seg = this.segments.shift()!;
       await seg.fh.close();
-      await fsp.rm(path.join(this.dir, segmentFileName(seg.base)), { force: true });
-      await fsp.rm(path.join(this.dir, indexFileName(seg.base)), { force: true });
+      // Oldest first, each deletion durable before the next: whatever a power loss keeps is
+      // still a chain of segments (a gap would make recovery refuse to start). The index goes
+      // first so that no .idx outlives its segment.
+      await this.sfs.unlink(path.join(this.dir, indexFileName(seg.base)));
+      await this.sfs.unlink(path.join(this.dir, segmentFileName(seg.base)));
+      await this.sfs.fsyncDir(this.dir);
       removed += seg.last - seg.base + 1;
     }
     while (this.tail.length && this.tail[0]!.last < this.firstOffset) this.tailBytes -= this.tail.shift()!.buf.length;
-    if (removed) await fsyncDir(this.dir);
     return removed;
   }
 
@@ -676,11 +791,19 @@ export class EventLog {
     } finally {
       this.closed = true;
       if (this.flushTimer) clearTimeout(this.flushTimer);
+      const closed = new HadronError('UNAVAILABLE', 'partition log is closed');
+      for (const w of this.durableWaiters.splice(0)) w.reject(closed);
       for (const s of this.segments) await s.fh.close().catch(() => undefined);
     }
     if (!this.fatal) {
-      await fsp.writeFile(path.join(this.dir, CLEAN_MARKER), '');
-      await fsyncDir(this.dir);
+      // Everything is synced; only now may the marker appear (an empty file: its name is the fact).
+      // Without it (e.g. no room for the name on a full volume) the next start is merely lenient.
+      try {
+        await (await this.sfs.open(path.join(this.dir, CLEAN_MARKER), 'truncate')).close();
+        await this.sfs.fsyncDir(this.dir);
+      } catch (err) {
+        this.opts.logger.warn({ err }, 'could not mark the shutdown clean');
+      }
     }
   }
 }

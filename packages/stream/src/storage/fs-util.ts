@@ -1,15 +1,4 @@
-import fsp from 'node:fs/promises';
 import { HadronError } from '@hadron/core';
-
-/** fsyncs a directory so that file creations, renames and deletions in it are durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Maps a file-system error to a Hadron error: ENOSPC/EDQUOT → DISK_FULL, else STORAGE_FAILURE. */
 export function storageError(err: unknown, what: string): HadronError {

@@ -6,48 +6,67 @@
  * `commit(ops, {sync})` is atomic per call. Concurrent commits are group-committed: whatever is
  * pending is written with one write and, if any asked for it, one fdatasync.
  */
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { HadronError } from '@hadron/core';
+import { HadronError, type Logger } from '@hadron/core';
 import { decodeMetaBatch, encodeMetaBatch, type MetaOp } from './layout.js';
-import { fsyncDir, storageError } from './fs-util.js';
+import { storageError } from './fs-util.js';
+import { nodeStorageFs, type StorageFile, type StorageFs } from './file-io.js';
 
 interface Pending {
   buf: Buffer;
   sync: boolean;
+  /** Previous values of the keys this commit changed (in op order), to undo a failed write. */
+  undo: Array<[string, Buffer | undefined]>;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
+export interface MetaStoreOptions {
+  logger?: Logger;
+  /** The file system (default: node:fs). */
+  fs?: StorageFs;
+}
+
 export class MetaStore {
   private readonly map = new Map<string, Buffer>();
-  private fh!: fsp.FileHandle;
+  private fh!: StorageFile;
   private size = 0;
   private liveBytes = 0;
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
-  /** Set when a write or sync failed: the store refuses further writes (the process must restart). */
+  /**
+   * Set when the store can no longer be trusted (a failed fdatasync, or a failed write that could
+   * not be cut off again): every later commit fails and the process must restart. A write that
+   * fails for lack of space is undone instead and does not set this.
+   */
   private failed: unknown;
+  private readonly sfs: StorageFs;
 
-  private constructor(private readonly file: string) {}
+  private constructor(
+    private readonly file: string,
+    private readonly opts: MetaStoreOptions,
+  ) {
+    this.sfs = opts.fs ?? nodeStorageFs;
+  }
 
-  static async open(dir: string): Promise<MetaStore> {
-    const s = new MetaStore(path.join(dir, 'meta.log'));
+  static async open(dir: string, opts: MetaStoreOptions = {}): Promise<MetaStore> {
+    const s = new MetaStore(path.join(dir, 'meta.log'), opts);
     await s.recover();
     return s;
   }
 
   private async recover(): Promise<void> {
     let data: Buffer;
+    let created = false;
     try {
-      data = await fsp.readFile(this.file);
+      data = await this.sfs.readFile(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(err, 'reading meta.log');
       data = Buffer.alloc(0);
+      created = true;
     }
     let pos = 0;
     while (pos < data.length) {
@@ -56,23 +75,32 @@ export class MetaStore {
       for (const op of b.ops) this.apply(op);
       pos += b.size;
     }
-    this.fh = await fsp.open(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT);
-    if (pos < data.length) {
-      // Torn tail: the last batch was not completely written, so it was never acknowledged.
-      await this.fh.truncate(pos);
-      await this.fh.datasync();
-    }
+    await this.sfs.unlink(`${this.file}.tmp`); // an interrupted compaction
+    this.fh = await this.sfs.open(this.file, 'create');
+    // Torn tail: the last batch was not completely written, so it was never acknowledged.
+    if (pos < data.length) await this.fh.truncate(pos);
+    // What was read may be only in the page cache (process crash): make it durable before it is
+    // built upon, and make a new file's name durable.
+    await this.fh.datasync();
+    if (created) await this.sfs.fsyncDir(path.dirname(this.file));
     this.size = pos;
-    if (this.size > COMPACT_MIN_BYTES && this.size > 4 * this.liveBytes) await this.compact();
+    if (this.size > COMPACT_MIN_BYTES && this.size > 4 * this.liveBytes) await this.compactIfSpace();
   }
 
-  private apply(op: MetaOp): void {
+  /** Applies one op to the in-memory map; returns the key's previous value. */
+  private apply(op: MetaOp): Buffer | undefined {
     const old = this.map.get(op.key);
-    if (old) this.liveBytes -= old.length + op.key.length + 8;
-    if (op.kind === 'put') {
-      this.map.set(op.key, op.value);
-      this.liveBytes += op.value.length + op.key.length + 8;
-    } else this.map.delete(op.key);
+    this.set(op.key, op.kind === 'put' ? op.value : undefined);
+    return old;
+  }
+
+  private set(key: string, value: Buffer | undefined): void {
+    const old = this.map.get(key);
+    if (old) this.liveBytes -= old.length + key.length + 8;
+    if (value) {
+      this.map.set(key, value);
+      this.liveBytes += value.length + key.length + 8;
+    } else this.map.delete(key);
   }
 
   get(key: string): Buffer | undefined {
@@ -100,11 +128,20 @@ export class MetaStore {
       return Promise.reject(err as Error);
     }
     // Visible to readers at once (single-threaded: no reader can interleave), durable later.
-    for (const op of ops) this.apply(op);
+    const undo = ops.map((op): [string, Buffer | undefined] => [op.key, this.apply(op)]);
     return new Promise((resolve, reject) => {
-      this.pending.push({ buf, sync: opts.sync, resolve, reject });
+      this.pending.push({ buf, sync: opts.sync, undo, resolve, reject });
       this.kick();
     });
+  }
+
+  /**
+   * Applies `ops` in memory only, for repairs that must hold for this process even when they
+   * cannot be written (a full volume at start-up); the next start redoes them, and a later
+   * compaction snapshot persists them.
+   */
+  applyUnpersisted(ops: readonly MetaOp[]): void {
+    for (const op of ops) this.apply(op);
   }
 
   private kick(): void {
@@ -116,27 +153,84 @@ export class MetaStore {
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.pending.length) {
+    while (this.pending.length && !this.failed) {
       const batch = this.pending;
       this.pending = [];
       const bufs = batch.map((p) => p.buf);
       const total = bufs.reduce((n, b) => n + b.length, 0);
       try {
-        await this.fh.writev(bufs, this.size);
-        this.size += total;
-        if (batch.some((p) => p.sync)) await this.fh.datasync();
-        for (const p of batch) p.resolve();
+        await this.writeAll(bufs, total);
       } catch (err) {
-        // The in-memory map already holds these ops, so the store can no longer be trusted:
-        // fail this and every later commit; the owner treats this as fatal.
-        this.failed = storageError(err, 'writing meta.log');
-        for (const p of batch) p.reject(this.failed);
-        for (const p of this.pending) p.reject(this.failed);
-        this.pending = [];
+        await this.writeFailed(batch, err);
+        continue;
+      }
+      this.size += total;
+      try {
+        if (batch.some((p) => p.sync)) await this.fh.datasync();
+      } catch (err) {
+        // After a failed fdatasync the page cache's state is unknown ("fsyncgate"): fatal.
+        this.fail(storageError(err, 'syncing meta.log'), batch);
         return;
       }
+      for (const p of batch) p.resolve();
     }
-    if (this.size > COMPACT_MIN_BYTES && this.size > 4 * this.liveBytes) await this.compact();
+    if (!this.failed && this.size > COMPACT_MIN_BYTES && this.size > 4 * this.liveBytes) await this.compactIfSpace();
+  }
+
+  private async writeAll(bufs: Buffer[], total: number): Promise<void> {
+    const { bytesWritten } = await this.fh.writev(bufs, this.size);
+    if (bytesWritten === total) return;
+    // A short write (the volume filled up mid-way): write the rest; the next call reports why.
+    const rest = Buffer.concat(bufs).subarray(bytesWritten);
+    let done = 0;
+    while (done < rest.length) done += (await this.fh.write(rest, done, rest.length - done, this.size + bytesWritten + done)).bytesWritten;
+  }
+
+  /**
+   * A write failed: cut the file back to its last good end and undo, newest first, the in-memory
+   * effects of this batch and of every commit queued behind it (they follow it in the WAL order),
+   * so memory matches the file again. The store stays usable: the next commit simply tries again,
+   * which is how writing resumes once space is freed.
+   */
+  private async writeFailed(batch: Pending[], err: unknown): Promise<void> {
+    const e = storageError(err, 'writing meta.log');
+    const failed = [...batch, ...this.pending];
+    this.pending = [];
+    for (let i = failed.length - 1; i >= 0; i--) {
+      const undo = failed[i]!.undo;
+      for (let j = undo.length - 1; j >= 0; j--) this.set(undo[j]![0], undo[j]![1]);
+    }
+    try {
+      await this.fh.truncate(this.size);
+    } catch (terr) {
+      this.fail(storageError(terr, 'cutting off a failed meta.log write'), failed);
+      return;
+    }
+    this.opts.logger?.warn({ err: e, commits: failed.length }, 'meta.log write failed; the commits were undone');
+    for (const p of failed) p.reject(e);
+  }
+
+  private fail(err: HadronError, batch: Pending[]): void {
+    this.failed = err;
+    for (const p of batch) p.reject(err);
+    for (const p of this.pending) p.reject(err);
+    this.pending = [];
+  }
+
+  /** Compaction only saves space: failing for lack of space leaves the (valid) WAL as it was. */
+  private async compactIfSpace(): Promise<void> {
+    try {
+      await this.compact();
+    } catch (err) {
+      const e = storageError(err, 'compacting meta.log');
+      if (this.failed || e.code !== 'DISK_FULL') {
+        // Later commits fail with this error and their owners stop the process.
+        this.failed ??= e;
+        this.opts.logger?.error({ err: e }, 'meta.log compaction failed');
+        return;
+      }
+      this.opts.logger?.warn({ err: e }, 'no space to compact meta.log; keeping the log as it is');
+    }
   }
 
   /** Rewrites the WAL as one snapshot batch (write temp, fsync, rename, fsync dir). */
@@ -144,17 +238,29 @@ export class MetaStore {
     const ops: MetaOp[] = [...this.map].map(([key, value]) => ({ kind: 'put', key, value }));
     const buf = encodeMetaBatch(ops);
     const tmp = `${this.file}.tmp`;
-    const fh = await fsp.open(tmp, 'w');
+    const fh = await this.sfs.open(tmp, 'truncate');
     try {
-      await fh.writeFile(buf);
+      let written = 0;
+      while (written < buf.length) written += (await fh.write(buf, written, buf.length - written, written)).bytesWritten;
       await fh.datasync();
-    } finally {
-      await fh.close();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await this.sfs.unlink(tmp).catch(() => undefined);
+      throw err;
     }
-    await fsp.rename(tmp, this.file);
-    await fsyncDir(path.dirname(this.file));
-    await this.fh.close();
-    this.fh = await fsp.open(this.file, fs.constants.O_RDWR);
+    await fh.close();
+    await this.sfs.rename(tmp, this.file);
+    // From here on the old file is gone: writes must go to the new one, and the rename must be
+    // durable before any of them is acknowledged (else a power loss brings the old file back
+    // and loses them). A failure here is fatal.
+    try {
+      await this.sfs.fsyncDir(path.dirname(this.file));
+      await this.fh.close();
+      this.fh = await this.sfs.open(this.file, 'rw');
+    } catch (err) {
+      this.failed = storageError(err, 'switching to the compacted meta.log');
+      throw this.failed;
+    }
     this.size = buf.length;
   }
 

@@ -12,6 +12,8 @@ import { HadronError, type Logger } from '@hadron/core';
 import { EventLog, type StoredEvent } from './event-log.js';
 import { MetaStore } from './meta-store.js';
 import { metaKeys, readU64, u64, type MetaOp } from './layout.js';
+import type { StorageFs } from './file-io.js';
+import { clampProgress, logClamped } from './progress-clamp.js';
 
 export type { StoredEvent, MetaOp };
 
@@ -26,7 +28,11 @@ export interface GroupRecord {
 export interface MetaAccess {
   get(key: string): Buffer | undefined;
   scan(prefix: string): Array<[string, Buffer]>;
-  commit(ops: readonly MetaOp[], opts: { sync: boolean }): Promise<void>;
+  /**
+   * Applies `ops` atomically. `afterLog`: the ops record progress up to that log offset, so they
+   * are written only once the log is durable up to it (never progress past the durable end).
+   */
+  commit(ops: readonly MetaOp[], opts: { sync: boolean; afterLog?: number }): Promise<void>;
 }
 
 export interface PartitionStore {
@@ -64,23 +70,72 @@ export interface FileStoreOptions {
   flushIntervalMs?: number;
   tailCacheBytes?: number;
   onFatal?: (err: HadronError) => void;
+  /** The file system (default: node:fs); the power-loss tests pass a simulator. */
+  fs?: StorageFs;
 }
 
 export class FileStore implements PartitionStore {
   private logStart: number;
+  /** Meta commits waiting for the log to become durable (close lets them land first). */
+  private readonly waitingForLog = new Set<Promise<void>>();
+  readonly meta: MetaAccess;
 
   private constructor(
     private readonly log: EventLog,
     private readonly kv: MetaStore,
+    private readonly clamped: number,
   ) {
     const start = kv.get(metaKeys.logStart);
     this.logStart = Math.max(start ? readU64(start, 0) : 1, log.firstOffset);
+    this.meta = {
+      get: (key) => kv.get(key),
+      scan: (prefix) => kv.scan(prefix),
+      commit: (ops, o) => this.commitAfterLog(ops, o.sync, o.afterLog ?? 0),
+    };
   }
 
   static async open(dir: string, opts: FileStoreOptions): Promise<FileStore> {
     const log = await EventLog.open(path.join(dir, 'log'), opts);
-    const kv = await MetaStore.open(dir);
-    return new FileStore(log, kv);
+    let kv: MetaStore;
+    try {
+      kv = await MetaStore.open(dir, { logger: opts.logger, fs: opts.fs });
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+    // Progress beyond the recovered log end would skip the events that take those offsets next.
+    const { ops, clamped } = clampProgress(kv, log.lastOffset);
+    if (ops.length) {
+      logClamped(opts.logger, clamped, log.lastOffset);
+      try {
+        await kv.commit(ops, { sync: true });
+      } catch (err) {
+        // Starting on a full volume must work: the repair holds in memory and is redone next start.
+        if (!(err instanceof HadronError && err.code === 'DISK_FULL')) throw err;
+        kv.applyUnpersisted(ops);
+        opts.logger.warn({ repairs: ops.length }, 'volume full: the clamped progress is kept in memory and clamped again at the next start');
+      }
+    }
+    return new FileStore(log, kv, clamped.length);
+  }
+
+  /**
+   * Writes `ops` once the log is durable up to `offset`. Without this ordering a power loss could
+   * keep the progress and lose the events it covers; new events would then take those offsets
+   * and be skipped. Commits that need no wait are issued at once, keeping their call order.
+   */
+  private commitAfterLog(ops: readonly MetaOp[], sync: boolean, offset: number): Promise<void> {
+    if (offset <= this.log.durableOffset) return this.kv.commit(ops, { sync });
+    if (offset > this.log.lastOffset) return Promise.reject(beyondLog(offset, this.log.lastOffset));
+    const p = this.log.waitDurable(offset).then(() => this.kv.commit(ops, { sync }));
+    const tracked = p.catch(() => undefined).finally(() => this.waitingForLog.delete(tracked));
+    this.waitingForLog.add(tracked);
+    return p;
+  }
+
+  /** Highest offset on disk; progress is never persisted beyond it. */
+  get durableOffset(): number {
+    return this.log.durableOffset;
   }
 
   get lastOffset(): number {
@@ -89,15 +144,12 @@ export class FileStore implements PartitionStore {
   get firstOffset(): number {
     return Math.min(this.logStart, this.log.lastOffset + 1);
   }
-  get meta(): MetaAccess {
-    return this.kv;
-  }
   get sizeBytes(): number {
     return this.log.sizeBytes;
   }
   /** Recovery facts, for metrics and logs. */
-  get recovery(): { truncatedBytes: number; corruptReads: number } {
-    return { truncatedBytes: this.log.recoveredTruncatedBytes, corruptReads: this.log.corruptReads };
+  get recovery(): { truncatedBytes: number; corruptReads: number; clampedProgress: number } {
+    return { truncatedBytes: this.log.recoveredTruncatedBytes, corruptReads: this.log.corruptReads, clampedProgress: this.clamped };
   }
 
   onAppend(fn: (last: number) => void): () => void {
@@ -122,17 +174,18 @@ export class FileStore implements PartitionStore {
   }
 
   createDurableGroup(name: string, maxBatchSize: number, offset: number): Promise<void> {
-    return this.kv.commit(
+    return this.commitAfterLog(
       [
         { kind: 'put', key: metaKeys.group(name), value: Buffer.from(JSON.stringify({ maxBatchSize })) },
         { kind: 'put', key: metaKeys.groupOffset(name), value: u64(offset) },
       ],
-      { sync: true },
+      true,
+      offset,
     );
   }
 
   commitGroupOffset(name: string, offset: number): Promise<void> {
-    return this.kv.commit([{ kind: 'put', key: metaKeys.groupOffset(name), value: u64(offset) }], { sync: true });
+    return this.commitAfterLog([{ kind: 'put', key: metaKeys.groupOffset(name), value: u64(offset) }], true, offset);
   }
 
   deleteGroup(name: string): Promise<void> {
@@ -152,7 +205,18 @@ export class FileStore implements PartitionStore {
   async compactBefore(offset: number): Promise<{ firstOffset: number }> {
     const target = Math.min(offset, this.log.lastOffset + 1);
     if (target > this.logStart) {
-      await this.kv.commit([{ kind: 'put', key: metaKeys.logStart, value: u64(target) }], { sync: true });
+      try {
+        await this.commitAfterLog([{ kind: 'put', key: metaKeys.logStart, value: u64(target) }], true, target - 1);
+      } catch (err) {
+        // On a full volume retention must still free space: whole segments below the cut may go
+        // without the exact cut being stored (the readable range then starts at a segment base,
+        // which the log itself records). The error is still reported; a later run stores r/start.
+        if (err instanceof HadronError && err.code === 'DISK_FULL') {
+          await this.log.deleteSegmentsBefore(target);
+          this.logStart = Math.max(this.logStart, this.log.firstOffset);
+        }
+        throw err;
+      }
       this.logStart = target;
     }
     await this.log.deleteSegmentsBefore(this.logStart);
@@ -189,9 +253,15 @@ export class FileStore implements PartitionStore {
     try {
       await this.log.close();
     } finally {
+      // The log's final sync released commits waiting for it: let them land before closing.
+      while (this.waitingForLog.size) await Promise.all(this.waitingForLog);
       await this.kv.close();
     }
   }
+}
+
+function beyondLog(offset: number, last: number): HadronError {
+  return new HadronError('INVALID_ARGUMENT', `progress offset ${offset} is beyond the end of the log (last offset ${last}); nothing was stored`);
 }
 
 /** An in-memory engine with the same contract (no durability), for domain tests. */
@@ -218,7 +288,8 @@ export class MemoryStore implements PartitionStore {
     get: (k) => this.kv.get(k),
     scan: (prefix) =>
       [...this.kv].filter(([k]) => k.startsWith(prefix)).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
-    commit: async (ops) => {
+    commit: async (ops, opts) => {
+      if ((opts.afterLog ?? 0) > this.last) throw beyondLog(opts.afterLog!, this.last);
       for (const op of ops) {
         if (op.kind === 'put') this.kv.set(op.key, op.value);
         else this.kv.delete(op.key);
@@ -259,10 +330,12 @@ export class MemoryStore implements PartitionStore {
     });
   }
   async createDurableGroup(name: string, maxBatchSize: number, offset: number): Promise<void> {
+    if (offset > this.last) throw beyondLog(offset, this.last);
     this.kv.set(metaKeys.group(name), Buffer.from(JSON.stringify({ maxBatchSize })));
     this.kv.set(metaKeys.groupOffset(name), u64(offset));
   }
   async commitGroupOffset(name: string, offset: number): Promise<void> {
+    if (offset > this.last) throw beyondLog(offset, this.last);
     this.kv.set(metaKeys.groupOffset(name), u64(offset));
   }
   async deleteGroup(name: string): Promise<void> {
