@@ -25,8 +25,10 @@
 //   HADRON_IMAGES_CACHE    download cache (default ~/.cache/hadron-images)
 //
 // Incremental: the TypeScript build is `tsc -b` (a no-op when dist is current) and an archive is
-// rebuilt only when the hash of everything that goes into it changed (build/images/.work/*.stamp).
-// Writes build/images/images.json (name, ref, archive, sizes, digest) for tests and later tooling.
+// rebuilt only when the hash of everything that goes into it changed. Next to each archive,
+// build/images/<name>.json (ref, sizes, digest, input hash) for tests and later tooling. Safe to run
+// concurrently (each run stages in its own temp dir; archives and their JSON are renamed into place).
+// Prints the JSON of the selected images on stdout; progress goes to stderr.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -102,8 +104,8 @@ function nodeBinary(cacheDir) {
     fs.mkdirSync(path.join(tmp, 'out', 'bin'), { recursive: true });
     fs.renameSync(path.join(tmp, 'package', 'bin', 'node'), path.join(tmp, 'out', 'bin', 'node'));
     fs.renameSync(path.join(tmp, 'package', 'LICENSE'), path.join(tmp, 'out', 'LICENSE'));
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(path.join(tmp, 'out'), dir);
+    // A concurrent run may have won the race; its copy is as good as ours.
+    if (!fs.existsSync(bin)) fs.renameSync(path.join(tmp, 'out'), dir);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -266,6 +268,15 @@ function hashTree(dir, h = crypto.createHash('sha256'), rel = '') {
   return { h, bytes };
 }
 
+/** Sets every mtime under `dir` to `when`, so the same inputs give byte-identical layers. */
+function touchTree(dir, when) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) touchTree(p, when);
+    fs.lutimesSync(p, when, when);
+  }
+}
+
 function gitRevision() {
   const r = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) return 'unknown';
@@ -294,7 +305,6 @@ function main() {
   const source = process.env.HADRON_IMAGE_SOURCE || /^home:\s*(\S+)/m.exec(chart)?.[1] || 'unknown';
   const cacheDir = process.env.HADRON_IMAGES_CACHE || path.join(os.homedir(), '.cache', 'hadron-images');
   const outDir = path.join(root, 'build', 'images');
-  const work = path.join(outDir, '.work');
   const started = Date.now();
 
   // Reuse the repo's dist: tsc -b only rebuilds what changed.
@@ -303,16 +313,16 @@ function main() {
 
   const node = nodeBinary(cacheDir);
   const lock = readJson(path.join(root, 'package-lock.json'));
-  fs.rmSync(work, { recursive: true, force: true });
-  fs.mkdirSync(work, { recursive: true });
+  fs.mkdirSync(outDir, { recursive: true });
+  const work = fs.mkdtempSync(path.join(outDir, '.work-'));
+  process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
   const runtimeDir = path.join(work, 'runtime');
   stageRuntime(runtimeDir, node);
   const runtime = hashTree(runtimeDir);
   const runtimeHash = runtime.h.digest('hex');
   const revision = gitRevision();
   const created = createdAt();
-  const summaryFile = path.join(outDir, 'images.json');
-  const summary = fs.existsSync(summaryFile) ? readJson(summaryFile) : {};
+  const summary = {};
 
   for (const name of selected) {
     const prog = PROGRAMS[name];
@@ -333,14 +343,20 @@ function main() {
     const app = hashTree(appDir);
     app.h.update(JSON.stringify(config)).update(runtimeHash).update(fs.readFileSync(new URL(import.meta.url)));
     const inputHash = app.h.digest('hex');
-    const stampFile = path.join(outDir, `.${name}.stamp`);
-    if (fs.existsSync(archive) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === inputHash && summary[name]) {
+    const infoFile = path.join(outDir, `${name}.json`);
+    const previous = fs.existsSync(infoFile) ? readJson(infoFile) : undefined;
+    if (fs.existsSync(archive) && previous?.inputHash === inputHash) {
       log(`${name}: up to date (${ref})`);
+      summary[name] = previous;
       continue;
     }
     log(`${name}: packing ${ref} (${locs.length} packages)`);
     const layout = path.join(work, `oci-${name}`);
     const img = `${layout}:${name}`;
+    for (const d of [runtimeDir, appDir]) {
+      touchTree(d, new Date(created));
+      fs.utimesSync(d, new Date(created), new Date(created));
+    }
     sh('umoci', ['init', '--layout', layout]);
     sh('umoci', ['new', '--image', img]);
     const hist = (comment) => ['--history.created', created, '--history.created_by', 'scripts/images.mjs', '--history.comment', comment];
@@ -354,11 +370,9 @@ function main() {
       ...prog.ports.flatMap((p) => ['--config.exposedports', `${p}/tcp`]),
       ...Object.entries(labels).flatMap(([k, v]) => ['--config.label', `${k}=${v}`]),
     ]);
-    const tmpArchive = `${archive}.tmp`;
-    fs.rmSync(tmpArchive, { force: true });
+    const tmpArchive = path.join(work, `${name}.tar`);
     sh('skopeo', ['copy', '--quiet', `oci:${layout}:${name}`, `oci-archive:${tmpArchive}:${ref}`]);
-    fs.renameSync(tmpArchive, archive);
-    const manifestDigest = JSON.parse(sh('skopeo', ['inspect', '--raw', `oci-archive:${archive}`])).config?.digest;
+    const manifest = JSON.parse(sh('skopeo', ['inspect', '--raw', `oci-archive:${tmpArchive}`]));
     summary[name] = {
       ref,
       archive: path.relative(root, archive),
@@ -366,22 +380,27 @@ function main() {
       uncompressedBytes: runtime.bytes + app.bytes,
       runtimeBytes: runtime.bytes,
       appBytes: app.bytes,
-      configDigest: manifestDigest,
+      layerBytes: manifest.layers.map((l) => l.size),
+      configDigest: manifest.config.digest,
       entrypoint: `/bin/${prog.bin}`,
       ports: prog.ports,
       user: `${UID}:${UID}`,
+      node: NODE_VERSION,
+      inputHash,
     };
-    fs.writeFileSync(stampFile, inputHash);
-    fs.writeFileSync(summaryFile, `${JSON.stringify(summary, null, 2)}\n`);
+    // The archive first, then its JSON: a JSON whose inputHash matches always describes the archive.
+    fs.renameSync(tmpArchive, archive);
+    fs.writeFileSync(`${infoFile}.${process.pid}`, `${JSON.stringify(summary[name], null, 2)}\n`);
+    fs.renameSync(`${infoFile}.${process.pid}`, infoFile);
     fs.rmSync(layout, { recursive: true, force: true });
   }
-  fs.rmSync(work, { recursive: true, force: true });
   const mb = (b) => `${(b / 1e6).toFixed(1)} MB`;
   for (const name of selected) {
     const s = summary[name];
     log(`${s.archive}  ${s.ref}  compressed ${mb(s.archiveBytes)}, uncompressed ${mb(s.uncompressedBytes)}`);
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
 // A module too (tests import productionClosure/PROGRAMS): build only when run as a script.
