@@ -268,7 +268,7 @@ function hashTree(dir, h = crypto.createHash('sha256'), rel = '') {
   return { h, bytes };
 }
 
-/** Sets every mtime under `dir` to `when`, so the same inputs give byte-identical layers. */
+/** Sets every mtime under `dir` to `when` (the commit time): layer contents do not depend on when the build ran. */
 function touchTree(dir, when) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createClient, type ReceivedEvent } from '@hadron/client';
 import { REPO_ROOT, freePortRange, streamManifest, tokenManifest, tokenSecret, until } from '@hadron/testing';
-import { Podman, buildImages, type Container } from '@hadron/testing/images';
+import { Containerd, Podman, buildImages, type Container } from '@hadron/testing/images';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -79,6 +79,23 @@ test('container images hadron-stream and hadron (podman, read-only, UID 65532)',
     assert.ok(info.files.includes('/app/packages/stream/dist/main.js'));
     const junk = info.files.filter((f) => /\.test\.js$|\.ts$|\.map$|tsbuildinfo$/.test(f) && !f.includes('/node_modules/'));
     assert.deepEqual(junk, [], 'no tests, sources or maps of our packages');
+  });
+
+  await t.test('the archives import into containerd as kind load / k3s ctr import do, under the chart\'s names', async () => {
+    const ctrd = await Containerd.start();
+    try {
+      for (const img of [stream, cli]) {
+        // kind load image-archive runs exactly this (plus --snapshotter of the node).
+        const r = await ctrd.ctr(['images', 'import', '--all-platforms', '--digests', '--snapshotter', 'native', img.archivePath]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const names = (await ctrd.ctr(['images', 'ls', '-q'])).stdout.split('\n');
+      assert.ok(names.includes(`localhost/hadron-stream:${VERSION}`), names.join(' '));
+      assert.ok(names.includes(`localhost/hadron:${VERSION}`), names.join(' '));
+    } finally {
+      await ctrd[Symbol.asyncDispose]();
+    }
+    assert.equal(fs.existsSync(ctrd.dir), false);
   });
 
   // One partition of stream `events`, as the operator's StatefulSet would run it, on loopback.

@@ -214,3 +214,76 @@ export class Podman {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A private containerd (temp root, state and socket; CRI plugin off) to check what `kind load
+ * image-archive`, `k3s ctr images import` and `ctr -n k8s.io images import` do with the archives.
+ * Stop it with `await using` / disposal.
+ */
+export class Containerd {
+  private constructor(
+    readonly dir: string,
+    readonly proc: ChildProcess,
+    readonly exited: Promise<unknown>,
+  ) {}
+
+  get socket(): string {
+    return path.join(this.dir, 'containerd.sock');
+  }
+
+  static async start(): Promise<Containerd> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-containerd-'));
+    fs.writeFileSync(
+      path.join(dir, 'config.toml'),
+      [
+        'version = 2',
+        `root = ${JSON.stringify(path.join(dir, 'root'))}`,
+        `state = ${JSON.stringify(path.join(dir, 'state'))}`,
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+        '[grpc]',
+        `  address = ${JSON.stringify(path.join(dir, 'containerd.sock'))}`,
+        '',
+      ].join('\n'),
+    );
+    const proc = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    const exited = new Promise((resolve) => proc.once('close', resolve));
+    const spawned = await new Promise<boolean>((resolve) => {
+      proc.once('error', () => resolve(false));
+      proc.once('spawn', () => resolve(true));
+    });
+    if (!spawned) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error('containerd is not installed: apt-get install -y --no-install-recommends containerd (.ci/run does it)');
+    }
+    const c = new Containerd(dir, proc, exited);
+    // containerd logs this once its gRPC socket accepts calls.
+    const ready = await new Promise<boolean>((resolve) => {
+      const check = (): void => {
+        if (log.includes('containerd successfully booted')) resolve(true);
+      };
+      proc.stderr!.on('data', check);
+      proc.once('close', () => resolve(false));
+      check();
+    });
+    if (!ready) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`containerd did not start:\n${log.slice(-3000)}`);
+    }
+    return c;
+  }
+
+  /** `ctr -n <namespace> <args>`. */
+  ctr(args: string[], namespace = 'k8s.io'): Promise<Exec> {
+    return exec('ctr', ['--address', this.socket, '--namespace', namespace, ...args]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    await this.exited;
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${this.dir}/`));
+    for (const m of mounts.reverse()) await exec('umount', ['-l', m]);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
