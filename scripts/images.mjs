@@ -22,6 +22,7 @@
 //   HADRON_IMAGE_REGISTRY  name prefix (default `localhost`, i.e. `localhost/hadron-stream:<tag>`)
 //   HADRON_IMAGE_TAG       tag (default: the root package.json version = the chart's appVersion)
 //   HADRON_IMAGE_SOURCE    org.opencontainers.image.source (default: Chart.yaml `home`)
+//   HADRON_IMAGE_REVISION  org.opencontainers.image.revision (default: git HEAD, `-dirty` if changed)
 //   HADRON_IMAGES_CACHE    download cache (default ~/.cache/hadron-images)
 //
 // Incremental: the TypeScript build is `tsc -b` (a no-op when dist is current) and an archive is
@@ -278,6 +279,7 @@ function touchTree(dir, when) {
 }
 
 function gitRevision() {
+  if (process.env.HADRON_IMAGE_REVISION) return process.env.HADRON_IMAGE_REVISION;
   const r = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) return 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).stdout.trim();
@@ -309,7 +311,7 @@ function main() {
 
   // Reuse the repo's dist: tsc -b only rebuilds what changed.
   log('TypeScript build (tsc -b)');
-  sh('npx', ['tsc', '-b', ...new Set(selected.map((n) => `${PROGRAMS[n].workspace}/tsconfig.json`))], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  sh(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b', ...new Set(selected.map((n) => `${PROGRAMS[n].workspace}/tsconfig.json`))], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
 
   const node = nodeBinary(cacheDir);
   const lock = readJson(path.join(root, 'package-lock.json'));
