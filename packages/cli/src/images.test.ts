@@ -62,11 +62,13 @@ test('container images hadron-stream and hadron (podman, read-only, UID 65532)',
       const files = walk('/app');
       let write = 'ok';
       try { fs.writeFileSync('/app/x', 'x'); } catch (e) { write = e.code; }
-      console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), node: process.version, files, write,
-        modules: fs.readdirSync('/app/node_modules').flatMap((m) => m.startsWith('@') ? fs.readdirSync('/app/node_modules/' + m).map((s) => m + '/' + s) : [m]) }));`;
+      // getaddrinfo through the image's glibc and nsswitch.conf (files: podman's /etc/hosts).
+      require('node:dns').promises.lookup('localhost', { family: 4 }).then(({ address }) => console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), node: process.version, files, write, localhost: address,
+        modules: fs.readdirSync('/app/node_modules').flatMap((m) => m.startsWith('@') ? fs.readdirSync('/app/node_modules/' + m).map((s) => m + '/' + s) : [m]) })));`;
     const c = await podman.runToEnd({ image: stream.ref, entrypoint: '/usr/local/bin/node', args: ['-e', probe] });
     assert.equal(c.code, 0, c.stderr);
-    const info = JSON.parse(c.stdout) as { uid: number; gid: number; node: string; files: string[]; write: string; modules: string[] };
+    const info = JSON.parse(c.stdout) as { uid: number; gid: number; node: string; files: string[]; write: string; modules: string[]; localhost: string };
+    assert.equal(info.localhost, '127.0.0.1');
     assert.deepEqual([info.uid, info.gid], [65532, 65532]);
     assert.equal(info.node, `v${stream.node}`);
     assert.equal(info.write, 'EROFS');
