@@ -24,6 +24,7 @@
 //   HADRON_IMAGE_SOURCE    org.opencontainers.image.source (default: Chart.yaml `home`)
 //   HADRON_IMAGE_REVISION  org.opencontainers.image.revision (default: git HEAD, `-dirty` if changed)
 //   HADRON_IMAGES_CACHE    download cache (default ~/.cache/hadron-images)
+//   HADRON_IMAGES_OUT      output directory (default build/images)
 //
 // Incremental: the TypeScript build is `tsc -b` (a no-op when dist is current) and an archive is
 // rebuilt only when the hash of everything that goes into it changed. Next to each archive,
@@ -306,7 +307,7 @@ function main() {
   const tag = process.env.HADRON_IMAGE_TAG || rootPkg.version;
   const source = process.env.HADRON_IMAGE_SOURCE || /^home:\s*(\S+)/m.exec(chart)?.[1] || 'unknown';
   const cacheDir = process.env.HADRON_IMAGES_CACHE || path.join(os.homedir(), '.cache', 'hadron-images');
-  const outDir = path.join(root, 'build', 'images');
+  const outDir = path.resolve(process.env.HADRON_IMAGES_OUT || path.join(root, 'build', 'images'));
   const started = Date.now();
 
   // Reuse the repo's dist: tsc -b only rebuilds what changed.
@@ -377,8 +378,8 @@ function main() {
     const manifest = JSON.parse(sh('skopeo', ['inspect', '--raw', `oci-archive:${tmpArchive}`]));
     summary[name] = {
       ref,
-      archive: path.relative(root, archive),
-      archiveBytes: fs.statSync(archive).size,
+      archive: path.relative(root, archive), // relative to the repository root
+      archiveBytes: fs.statSync(tmpArchive).size,
       uncompressedBytes: runtime.bytes + app.bytes,
       runtimeBytes: runtime.bytes,
       appBytes: app.bytes,

@@ -100,6 +100,16 @@ test('container images hadron-stream and hadron (podman, read-only, UID 65532)',
     assert.equal(fs.existsSync(ctrd.dir), false);
   });
 
+  await t.test('a cold build into an empty directory writes the archive and a JSON describing it', async () => {
+    const out = path.join(root, 'cold-build');
+    const cold = (await buildImages(['hadron'], { outDir: out })).hadron!;
+    assert.equal(cold.archivePath, path.join(out, 'hadron.tar'));
+    assert.equal(cold.archiveBytes, fs.statSync(cold.archivePath).size);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['hadron.json', 'hadron.tar'], 'no work files left');
+    const again = (await buildImages(['hadron'], { outDir: out })).hadron!;
+    assert.deepEqual(again, cold, 'unchanged inputs: the archive is reused');
+  });
+
   // One partition of stream `events`, as the operator's StatefulSet would run it, on loopback.
   const manifests = path.join(root, 'manifests');
   const data = path.join(root, 'data');

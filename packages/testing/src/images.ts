@@ -34,9 +34,9 @@ interface Exec {
   stderr: string;
 }
 
-function exec(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Exec> {
+function exec(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Exec> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 600_000 });
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 600_000 });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -47,11 +47,11 @@ function exec(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: num
 }
 
 /**
- * Builds (or reuses, when nothing changed) the named images with `scripts/images.mjs` and returns
+ * Builds (or reuses, when nothing changed) the named images, into build/images or `outDir`, with `scripts/images.mjs` and returns
  * their descriptions. Fails with the script's error, e.g. when umoci or skopeo is not installed.
  */
-export async function buildImages(names: ImageName[]): Promise<Record<string, ImageInfo & { archivePath: string }>> {
-  const r = await exec(process.execPath, [path.join(REPO_ROOT, 'scripts', 'images.mjs'), ...names], { cwd: REPO_ROOT });
+export async function buildImages(names: ImageName[], o: { outDir?: string } = {}): Promise<Record<string, ImageInfo & { archivePath: string }>> {
+  const r = await exec(process.execPath, [path.join(REPO_ROOT, 'scripts', 'images.mjs'), ...names], { cwd: REPO_ROOT, env: o.outDir ? { ...process.env, HADRON_IMAGES_OUT: o.outDir } : undefined });
   if (r.code !== 0) throw new Error(`scripts/images.mjs ${names.join(' ')} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
   const all = JSON.parse(r.stdout) as Record<string, ImageInfo>;
   return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, { ...v, archivePath: path.join(REPO_ROOT, v.archive) }]));
