@@ -19,6 +19,12 @@ app: hadron
 hadron.rs/component: operator
 {{- end -}}
 
+{{/* Operator image: [<image.registry>/]<container.image.repo>:<tag or appVersion>. */}}
 {{- define "hadron.image" -}}
-{{ .Values.container.image.repo }}:{{ default .Chart.AppVersion .Values.container.image.tag }}
+{{ with .Values.image.registry }}{{ trimSuffix "/" . }}/{{ end }}{{ .Values.container.image.repo }}:{{ default .Chart.AppVersion .Values.container.image.tag }}
+{{- end -}}
+
+{{/* Partition server image of this release, for Streams' spec.image. */}}
+{{- define "hadron.streamImage" -}}
+{{ with .Values.image.registry }}{{ trimSuffix "/" . }}/{{ end }}{{ .Values.image.streamRepo }}:{{ .Chart.AppVersion }}
 {{- end -}}

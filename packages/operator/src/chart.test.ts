@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { CHART_DIR, K8S_TEST_TIMEOUT, k8sBinDir, run } from './test-support.js';
+import { CHART_DIR, K8S_TEST_TIMEOUT, REPO_ROOT, k8sBinDir, run } from './test-support.js';
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -46,7 +46,8 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     assert.equal(pod.serviceAccountName, 'hadron-operator');
     assert.equal(pod.securityContext.runAsNonRoot, true);
     const c = pod.containers[0];
-    assert.equal(c.image, 'ghcr.io/hadron-project/hadron/hadron-operator:0.1.0');
+    // The image this project builds (npm run images), tag = appVersion; never the original's.
+    assert.equal(c.image, 'localhost/hadron-operator:0.1.0');
     const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual(Object.keys(env).sort(), ['CLIENT_PORT', 'HADRON_LOG_LEVEL', 'LEASE_DURATION_SECONDS', 'LEASE_RENEW_SECONDS', 'METRICS_PORT', 'NAMESPACE', 'POD_NAME', 'WEBHOOKS_PORT', 'WEBHOOK_CERT', 'WEBHOOK_KEY']);
     assert.deepEqual([env.CLIENT_PORT, env.WEBHOOKS_PORT, env.METRICS_PORT, env.LEASE_DURATION_SECONDS, env.LEASE_RENEW_SECONDS], ['7000', '7001', '7002', '60', '10']);
@@ -107,6 +108,23 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     assert.deepEqual(find(objs, 'ServiceMonitor', 'hadron-operator').spec.selector.matchLabels, { 'hadron.rs/component': 'hadron-operator-metrics-service' });
     assert.equal(find(objs, 'PodMonitor', 'hadron-stream').spec.podMetricsEndpoints[0].port, 'metrics-port');
     assert.equal(find(objs, 'Service', 'hadron-operator-metrics').metadata.labels?.['hadron.rs/component'], 'hadron-operator-metrics-service');
+  });
+
+  it('default images are the ones this project builds (npm run images), tag = appVersion = package version', async () => {
+    const version = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    assert.match(fs.readFileSync(path.join(CHART_DIR, 'Chart.yaml'), 'utf8'), new RegExp(`^appVersion: "${version}"$`, 'm'));
+    const image = async (...sets: string[]): Promise<string> => find(await template(...sets), 'Deployment', 'hadron-operator').spec.template.spec.containers[0].image;
+    assert.equal(await image(), `localhost/hadron-operator:${version}`);
+    assert.equal(await image('image.registry=ghcr.io/you/'), `ghcr.io/you/hadron-operator:${version}`);
+    assert.equal(await image('image.registry=', 'container.image.repo=registry.example/x/op', 'container.image.tag=t1'), 'registry.example/x/op:t1');
+    // The example Stream runs the stream image of the same build.
+    assert.match(fs.readFileSync(path.join(REPO_ROOT, 'examples', 'full.yaml'), 'utf8'), new RegExp(`^  image: localhost/hadron-stream:${version}$`, 'm'));
+    // Nothing in the chart or the examples points at the original project's registry.
+    for (const dir of [CHART_DIR, path.join(REPO_ROOT, 'examples')]) {
+      for (const f of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+        if (f.isFile()) assert.doesNotMatch(fs.readFileSync(path.join(f.parentPath, f.name), 'utf8'), /ghcr\.io\/hadron-project/, path.join(f.parentPath, f.name));
+      }
+    }
   });
 
   it('every value in values.yaml is documented in the chart README', () => {

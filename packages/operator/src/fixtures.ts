@@ -4,7 +4,7 @@
  * `events` (3 partitions, debug, 5Gi, RWO), Pipeline `service-creation`, Tokens
  * `hadron-full-access`, `hadron-read-only`, `hadron-read-write`.
  */
-export const EXAMPLE_IMAGE = 'ghcr.io/hadron-project/hadron/hadron-stream:latest';
+export const EXAMPLE_IMAGE = 'localhost/hadron-stream:0.1.0';
 
 export function exampleManifests(namespace: string): string {
   return `---
