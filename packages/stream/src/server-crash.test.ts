@@ -5,12 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { GrpcStatusError, Status } from '@hadron/core';
-import { RawClient, readAll, startStream, testEvent, type TestStream } from '@hadron/testing';
+import { RawClient, readAll, startStream, testEvent, withTmpfs, type TestStream } from '@hadron/testing';
 
 const segDir = (c: TestStream, p = 0): string => path.join(c.dataDir, `events-${p}`, 'log');
 const segments = (c: TestStream): string[] =>
@@ -125,15 +123,7 @@ test('a flipped byte in stored data is detected and never served', async () => {
 });
 
 test('a full disk fails publishes with DISK_FULL, corrupts nothing, and recovers when space returns', async (t) => {
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt], { stdio: 'ignore' });
-  } catch {
-    fs.rmSync(mnt, { recursive: true });
-    t.skip('mounting a tmpfs needs root');
-    return;
-  }
-  try {
+  const mounted = await withTmpfs(3 * 1024 * 1024, async (mnt) => {
     const filler = path.join(mnt, 'filler');
     fs.writeFileSync(filler, Buffer.alloc(1024 * 1024));
     await using c = await startStream({ partitions: 1, env: { STORAGE_DATA_PATH: mnt } });
@@ -163,8 +153,6 @@ test('a full disk fails publishes with DISK_FULL, corrupts nothing, and recovers
     await cl.close();
     const stopped = await c.stop();
     assert.equal(stopped[0]!.code, 0);
-  } finally {
-    execFileSync('umount', [mnt]);
-    fs.rmSync(mnt, { recursive: true, force: true });
-  }
+  });
+  if (!mounted) t.skip('mounting a tmpfs needs root');
 });

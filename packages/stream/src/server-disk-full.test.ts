@@ -5,12 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { GrpcStatusError } from '@hadron/core';
-import { RawClient, readAll, startStream, testEvent } from '@hadron/testing';
+import { RawClient, readAll, startStream, testEvent, withTmpfs } from '@hadron/testing';
 
 /** Writes to `file` until the volume has not one byte left (tmpfs allocates whole pages). */
 function fillVolume(file: string): void {
@@ -33,15 +31,7 @@ function fillVolume(file: string): void {
 }
 
 test('a full volume: the server stays up, refuses writes with DISK_FULL, serves reads, restarts while full and resumes when space appears', async (t) => {
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt], { stdio: 'ignore' });
-  } catch {
-    fs.rmSync(mnt, { recursive: true });
-    t.skip('mounting a tmpfs needs root');
-    return;
-  }
-  try {
+  const mounted = await withTmpfs(3 * 1024 * 1024, async (mnt) => {
     const filler = path.join(mnt, 'filler');
     fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
     // Small segments: rolls are due all the time, also when the volume is full.
@@ -114,8 +104,6 @@ test('a full volume: the server stays up, refuses writes with DISK_FULL, serves 
     await cl2.close();
     const stopped = await c.stop();
     assert.equal(stopped[0]!.code, 0);
-  } finally {
-    execFileSync('umount', [mnt]);
-    fs.rmSync(mnt, { recursive: true, force: true });
-  }
+  });
+  if (!mounted) t.skip('mounting a tmpfs needs root');
 });

@@ -3,3 +3,4 @@ export * from './manifests.js';
 export * from './cluster.js';
 export * from './raw-client.js';
 export * from './until.js';
+export * from './tmpfs.js';

@@ -40,7 +40,7 @@ import {
   type ParsedRecord,
 } from './layout.js';
 import { storageError } from './fs-util.js';
-import { mkdirDurable, nodeStorageFs, type StorageFile, type StorageFs } from './file-io.js';
+import { mkdirDurable, nodeStorageFs, writeDurableTemp, type StorageFile, type StorageFs } from './file-io.js';
 
 export interface StoredEvent {
   offset: number;
@@ -382,17 +382,7 @@ export class EventLog {
     // never refers to unsynced bytes (its checksum would catch them, but then the index is lost).
     const file = path.join(this.dir, indexFileName(seg.base));
     const tmp = `${file}.tmp`;
-    const fh = await this.sfs.open(tmp, 'truncate');
-    try {
-      let written = 0;
-      while (written < buf.length) written += (await fh.write(buf, written, buf.length - written, written)).bytesWritten;
-      await fh.datasync();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await this.sfs.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await fh.close();
+    await writeDurableTemp(this.sfs, tmp, buf);
     await this.sfs.rename(tmp, file);
     await this.sfs.fsyncDir(this.dir);
   }

@@ -95,3 +95,22 @@ export async function mkdirDurable(sfs: StorageFs, dir: string): Promise<void> {
   await sfs.mkdir(dir);
   for (const d of missing.reverse()) await sfs.fsyncDir(path.dirname(d));
 }
+
+/**
+ * Writes `buf` as the whole content of `tmp` and makes those bytes durable (fdatasync), so that a
+ * rename of `tmp` never names unsynced bytes; on failure the temp file is removed. The caller
+ * renames it and fsyncs the directory.
+ */
+export async function writeDurableTemp(sfs: StorageFs, tmp: string, buf: Buffer): Promise<void> {
+  const fh = await sfs.open(tmp, 'truncate');
+  try {
+    let written = 0;
+    while (written < buf.length) written += (await fh.write(buf, written, buf.length - written, written)).bytesWritten;
+    await fh.datasync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await sfs.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+}

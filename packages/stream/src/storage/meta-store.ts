@@ -10,7 +10,7 @@ import path from 'node:path';
 import { HadronError, type Logger } from '@hadron/core';
 import { decodeMetaBatch, encodeMetaBatch, type MetaOp } from './layout.js';
 import { storageError } from './fs-util.js';
-import { nodeStorageFs, type StorageFile, type StorageFs } from './file-io.js';
+import { nodeStorageFs, writeDurableTemp, type StorageFile, type StorageFs } from './file-io.js';
 
 interface Pending {
   buf: Buffer;
@@ -238,17 +238,7 @@ export class MetaStore {
     const ops: MetaOp[] = [...this.map].map(([key, value]) => ({ kind: 'put', key, value }));
     const buf = encodeMetaBatch(ops);
     const tmp = `${this.file}.tmp`;
-    const fh = await this.sfs.open(tmp, 'truncate');
-    try {
-      let written = 0;
-      while (written < buf.length) written += (await fh.write(buf, written, buf.length - written, written)).bytesWritten;
-      await fh.datasync();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await this.sfs.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await fh.close();
+    await writeDurableTemp(this.sfs, tmp, buf);
     await this.sfs.rename(tmp, this.file);
     // From here on the old file is gone: writes must go to the new one, and the rename must be
     // durable before any of them is acknowledged (else a power loss brings the old file back
