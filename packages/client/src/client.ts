@@ -25,6 +25,23 @@ import { streamProtocol, type Delivery, type DeliveryHandler, type SubscribeOpti
 import { Subscription } from './subscription.js';
 import { Topology, addressUrl, type PartitionStatus, type TopologyChange } from './topology.js';
 import { clientTls, type ClientTlsOptions } from './tls.js';
+import {
+  aggregate,
+  decodeDelete,
+  decodeReset,
+  deleteRequest,
+  partitionInfos,
+  readEvents,
+  resetRequest,
+  type GroupAdminOptions,
+  type GroupInfo,
+  type PartitionCaller,
+  type ReadOptions,
+  type ReadResult,
+  type ResetResult,
+  type ResetTarget,
+  type StreamInfo,
+} from './inspect.js';
 
 export const PUBLISH_METHOD = METHOD.publish;
 export const PIPELINE_STATUS_METHOD = METHOD.pipelineStatus;
@@ -229,6 +246,63 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
         }
       }),
     );
+  }
+
+  /** Calls one unary method on one partition's connection. */
+  private callPartition: PartitionCaller = async (partition, method, req, timeoutMs) => {
+    const conn = this.topology.get(partition);
+    if (!conn) {
+      const known = this.topology.partitions().map((p) => p.partition);
+      throw new HadronError('NOT_FOUND', `partition ${partition} does not exist (the stream has partitions ${known.join(', ') || 'none'})`);
+    }
+    return conn.channel.unary(method, req, { metadata: this.auth, timeoutMs });
+  };
+
+  /**
+   * What the stream holds (\`stream.Inspection/PartitionInfo\` on every partition): per partition
+   * offsets, size, segments and retention; per group the lag summed over partitions. A
+   * partition that cannot answer is listed in \`failures\`.
+   */
+  async streamInfo(opts: { timeoutMs?: number } = {}): Promise<StreamInfo> {
+    await this.ready();
+    return aggregate(await partitionInfos(this.callPartition, this.topology.partitions(), opts.timeoutMs ?? 5000), '');
+  }
+
+  /** Consumer groups over all partitions (as in \`streamInfo().groups\`). */
+  async groups(opts: { timeoutMs?: number } = {}): Promise<GroupInfo[]> {
+    return (await this.streamInfo(opts)).groups;
+  }
+
+  /** Reads events of one partition by offset without joining a group (nothing is acked). */
+  async read(opts: ReadOptions): Promise<ReadResult> {
+    await this.ready();
+    return readEvents(this.callPartition, opts);
+  }
+
+  /**
+   * Moves a durable group's acked offset on every partition (or \`opts.partition\`). Needs a token
+   * with \`all: true\`; refused with GROUP_BUSY while members are connected unless \`force\`.
+   */
+  async resetGroup(group: string, target: ResetTarget, opts: GroupAdminOptions = {}): Promise<ResetResult[]> {
+    await this.ready();
+    checkGroupName(group);
+    const req = resetRequest(group, target, opts.force ?? false);
+    return Promise.all(this.adminPartitions(opts).map(async (p) => decodeReset(await this.callPartition(p, METHOD.resetGroup, req, opts.timeoutMs ?? 10_000))));
+  }
+
+  /** Deletes a group on every partition (or \`opts.partition\`); same permission and refusal as \`resetGroup\`. */
+  async deleteGroup(group: string, opts: GroupAdminOptions = {}): Promise<Array<{ partition: number; deleted: boolean; membersDisconnected: number }>> {
+    await this.ready();
+    checkGroupName(group);
+    const req = deleteRequest(group, opts.force ?? false);
+    return Promise.all(this.adminPartitions(opts).map(async (p) => decodeDelete(await this.callPartition(p, METHOD.deleteGroup, req, opts.timeoutMs ?? 10_000))));
+  }
+
+  private adminPartitions(opts: GroupAdminOptions): number[] {
+    const all = this.topology.partitions().map((p) => p.partition);
+    if (opts.partition === undefined) return all;
+    if (!all.includes(opts.partition)) throw new HadronError('NOT_FOUND', `partition ${opts.partition} does not exist (the stream has partitions ${all.join(', ') || 'none'})`);
+    return [opts.partition];
   }
 
   /** The partitions as last announced, with the health of each connection. */
