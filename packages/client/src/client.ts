@@ -287,7 +287,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     await this.ready();
     checkGroupName(group);
     const req = resetRequest(group, target, opts.force ?? false);
-    return Promise.all(this.adminPartitions(opts).map(async (p) => decodeReset(await this.callPartition(p, METHOD.resetGroup, req, opts.timeoutMs ?? 10_000))));
+    const parts = await this.adminPartitions(group, 'reset', opts);
+    return Promise.all(parts.map(async (p) => decodeReset(await this.callPartition(p, METHOD.resetGroup, req, opts.timeoutMs ?? 10_000))));
   }
 
   /** Deletes a group on every partition (or \`opts.partition\`); same permission and refusal as \`resetGroup\`. */
@@ -295,14 +296,35 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     await this.ready();
     checkGroupName(group);
     const req = deleteRequest(group, opts.force ?? false);
-    return Promise.all(this.adminPartitions(opts).map(async (p) => decodeDelete(await this.callPartition(p, METHOD.deleteGroup, req, opts.timeoutMs ?? 10_000))));
+    const parts = await this.adminPartitions(group, 'delete', opts).catch((err: unknown) => {
+      // Deleting what does not exist is not an error: report it per partition.
+      if (err instanceof HadronError && err.code === 'NOT_FOUND' && /^group /.test(err.message)) return [];
+      throw err;
+    });
+    if (parts.length === 0) return this.topology.partitions().filter((p) => opts.partition === undefined || p.partition === opts.partition).map((p) => ({ partition: p.partition, deleted: false, membersDisconnected: 0 }));
+    return Promise.all(parts.map(async (p) => decodeDelete(await this.callPartition(p, METHOD.deleteGroup, req, opts.timeoutMs ?? 10_000))));
   }
 
-  private adminPartitions(opts: GroupAdminOptions): number[] {
+  /**
+   * The partitions a group operation goes to: where the group exists (or \`opts.partition\`).
+   * Without \`force\`, refuses before touching any partition when members are connected on any
+   * of them, so a refusal never leaves the group moved on some partitions only (each partition
+   * still checks again, for members that join meanwhile).
+   */
+  private async adminPartitions(group: string, verb: string, opts: GroupAdminOptions): Promise<number[]> {
     const all = this.topology.partitions().map((p) => p.partition);
-    if (opts.partition === undefined) return all;
-    if (!all.includes(opts.partition)) throw new HadronError('NOT_FOUND', `partition ${opts.partition} does not exist (the stream has partitions ${all.join(', ') || 'none'})`);
-    return [opts.partition];
+    if (opts.partition !== undefined && !all.includes(opts.partition)) {
+      throw new HadronError('NOT_FOUND', `partition ${opts.partition} does not exist (the stream has partitions ${all.join(', ') || 'none'})`);
+    }
+    const info = await this.streamInfo({ timeoutMs: opts.timeoutMs ?? 10_000 });
+    const g = info.groups.find((x) => x.name === group);
+    const on = (g?.partitions ?? []).filter((p) => opts.partition === undefined || p.partition === opts.partition);
+    if (on.length === 0) throw new HadronError('NOT_FOUND', `group '${group}' does not exist${opts.partition !== undefined ? ` on partition ${opts.partition}` : ''}`);
+    const members = on.reduce((n, p) => n + p.members, 0);
+    if (members > 0 && !opts.force) {
+      throw new HadronError('GROUP_BUSY', `cannot ${verb} group '${group}': ${members} member(s) connected; stop them first or use --force`);
+    }
+    return on.map((p) => p.partition);
   }
 
   /** The partitions as last announced, with the health of each connection. */

@@ -95,7 +95,7 @@ test('inspection API and group administration', async (t) => {
       ],
     );
 
-    await rejectsWith(client.resetGroup('billing', { to: 'beginning' }), 'GROUP_BUSY', /cannot reset group 'billing': 1 member\(s\) connected; stop them first or use --force/);
+    await rejectsWith(client.resetGroup('billing', { to: 'beginning' }), 'GROUP_BUSY', /cannot reset group 'billing': 2 member\(s\) connected; stop them first or use --force/);
     await rejectsWith(client.deleteGroup('billing'), 'GROUP_BUSY', /cannot delete group 'billing'/);
     await rejectsWith(reader.resetGroup('billing', { to: 'beginning' }, { force: true }), 'PERMISSION_DENIED', /token 't-reader' may not administer groups/);
 
@@ -130,7 +130,7 @@ test('inspection API and group administration', async (t) => {
     const beyond = await client.resetGroup('billing', { to: 'offset', offset: 1000 });
     assert.deepEqual(beyond.map((r) => r.ackedOffset), [6, 4]);
     await rejectsWith(client.resetGroup('billing', { to: 'offset', offset: 0 }), 'INVALID_ARGUMENT', /reset offset must be an integer ≥ 1, got 0/);
-    await rejectsWith(client.resetGroup('nope', { to: 'latest' }), 'NOT_FOUND', /group 'nope' does not exist on this partition/);
+    await rejectsWith(client.resetGroup('nope', { to: 'latest' }), 'NOT_FOUND', /group 'nope' does not exist$/);
   });
 
   await t.test('a reset position is stored: a new member resumes from it', async () => {
