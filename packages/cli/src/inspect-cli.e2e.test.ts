@@ -77,6 +77,12 @@ test('inspection and group commands against a 2-partition stream', async (t) => 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-cli-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  await t.test('pipeline sub on an unknown pipeline names it', async () => {
+    const r = await run(['pipeline', 'sub', 'no-such-pipeline', 'stage1', '--timeout', '5000'], full);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /pipeline 'no-such-pipeline' not found: the target pipeline controller was not found/);
+  });
+
   await t.test('pub --lines publishes one event per line; --count repeats', async () => {
     const file = path.join(dir, 'lines.txt');
     fs.writeFileSync(file, '{"n":1}\n{"n":2}\r\n\n{"n":3}\n');

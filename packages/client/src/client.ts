@@ -93,6 +93,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   private readonly follower: MetadataFollower;
   private readonly publisher: Publisher;
   private readonly subscriptions = new Set<Subscription<never, never>>();
+  /** The shared wait for the first partition list (see whenKnown). */
+  private known: Promise<void> | undefined;
   private readonly auth: Record<string, string>;
   private readonly log: Logger;
   private readonly reconnect: BackoffOptions;
@@ -348,12 +350,45 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     if (isCredentialError(this.follower.lastError)) throw this.follower.lastError;
     const timeoutMs = opts.timeoutMs ?? this.opts.readyTimeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
-      const cleanup = (): void => {
+      let settled = false;
+      const settle = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = (): void => settle(() => reject(opts.signal?.reason));
+      const timer = setTimeout(() => {
+        const last = this.follower.lastError;
+        settle(() =>
+          reject(
+            new HadronError('NO_PARTITIONS', `no partition list from ${this.url} within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`, {
+              ...(last !== undefined ? { cause: last } : {}),
+            }),
+          ),
+        );
+      }, timeoutMs);
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.whenKnown().then(
+        () => settle(resolve),
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
+  }
+
+  /**
+   * One set of listeners for every caller waiting for the partition list: many publishes before
+   * the client is ready used to add three listeners each (MaxListenersExceededWarning past 10).
+   */
+  private whenKnown(): Promise<void> {
+    this.known ??= new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
         this.topology.off('change', onChange);
         this.follower.off('state', onState);
         this.off('state', onClose);
-        opts.signal?.removeEventListener('abort', onAbort);
+        this.known = undefined;
       };
       const onChange = (): void => (cleanup(), resolve());
       const onState = (s: MetadataState): void => {
@@ -365,22 +400,11 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
       const onClose = (s: ClientState): void => {
         if (s === 'closed') cleanup(), reject(new HadronError('UNAVAILABLE', 'client closed'));
       };
-      const onAbort = (): void => (cleanup(), reject(opts.signal?.reason));
-      const timer = setTimeout(() => {
-        cleanup();
-        const last = this.follower.lastError;
-        reject(
-          new HadronError('NO_PARTITIONS', `no partition list from ${this.url} within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`, {
-            ...(last !== undefined ? { cause: last } : {}),
-          }),
-        );
-      }, timeoutMs);
-      if (opts.signal?.aborted) return onAbort();
       this.topology.on('change', onChange);
       this.follower.on('state', onState);
       this.on('state', onClose);
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
+    return this.known;
   }
 
   /**
