@@ -130,6 +130,24 @@ test('inspection and group commands against a 2-partition stream', async (t) => 
     assert.match(missing.err, /--partition is required/);
   });
 
+  await t.test('bench pub then bench sub: counts, rates and latencies', async () => {
+    const before = (JSON.parse((await run(['stream', 'info', '--output', 'json'], full)).out) as { totals: { events: number } }).totals.events;
+    const pub = await run(['bench', 'pub', '--count', '2000', '--batch', '100', '--size', '64', '--output', 'json'], full);
+    assert.equal(pub.code, 0, pub.err);
+    const p = JSON.parse(pub.out) as { mode: string; events: number; bytes: number; complete: boolean; eventsPerSecond: number; latencyMs: { p50: number; max: number } };
+    assert.deepEqual([p.mode, p.events, p.bytes, p.complete], ['pub', 2000, 128_000, true]);
+    assert.ok(p.eventsPerSecond > 0 && p.latencyMs.p50 > 0 && p.latencyMs.max >= p.latencyMs.p50, pub.out);
+    const after = (JSON.parse((await run(['stream', 'info', '--output', 'json'], full)).out) as { totals: { events: number } }).totals.events;
+    assert.equal(after - before, 2000);
+    const sub = await run(['bench', 'sub', '--count', String(after), '--output', 'json'], full);
+    assert.equal(sub.code, 0, sub.err);
+    const s = JSON.parse(sub.out) as { mode: string; events: number; complete: boolean; latencyMs: { p50: number; max: number } };
+    assert.deepEqual([s.mode, s.events >= after, s.complete], ['sub', true, true]);
+    assert.ok(s.latencyMs.max >= s.latencyMs.p50 && s.latencyMs.p50 >= 0, sub.out);
+    // The ephemeral bench group is gone afterwards.
+    assert.deepEqual(JSON.parse((await run(['group', 'list', '--output', 'json'], full)).out), []);
+  });
+
   await t.test('stream info, group list/describe, reset refused while connected, --force, delete', async () => {
     const client = createClient({ url: cluster.url(0), token: cluster.tokens.full });
     t.after(() => client.close());
@@ -139,7 +157,7 @@ test('inspection and group commands against a 2-partition stream', async (t) => 
 
     const info = await run(['stream', 'info'], full);
     assert.equal(info.code, 0, info.err);
-    assert.match(info.out, /^stream events: 2 partitions, 7 events, [\d.]+ (B|KiB), \d+ segments\n/);
+    assert.match(info.out, /^stream events: 2 partitions, 2007 events, [\d.]+ (B|KiB), \d+ segments\n/);
     assert.match(info.out, /PARTITION +ADDRESS +FIRST +LAST +EVENTS +SIZE +SEGMENTS +RETENTION +STATE\n/);
     assert.match(info.out, /\nGROUP +DURABLE +MEMBERS +LAG +OLDEST UNACKED\naudit +yes +2 +0 +-\n/);
 

@@ -13,6 +13,7 @@ import { streamInfo } from './commands/stream-info.js';
 import { streamGet } from './commands/stream-get.js';
 import { groupDelete, groupDescribe, groupList, groupReset } from './commands/group.js';
 import { version } from './commands/version.js';
+import { benchPub, benchSub } from './commands/bench.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   streamPub,
@@ -25,6 +26,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   groupReset,
   pipelineSub,
   pipelineStatus,
+  benchPub,
+  benchSub,
   dev,
   version,
 ];
