@@ -14,6 +14,7 @@ import { streamGet } from './commands/stream-get.js';
 import { groupDelete, groupDescribe, groupList, groupReset } from './commands/group.js';
 import { version } from './commands/version.js';
 import { benchPub, benchSub } from './commands/bench.js';
+import { consoleCommand } from './commands/console.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   streamPub,
@@ -28,6 +29,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   pipelineStatus,
   benchPub,
   benchSub,
+  consoleCommand,
   dev,
   version,
 ];
