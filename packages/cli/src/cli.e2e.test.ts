@@ -181,6 +181,14 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     );
     const text = await run(['pipeline', 'status', 'service-creation'], env);
     assert.match(text.out.join('\n'), /offset \d+ \(root svc-1\): deploy-service=done setup-billing=done setup-monitoring=ready notify-user=ready cleanup=waiting/);
+    // By root event id: only that instance; an unknown root id exits 1 naming it.
+    const byRoot = await run(['pipeline', 'status', 'service-creation', '--root-id', 'svc-1', '--output', 'json'], env);
+    assert.equal(byRoot.code, 0, byRoot.err);
+    const found = byRoot.out.map((l) => JSON.parse(l) as { instances?: Array<{ rootEventId: string }> }).flatMap((r) => r.instances ?? []);
+    assert.deepEqual(found.map((i) => i.rootEventId), ['svc-1']);
+    const noRoot = await run(['pipeline', 'status', 'service-creation', '--root-id', 'nope'], env);
+    assert.equal(noRoot.code, 1);
+    assert.match(noRoot.err, /no active or recently completed instance of pipeline service-creation has root event id "nope"/);
     const missing = await run(['pipeline', 'status', 'no-such-pipeline'], env);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /pipeline no-such-pipeline is not running on any partition/);

@@ -53,6 +53,8 @@ export type PipelinePartitionStatus =
       lastOffsetProcessed: number;
       maxParallel: number;
       instances: Array<{ offset: number; rootEventId: string; stages: Array<{ name: string; state: string; attempts: number }> }>;
+      /** Recently completed instances, newest first (bounded; since the partition started). */
+      completed: Array<{ offset: number; rootEventId: string; completedAtMs: number; stages: Array<{ name: string; state: string; attempts: number }> }>;
     }
   | { partition: number; error: string; code: string };
 
@@ -240,6 +242,12 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
             instances: res.instances.map((i) => ({
               offset: Number(i.offset),
               rootEventId: i.rootEventId,
+              stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
+            })),
+            completed: res.completed.map((i) => ({
+              offset: Number(i.offset),
+              rootEventId: i.rootEventId,
+              completedAtMs: Number(i.completedAtMs),
               stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
             })),
           };
