@@ -68,6 +68,8 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   private queue: Promise<void> = Promise.resolve();
   private tokens = new Map<string, string>();
   private lockFile: string;
+  /** The data directory is set up and locked by this run. */
+  private created = false;
 
   constructor(private readonly o: DevClusterOptions) {
     super();
@@ -101,16 +103,26 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const p of o.manifests) {
       if (!fs.existsSync(p)) throw new HadronError('CONFIG_INVALID', `manifest path ${p} does not exist`);
     }
+    // A first start creates nothing until it is known to work: a refused start (a port in use)
+    // leaves no data directory behind and mints no token (issue 10).
+    const fresh = !fs.existsSync(o.dataDir);
+    this.manifests = new LocalManifests({ paths: o.manifests, namespace: o.namespace, logger: this.problemLogger(), pollMs: 500 });
+    if (fresh) {
+      await this.manifests.start();
+      await this.checkPorts(this.manifests.view());
+    }
     for (const d of ['partitions', 'secrets', 'tokens', 'logs']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
     this.lock();
-    this.slots = this.readState().slots;
-    await this.reapOrphans();
-
-    this.manifests = new LocalManifests({ paths: o.manifests, namespace: o.namespace, logger: this.problemLogger(), pollMs: 500 });
-    await this.manifests.start();
+    this.created = true;
+    if (!fresh) {
+      this.slots = this.readState().slots;
+      // Before the port check: a killed previous run's partitions hold the ports.
+      await this.reapOrphans();
+      await this.manifests.start();
+      await this.checkPorts(this.manifests.view());
+    }
     const view = this.manifests.view();
     if (view.streams.size === 0) o.print(`no Stream in ${o.manifests.join(', ')}; waiting for one to appear`);
-    await this.checkPorts(view);
     await this.reconcile(view, true);
     this.manifests.on('change', (v) => void this.enqueue(() => this.reconcile(v, false)));
     this.state = 'running';
@@ -358,8 +370,10 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     await this.manifests?.close();
     await this.queue;
     await Promise.all([...this.streams.values()].flatMap((r) => [...r.procs.values()].map((p) => p.stop())));
-    this.writeState();
-    fs.rmSync(this.lockFile, { force: true });
+    if (this.created) {
+      this.writeState();
+      fs.rmSync(this.lockFile, { force: true });
+    }
     this.state = 'stopped';
   }
 
