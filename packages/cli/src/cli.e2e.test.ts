@@ -239,11 +239,25 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     fs.writeFileSync(path.join(manifests, 'broken.yaml'), 'apiVersion: hadron.rs/v1beta1\nkind: Stream\nmetadata: {name: events}\nspec: {partitions: -2}\n');
     await dev.waitFor(/invalid manifest: .*spec\.partitions must be an integer ≥ 1/, from);
     fs.rmSync(path.join(manifests, 'broken.yaml'));
+    await dev.waitFor(/manifests are valid again/, from);
     const r = await run(['stream', 'pub', '--type', 'still.up', '--partition-key', keyFor(4, 5, 'u'), 'x'], env);
     assert.match(r.out[0] ?? '', /^partition=4 /, r.err);
     total += 1;
     assert.equal(fs.readFileSync(manifestFile, 'utf8'), valid);
     assert.ok(!dev.lines.slice(from).some((l) => /scaled|stopped/.test(l)), 'nothing was stopped');
+  });
+
+  await t.test('Pipelines added and removed live are reported, with a missing sourceStream named', async () => {
+    const from = dev.lines.length;
+    const file = path.join(manifests, 'extra-pipeline.yaml');
+    fs.writeFileSync(
+      file,
+      'apiVersion: hadron.rs/v1beta1\nkind: Pipeline\nmetadata: {name: orphan}\nspec: {sourceStream: nowhere, triggers: [t], maxParallel: 1, startPoint: {location: beginning}, stages: [{name: s1}]}\n',
+    );
+    await dev.waitFor(/pipeline orphan added: 1 stage\(s\) on stream nowhere/, from);
+    await dev.waitFor(/pipeline orphan: its sourceStream nowhere is not a Stream of the manifests/, from);
+    fs.rmSync(file);
+    await dev.waitFor(/pipeline orphan removed/, from);
   });
 
   await t.test('Tokens added and removed live', async () => {

@@ -68,6 +68,8 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   private queue: Promise<void> = Promise.resolve();
   private tokens = new Map<string, string>();
   private lockFile: string;
+  /** Pipeline name → its spec as last reported. */
+  private pipelineSpecs = new Map<string, string>();
   /** The data directory is set up and locked by this run. */
   private created = false;
 
@@ -106,7 +108,17 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     // A first start creates nothing until it is known to work: a refused start (a port in use)
     // leaves no data directory behind and mints no token (issue 10).
     const fresh = !fs.existsSync(o.dataDir);
-    this.manifests = new LocalManifests({ paths: o.manifests, namespace: o.namespace, logger: this.problemLogger(), pollMs: 500 });
+    let hadProblems = false;
+    this.manifests = new LocalManifests({
+      paths: o.manifests,
+      namespace: o.namespace,
+      logger: this.problemLogger(),
+      pollMs: 500,
+      onProblems: (list) => {
+        if (list.length === 0 && hadProblems) o.print('manifests are valid again: every problem reported above is fixed');
+        hadProblems = list.length > 0;
+      },
+    });
     if (fresh) {
       await this.manifests.start();
       await this.checkPorts(this.manifests.view());
@@ -261,6 +273,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       for (const name of t.created) o.print(`token ${name} created: ${this.exportLine(name)}`);
       for (const name of t.removed) o.print(`token ${name} removed: its Secret is deleted, the token no longer works`);
     }
+    this.reportPipelines(view, initial);
     const stops: Promise<void>[] = [];
     for (const s of [...view.streams.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       stops.push(...this.reconcileStream(s, initial));
@@ -274,6 +287,28 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     this.writeState();
     await Promise.all(stops);
     this.writeState();
+  }
+
+  /**
+   * Pipelines run inside their source stream's partitions; hadron dev only reports them: added,
+   * changed, removed, and a sourceStream that is not a Stream of the manifests.
+   */
+  private reportPipelines(view: ControlPlaneView, initial: boolean): void {
+    const o = this.o;
+    const next = new Map<string, string>();
+    for (const p of [...view.pipelines.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+      const name = p.metadata.name;
+      const key = JSON.stringify(p.spec);
+      next.set(name, key);
+      const before = this.pipelineSpecs.get(name);
+      if (!initial && before === undefined) o.print(`pipeline ${name} added: ${p.spec.stages.length} stage(s) on stream ${p.spec.sourceStream}`);
+      else if (!initial && before !== key) o.print(`pipeline ${name} changed`);
+      if ((initial || before !== key) && !view.streams.has(p.spec.sourceStream)) {
+        o.print(`pipeline ${name}: its sourceStream ${p.spec.sourceStream} is not a Stream of the manifests; it runs once that Stream exists`);
+      }
+    }
+    if (!initial) for (const name of this.pipelineSpecs.keys()) if (!next.has(name)) o.print(`pipeline ${name} removed (its state is deleted by the partitions)`);
+    this.pipelineSpecs = next;
   }
 
   private reconcileStream(s: Stream, initial: boolean): Promise<void>[] {
