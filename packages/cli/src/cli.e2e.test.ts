@@ -181,6 +181,14 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     );
     const text = await run(['pipeline', 'status', 'service-creation'], env);
     assert.match(text.out.join('\n'), /offset \d+ \(root svc-1\): deploy-service=done setup-billing=done setup-monitoring=ready notify-user=ready cleanup=waiting/);
+    // By root event id: only that instance; an unknown root id exits 1 naming it.
+    const byRoot = await run(['pipeline', 'status', 'service-creation', '--root-id', 'svc-1', '--output', 'json'], env);
+    assert.equal(byRoot.code, 0, byRoot.err);
+    const found = byRoot.out.map((l) => JSON.parse(l) as { instances?: Array<{ rootEventId: string }> }).flatMap((r) => r.instances ?? []);
+    assert.deepEqual(found.map((i) => i.rootEventId), ['svc-1']);
+    const noRoot = await run(['pipeline', 'status', 'service-creation', '--root-id', 'nope'], env);
+    assert.equal(noRoot.code, 1);
+    assert.match(noRoot.err, /no active or recently completed instance of pipeline service-creation has root event id "nope"/);
     const missing = await run(['pipeline', 'status', 'no-such-pipeline'], env);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /pipeline no-such-pipeline is not running on any partition/);
@@ -231,11 +239,25 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     fs.writeFileSync(path.join(manifests, 'broken.yaml'), 'apiVersion: hadron.rs/v1beta1\nkind: Stream\nmetadata: {name: events}\nspec: {partitions: -2}\n');
     await dev.waitFor(/invalid manifest: .*spec\.partitions must be an integer ≥ 1/, from);
     fs.rmSync(path.join(manifests, 'broken.yaml'));
+    await dev.waitFor(/manifests are valid again/, from);
     const r = await run(['stream', 'pub', '--type', 'still.up', '--partition-key', keyFor(4, 5, 'u'), 'x'], env);
     assert.match(r.out[0] ?? '', /^partition=4 /, r.err);
     total += 1;
     assert.equal(fs.readFileSync(manifestFile, 'utf8'), valid);
     assert.ok(!dev.lines.slice(from).some((l) => /scaled|stopped/.test(l)), 'nothing was stopped');
+  });
+
+  await t.test('Pipelines added and removed live are reported, with a missing sourceStream named', async () => {
+    const from = dev.lines.length;
+    const file = path.join(manifests, 'extra-pipeline.yaml');
+    fs.writeFileSync(
+      file,
+      'apiVersion: hadron.rs/v1beta1\nkind: Pipeline\nmetadata: {name: orphan}\nspec: {sourceStream: nowhere, triggers: [t], maxParallel: 1, startPoint: {location: beginning}, stages: [{name: s1}]}\n',
+    );
+    await dev.waitFor(/pipeline orphan added: 1 stage\(s\) on stream nowhere/, from);
+    await dev.waitFor(/pipeline orphan: its sourceStream nowhere is not a Stream of the manifests/, from);
+    fs.rmSync(file);
+    await dev.waitFor(/pipeline orphan removed/, from);
   });
 
   await t.test('Tokens added and removed live', async () => {

@@ -70,3 +70,11 @@ test('an unreachable cluster is a clear failure (exit 1), not a hang', async () 
   assert.equal(r.code, 1);
   assert.match(r.err, /^hadron: error: .*(no partition list from http:\/\/127\.0\.0\.1:1|aborted|timeout)/i);
 });
+
+test('bench percentiles: nearest rank', async () => {
+  const { percentiles } = await import('./commands/bench.js');
+  assert.deepEqual(percentiles([]), { p50: 0, p90: 0, p99: 0, max: 0 });
+  const hundred = Array.from({ length: 100 }, (_, i) => 100 - i);
+  assert.deepEqual(percentiles(hundred), { p50: 50, p90: 90, p99: 99, max: 100 });
+  assert.deepEqual(percentiles([7]), { p50: 7, p90: 7, p99: 7, max: 7 });
+});

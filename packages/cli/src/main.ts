@@ -9,8 +9,30 @@ import { pipelineStatus } from './commands/pipeline-status.js';
 import { pipelineSub } from './commands/pipeline-sub.js';
 import { streamPub } from './commands/stream-pub.js';
 import { streamSub } from './commands/stream-sub.js';
+import { streamInfo } from './commands/stream-info.js';
+import { streamGet } from './commands/stream-get.js';
+import { groupDelete, groupDescribe, groupList, groupReset } from './commands/group.js';
+import { version } from './commands/version.js';
+import { benchPub, benchSub } from './commands/bench.js';
+import { consoleCommand } from './commands/console.js';
 
-export const COMMANDS: readonly CommandSpec[] = [streamPub, streamSub, pipelineSub, pipelineStatus, dev];
+export const COMMANDS: readonly CommandSpec[] = [
+  streamPub,
+  streamSub,
+  streamInfo,
+  streamGet,
+  groupList,
+  groupDescribe,
+  groupDelete,
+  groupReset,
+  pipelineSub,
+  pipelineStatus,
+  benchPub,
+  benchSub,
+  consoleCommand,
+  dev,
+  version,
+];
 
 export interface MainOptions extends Partial<Output> {
   env?: NodeJS.ProcessEnv;
@@ -22,6 +44,8 @@ export async function main(argv: readonly string[], o: MainOptions = {}): Promis
   const out = o.out ?? ((s: string) => void process.stdout.write(s));
   const err = o.err ?? ((s: string) => void process.stderr.write(s));
   const env = o.env ?? process.env;
+  // `hadron --version` / `-V`, as every CLI has; the same as `hadron version`.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) argv = ['version'];
   const { path, rest } = findCommand(argv, COMMANDS);
   const spec = COMMANDS.find((c) => c.path.length === path.length && c.path.every((w, i) => path[i] === w));
   try {

@@ -25,6 +25,23 @@ import { streamProtocol, type Delivery, type DeliveryHandler, type SubscribeOpti
 import { Subscription } from './subscription.js';
 import { Topology, addressUrl, type PartitionStatus, type TopologyChange } from './topology.js';
 import { clientTls, type ClientTlsOptions } from './tls.js';
+import {
+  aggregate,
+  decodeDelete,
+  decodeReset,
+  deleteRequest,
+  partitionInfos,
+  readEvents,
+  resetRequest,
+  type GroupAdminOptions,
+  type GroupInfo,
+  type PartitionCaller,
+  type ReadOptions,
+  type ReadResult,
+  type ResetResult,
+  type ResetTarget,
+  type StreamInfo,
+} from './inspect.js';
 
 export const PUBLISH_METHOD = METHOD.publish;
 export const PIPELINE_STATUS_METHOD = METHOD.pipelineStatus;
@@ -36,6 +53,8 @@ export type PipelinePartitionStatus =
       lastOffsetProcessed: number;
       maxParallel: number;
       instances: Array<{ offset: number; rootEventId: string; stages: Array<{ name: string; state: string; attempts: number }> }>;
+      /** Recently completed instances, newest first (bounded; since the partition started). */
+      completed: Array<{ offset: number; rootEventId: string; completedAtMs: number; stages: Array<{ name: string; state: string; attempts: number }> }>;
     }
   | { partition: number; error: string; code: string };
 
@@ -76,6 +95,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   private readonly follower: MetadataFollower;
   private readonly publisher: Publisher;
   private readonly subscriptions = new Set<Subscription<never, never>>();
+  /** The shared wait for the first partition list (see whenKnown). */
+  private known: Promise<void> | undefined;
   private readonly auth: Record<string, string>;
   private readonly log: Logger;
   private readonly reconnect: BackoffOptions;
@@ -223,12 +244,97 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
               rootEventId: i.rootEventId,
               stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
             })),
+            completed: res.completed.map((i) => ({
+              offset: Number(i.offset),
+              rootEventId: i.rootEventId,
+              completedAtMs: Number(i.completedAtMs),
+              stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
+            })),
           };
         } catch (err) {
           return { partition, error: err instanceof Error ? err.message : String(err), code: err instanceof HadronError ? err.code : 'INTERNAL' };
         }
       }),
     );
+  }
+
+  /** Calls one unary method on one partition's connection. */
+  private callPartition: PartitionCaller = async (partition, method, req, timeoutMs) => {
+    const conn = this.topology.get(partition);
+    if (!conn) {
+      const known = this.topology.partitions().map((p) => p.partition);
+      throw new HadronError('NOT_FOUND', `partition ${partition} does not exist (the stream has partitions ${known.join(', ') || 'none'})`);
+    }
+    return conn.channel.unary(method, req, { metadata: this.auth, timeoutMs });
+  };
+
+  /**
+   * What the stream holds (\`stream.Inspection/PartitionInfo\` on every partition): per partition
+   * offsets, size, segments and retention; per group the lag summed over partitions. A
+   * partition that cannot answer is listed in \`failures\`.
+   */
+  async streamInfo(opts: { timeoutMs?: number } = {}): Promise<StreamInfo> {
+    await this.ready();
+    return aggregate(await partitionInfos(this.callPartition, this.topology.partitions(), opts.timeoutMs ?? 5000), '');
+  }
+
+  /** Consumer groups over all partitions (as in \`streamInfo().groups\`). */
+  async groups(opts: { timeoutMs?: number } = {}): Promise<GroupInfo[]> {
+    return (await this.streamInfo(opts)).groups;
+  }
+
+  /** Reads events of one partition by offset without joining a group (nothing is acked). */
+  async read(opts: ReadOptions): Promise<ReadResult> {
+    await this.ready();
+    return readEvents(this.callPartition, opts);
+  }
+
+  /**
+   * Moves a durable group's acked offset on every partition (or \`opts.partition\`). Needs a token
+   * with \`all: true\`; refused with GROUP_BUSY while members are connected unless \`force\`.
+   */
+  async resetGroup(group: string, target: ResetTarget, opts: GroupAdminOptions = {}): Promise<ResetResult[]> {
+    await this.ready();
+    checkGroupName(group);
+    const req = resetRequest(group, target, opts.force ?? false);
+    const parts = await this.adminPartitions(group, 'reset', opts);
+    return Promise.all(parts.map(async (p) => decodeReset(await this.callPartition(p, METHOD.resetGroup, req, opts.timeoutMs ?? 10_000))));
+  }
+
+  /** Deletes a group on every partition (or \`opts.partition\`); same permission and refusal as \`resetGroup\`. */
+  async deleteGroup(group: string, opts: GroupAdminOptions = {}): Promise<Array<{ partition: number; deleted: boolean; membersDisconnected: number }>> {
+    await this.ready();
+    checkGroupName(group);
+    const req = deleteRequest(group, opts.force ?? false);
+    const parts = await this.adminPartitions(group, 'delete', opts).catch((err: unknown) => {
+      // Deleting what does not exist is not an error: report it per partition.
+      if (err instanceof HadronError && err.code === 'NOT_FOUND' && /^group /.test(err.message)) return [];
+      throw err;
+    });
+    if (parts.length === 0) return this.topology.partitions().filter((p) => opts.partition === undefined || p.partition === opts.partition).map((p) => ({ partition: p.partition, deleted: false, membersDisconnected: 0 }));
+    return Promise.all(parts.map(async (p) => decodeDelete(await this.callPartition(p, METHOD.deleteGroup, req, opts.timeoutMs ?? 10_000))));
+  }
+
+  /**
+   * The partitions a group operation goes to: where the group exists (or \`opts.partition\`).
+   * Without \`force\`, refuses before touching any partition when members are connected on any
+   * of them, so a refusal never leaves the group moved on some partitions only (each partition
+   * still checks again, for members that join meanwhile).
+   */
+  private async adminPartitions(group: string, verb: string, opts: GroupAdminOptions): Promise<number[]> {
+    const all = this.topology.partitions().map((p) => p.partition);
+    if (opts.partition !== undefined && !all.includes(opts.partition)) {
+      throw new HadronError('NOT_FOUND', `partition ${opts.partition} does not exist (the stream has partitions ${all.join(', ') || 'none'})`);
+    }
+    const info = await this.streamInfo({ timeoutMs: opts.timeoutMs ?? 10_000 });
+    const g = info.groups.find((x) => x.name === group);
+    const on = (g?.partitions ?? []).filter((p) => opts.partition === undefined || p.partition === opts.partition);
+    if (on.length === 0) throw new HadronError('NOT_FOUND', `group '${group}' does not exist${opts.partition !== undefined ? ` on partition ${opts.partition}` : ''}`);
+    const members = on.reduce((n, p) => n + p.members, 0);
+    if (members > 0 && !opts.force) {
+      throw new HadronError('GROUP_BUSY', `cannot ${verb} group '${group}': ${members} member(s) connected; stop them first or use --force`);
+    }
+    return on.map((p) => p.partition);
   }
 
   /** The partitions as last announced, with the health of each connection. */
@@ -252,12 +358,45 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     if (isCredentialError(this.follower.lastError)) throw this.follower.lastError;
     const timeoutMs = opts.timeoutMs ?? this.opts.readyTimeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
-      const cleanup = (): void => {
+      let settled = false;
+      const settle = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = (): void => settle(() => reject(opts.signal?.reason));
+      const timer = setTimeout(() => {
+        const last = this.follower.lastError;
+        settle(() =>
+          reject(
+            new HadronError('NO_PARTITIONS', `no partition list from ${this.url} within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`, {
+              ...(last !== undefined ? { cause: last } : {}),
+            }),
+          ),
+        );
+      }, timeoutMs);
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.whenKnown().then(
+        () => settle(resolve),
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
+  }
+
+  /**
+   * One set of listeners for every caller waiting for the partition list: many publishes before
+   * the client is ready used to add three listeners each (MaxListenersExceededWarning past 10).
+   */
+  private whenKnown(): Promise<void> {
+    this.known ??= new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
         this.topology.off('change', onChange);
         this.follower.off('state', onState);
         this.off('state', onClose);
-        opts.signal?.removeEventListener('abort', onAbort);
+        this.known = undefined;
       };
       const onChange = (): void => (cleanup(), resolve());
       const onState = (s: MetadataState): void => {
@@ -269,22 +408,11 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
       const onClose = (s: ClientState): void => {
         if (s === 'closed') cleanup(), reject(new HadronError('UNAVAILABLE', 'client closed'));
       };
-      const onAbort = (): void => (cleanup(), reject(opts.signal?.reason));
-      const timer = setTimeout(() => {
-        cleanup();
-        const last = this.follower.lastError;
-        reject(
-          new HadronError('NO_PARTITIONS', `no partition list from ${this.url} within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`, {
-            ...(last !== undefined ? { cause: last } : {}),
-          }),
-        );
-      }, timeoutMs);
-      if (opts.signal?.aborted) return onAbort();
       this.topology.on('change', onChange);
       this.follower.on('state', onState);
       this.on('state', onClose);
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
+    return this.known;
   }
 
   /**

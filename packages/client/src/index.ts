@@ -13,3 +13,17 @@ export { MetadataFollower, METADATA_METHOD, type MetadataOpener, type MetadataSt
 export { addressUrl, type PartitionHealth, type PartitionInfo, type PartitionStatus, type TopologyChange } from './topology.js';
 export { HadronError, isRetriable } from '@hadron/core';
 export type { ClientTlsOptions } from './tls.js';
+export type {
+  GroupAdminOptions,
+  GroupInfo,
+  GroupPartitionInfo,
+  PartitionDetails,
+  PartitionFailure,
+  ReadOptions,
+  ReadResult,
+  ResetResult,
+  ResetTarget,
+  RetentionInfo,
+  StoredEvent,
+  StreamInfo,
+} from './inspect.js';

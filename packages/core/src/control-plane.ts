@@ -44,6 +44,8 @@ export interface LocalManifestsOptions {
   logger: Logger;
   /** Safety-net rescan interval in ms, on top of file-system notifications (default 1000). */
   pollMs?: number;
+  /** Called when the list of problems changes, also to empty (so a fix can be reported). */
+  onProblems?: (problems: readonly string[]) => void;
 }
 
 /**
@@ -205,7 +207,9 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
       }
     }
     this.lastByFile = byFile;
+    const problemsChanged = JSON.stringify(errors) !== JSON.stringify(this.lastErrors);
     this.lastErrors = errors;
+    if (problemsChanged) this.opts.onProblems?.(errors);
     for (const e of errors) this.opts.logger.warn({ problem: e }, 'invalid manifest');
     if (viewDigest(next) !== viewDigest(prev)) {
       this.current = next;

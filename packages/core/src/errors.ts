@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   MANIFEST_INVALID: { status: Status.INVALID_ARGUMENT, retriable: false, summary: 'A Stream, Pipeline or Token manifest failed validation.' },
   NO_PARTITIONS: { status: Status.UNAVAILABLE, retriable: true, summary: 'The client knows no healthy partition to send to.' },
   TLS_HANDSHAKE_FAILED: { status: Status.UNAVAILABLE, retriable: false, summary: 'TLS refused the connection: the certificate could not be verified (unknown CA, expired, wrong host name) or was not accepted.' },
+  GROUP_BUSY: { status: Status.FAILED_PRECONDITION, retriable: false, summary: 'A consumer group cannot be reset or deleted while members are connected (unless forced).' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

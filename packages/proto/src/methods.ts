@@ -8,4 +8,8 @@ export const METHOD = {
   subscribe: '/stream.StreamController/StreamSubscribe',
   pipelineSubscribe: '/stream.StreamController/PipelineSubscribe',
   pipelineStatus: '/stream.Inspection/PipelineStatus',
+  partitionInfo: '/stream.Inspection/PartitionInfo',
+  readEvents: '/stream.Inspection/ReadEvents',
+  resetGroup: '/stream.GroupAdmin/ResetGroup',
+  deleteGroup: '/stream.GroupAdmin/DeleteGroup',
 } as const;

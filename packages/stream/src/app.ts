@@ -16,6 +16,7 @@ import { advertisedAddress, type StreamConfig } from './config.js';
 import { StreamMetrics } from './metrics.js';
 import { Retention } from './retention.js';
 import { streamControllerMethods } from './service.js';
+import { inspectionMethods } from './inspection.js';
 import { FileStore } from './storage/partition-store.js';
 import { Subscriptions } from './subscriptions.js';
 import { PipelineManager } from './pipelines/manager.js';
@@ -142,7 +143,9 @@ export class StreamServer {
       },
       observer: m,
       ...(tls ? { tls } : {}),
-      methods: streamControllerMethods({
+      methods: {
+        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth }),
+        ...streamControllerMethods({
         stream: cfg.stream,
         partition: cfg.partition,
         store: this.store,
@@ -154,7 +157,8 @@ export class StreamServer {
         pipelines: this.pipelines,
         partitions: (v) => this.partitions(v),
         maxEventsPerRequest: cfg.maxEventsPerRequest,
-      }),
+        }),
+      },
     });
     const grpc = this.grpc;
     m.serverStats = () => grpc.stats();

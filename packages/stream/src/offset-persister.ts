@@ -72,6 +72,19 @@ export class OffsetPersister {
     }
   }
 
+  /**
+   * Drops what is queued for `group`: an administrator's reset or delete supersedes it (a
+   * commit already running still lands first; the store applies commits in order).
+   */
+  forget(group: string): void {
+    const s = this.groups.get(group);
+    if (!s) return;
+    s.want = s.done;
+    if (s.retry) clearTimeout(s.retry);
+    s.retry = undefined;
+    this.groups.delete(group);
+  }
+
   /** Stops retrying (commits already running still finish). */
   close(): void {
     this.closed = true;

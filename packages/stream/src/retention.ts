@@ -28,7 +28,15 @@ export class Retention {
   private running: Promise<unknown> | undefined;
   private stopped = false;
 
+  /** What the last run that removed anything removed (inclusive offsets), for inspection. */
+  lastRemoved: { from: number; to: number; atMs: number } | undefined;
+
   constructor(private readonly o: RetentionOptions) {}
+
+  /** The policy in force and the size bound (inspection). */
+  describe(): { strategy: RetentionStrategy; retentionSeconds: number; maxBytes: number; lastRunMs: number | undefined } {
+    return { ...this.o.policy(), maxBytes: this.o.maxBytes, lastRunMs: this.o.store.lastCompactionAt() };
+  }
 
   /** Delay before the first run, given the last recorded run. */
   static initialDelayMs(lastRunMs: number | undefined, intervalSeconds: number, now = Date.now()): number {
@@ -72,6 +80,7 @@ export class Retention {
       }
       const before = store.firstOffset;
       await store.compactBefore(cut);
+      this.lastRemoved = { from: before, to: store.firstOffset - 1, atMs: now };
       logger.info({ from: before, to: store.firstOffset - 1, strategy: policy.strategy }, 'retention removed events');
     }
     await store.recordCompaction(now);

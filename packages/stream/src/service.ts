@@ -261,6 +261,7 @@ async function pipelineStatus(d: ServiceDeps, req: Buffer, ctx: CallContext): Pr
       lastOffsetProcessed: BigInt(st.lastOffsetProcessed),
       maxParallel: pipeline.spec.maxParallel,
       instances: st.instances.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages })),
+      completed: st.completed.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages, completedAtMs: BigInt(i.completedAtMs) })),
     }),
   );
 }

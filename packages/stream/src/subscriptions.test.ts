@@ -184,7 +184,7 @@ test('durable groups persist their offset and keep batch size and durability of 
     maxDeliveryBytes: 1 << 20,
     onFatal: () => undefined,
   });
-  assert.deepEqual(again.describe(), [{ name: 'd', durable: true, maxBatchSize: 2, offset: 2, members: 0, inflight: false }]);
+  assert.deepEqual(again.describe(), [{ name: 'd', durable: true, maxBatchSize: 2, offset: 2, members: 0, inflight: false, inflightLast: 0, inflightAttempt: 0, redeliveries: 0 }]);
   again.close();
 });
 

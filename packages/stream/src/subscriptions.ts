@@ -110,6 +110,23 @@ interface Group {
    * durable group lost its last member): re-read with the same offsets and attempt count.
    */
   carry: { attempts: number; last: number } | undefined;
+  /** Redeliveries since this process started (inspection). */
+  redeliveries: number;
+}
+
+/** One group as `describe()` reports it. */
+export interface GroupSnapshot {
+  name: string;
+  durable: boolean;
+  maxBatchSize: number;
+  /** Last acked offset. */
+  offset: number;
+  members: number;
+  inflight: boolean;
+  /** Last offset of the batch in flight (0 = none) and its attempt. */
+  inflightLast: number;
+  inflightAttempt: number;
+  redeliveries: number;
 }
 
 export interface SubscriptionsOptions {
@@ -174,6 +191,7 @@ export class Subscriptions {
       prefetch: undefined,
       batchCharged: 0,
       carry: undefined,
+      redeliveries: 0,
     };
   }
 
@@ -213,7 +231,7 @@ export class Subscriptions {
   }
 
   /** Snapshot for inspection and tests. */
-  describe(): Array<{ name: string; durable: boolean; maxBatchSize: number; offset: number; members: number; inflight: boolean }> {
+  describe(): GroupSnapshot[] {
     return [...this.groups.values()].map((g) => ({
       name: g.name,
       durable: g.durable,
@@ -221,7 +239,71 @@ export class Subscriptions {
       offset: g.offset,
       members: g.members.size,
       inflight: g.inflight !== undefined,
+      inflightLast: g.inflight && g.batch ? g.batch.last : 0,
+      inflightAttempt: g.inflight && g.batch ? g.batch.attempts : 0,
+      redeliveries: g.redeliveries,
     }));
+  }
+
+  /**
+   * Moves a durable group's acked offset to `target(store)` (clamped to the readable range).
+   * Refused with GROUP_BUSY while members are connected unless `force`: their subscriptions
+   * then end first (UNAVAILABLE, so clients reconnect and continue from the new offset).
+   */
+  async resetGroup(name: string, target: (store: PartitionStore) => Promise<number>, opts: { force: boolean }): Promise<{ previous: number; offset: number; disconnected: number }> {
+    const g = this.adminTarget(name, opts.force, 'reset');
+    if (!g.durable) throw new HadronError('INVALID_ARGUMENT', `group '${name}' is not durable: it has no stored offset to reset`);
+    const wanted = await target(this.o.store);
+    const g2 = this.adminTarget(name, opts.force, 'reset');
+    if (g2 !== g) throw new HadronError('UNAVAILABLE', `group '${name}' changed during the reset; retry`);
+    const disconnected = this.disconnectAll(g, `group '${name}' was reset by an administrator; reconnect to continue from the new offset`);
+    const store = this.o.store;
+    const offset = Math.min(Math.max(wanted, store.firstOffset - 1, 0), store.lastOffset);
+    const previous = g.offset;
+    this.dropBuffers(g);
+    g.batch = undefined;
+    g.carry = undefined;
+    if (g.retryTimer) clearTimeout(g.retryTimer);
+    g.retryTimer = undefined;
+    g.offset = offset;
+    this.persister.forget(name);
+    await store.commitGroupOffset(name, offset);
+    this.o.metrics.lastOffsetProcessed.set({ group: name }, offset);
+    this.o.metrics.groupLag.set({ group: name }, store.lastOffset - offset);
+    this.o.logger.info({ group: name, previous, offset, disconnected }, 'group offset reset by an administrator');
+    return { previous, offset, disconnected };
+  }
+
+  /** Deletes a group (and its stored state); GROUP_BUSY while members are connected unless `force`. */
+  async deleteGroup(name: string, opts: { force: boolean }): Promise<{ deleted: boolean; disconnected: number }> {
+    if (!this.groups.has(name)) return { deleted: false, disconnected: 0 };
+    const g = this.adminTarget(name, opts.force, 'delete');
+    const disconnected = this.disconnectAll(g, `group '${name}' was deleted by an administrator`);
+    if (this.groups.get(name) === g) this.removeGroup(g, 'group deleted by an administrator');
+    if (g.durable) {
+      this.persister.forget(name);
+      await this.o.store.deleteGroup(name);
+    }
+    return { deleted: true, disconnected };
+  }
+
+  private adminTarget(name: string, force: boolean, verb: string): Group {
+    checkGroupName(name);
+    const g = this.groups.get(name);
+    if (!g) throw new HadronError('NOT_FOUND', `group '${name}' does not exist on this partition`);
+    if (g.members.size > 0 && !force) {
+      throw new HadronError('GROUP_BUSY', `cannot ${verb} group '${name}': ${g.members.size} member(s) connected; stop them first or use --force`, { context: { group: name, members: g.members.size } });
+    }
+    return g;
+  }
+
+  private disconnectAll(g: Group, why: string): number {
+    const members = [...g.members.values()];
+    for (const m of members) {
+      m.transport.fail(new HadronError('UNAVAILABLE', why));
+      this.onLeave(g, m);
+    }
+    return members.length;
   }
 
   /** Creates the group if needed and adds a member; validation errors are INVALID_ARGUMENT. */
@@ -310,6 +392,7 @@ export class Subscriptions {
           }
           charged = this.o.maxDeliveryBytes;
         }
+        const from = g.offset + 1;
         try {
           events = await (pre && pre.from === g.offset + 1 ? pre.events : this.read(g, g.offset + 1, g.carry?.last));
         } catch (err) {
@@ -328,7 +411,8 @@ export class Subscriptions {
           this.retryLater(g, 5000);
           return;
         }
-        if (g.removed || g.batch || events.length === 0) {
+        // An administrator's reset may have moved the group while it read: discard the read.
+        if (g.removed || g.batch || events.length === 0 || g.offset + 1 !== from) {
           this.release(charged);
           if (events.length === 0) return;
           continue;
@@ -365,7 +449,10 @@ export class Subscriptions {
       const timer = setTimeout(() => this.onDeadline(g, member), this.o.ackDeadlineMs);
       g.inflight = { member, timer };
       this.o.metrics.deliveries.inc({ group: g.name });
-      if (batch.attempts > 1) this.o.metrics.redeliveries.inc({ group: g.name });
+      if (batch.attempts > 1) {
+        this.o.metrics.redeliveries.inc({ group: g.name });
+        g.redeliveries++;
+      }
       // Read ahead only once the delivery left our buffers (send resolves when the HTTP/2 stream
       // is not congested): a member that stops reading never makes the group hold a second batch.
       member.congested = true;

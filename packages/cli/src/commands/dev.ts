@@ -2,14 +2,20 @@
  * `hadron dev`: a whole local cluster from the same manifests you apply to Kubernetes (see
  * dev/cluster.ts). Runs until Ctrl-C, then stops every partition cleanly.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, type CommandSpec } from '../args.js';
 import { DevCluster } from '../dev/cluster.js';
 import { ensureDevCertificates } from '../dev/certs.js';
 
-/** The reference example (reference §7), used when no -f is given. */
-export const DEFAULT_MANIFESTS = fileURLToPath(new URL('../../../../examples/full.yaml', import.meta.url));
+/**
+ * The reference example (reference §7), used when no -f is given: the copy shipped in the
+ * installed package (copied at `npm pack`), else the repository's.
+ */
+export const DEFAULT_MANIFESTS = [new URL('../../examples/full.yaml', import.meta.url), new URL('../../../../examples/full.yaml', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((f) => fs.existsSync(f)) ?? fileURLToPath(new URL('../../../../examples/full.yaml', import.meta.url));
 
 /** `packages/stream/bin/hadron-stream.js`, found through the @hadron/stream package. */
 export function streamBin(): string {

@@ -14,6 +14,8 @@ export const pipelineStatus: CommandSpec = {
   options: {
     output: { type: 'string', value: 'text|json', help: 'output format (default text)' },
     timeout: { type: 'string', value: 'MS', help: 'give up if the cluster cannot be reached within MS (default 10000)' },
+    'root-id': { type: 'string', value: 'ID', help: 'only the instance (active or recently completed) whose root event has this id' },
+    completed: { type: 'boolean', help: 'also list recently completed instances (at most 100 per partition)' },
   },
   async run(ctx) {
     const [pipeline] = ctx.positionals as [string];
@@ -23,7 +25,13 @@ export const pipelineStatus: CommandSpec = {
     const client = connect(ctx, { readyTimeoutMs: timeoutMs });
     try {
       await client.ready({ signal: ctx.signal });
-      const parts = await client.pipelineStatus(pipeline, { timeoutMs });
+      let parts = await client.pipelineStatus(pipeline, { timeoutMs });
+      const rootId = ctx.values['root-id'] as string | undefined;
+      if (rootId !== undefined) {
+        parts = parts.map((p) => ('error' in p ? p : { ...p, instances: p.instances.filter((i) => i.rootEventId === rootId), completed: p.completed.filter((i) => i.rootEventId === rootId) }));
+      } else if (!ctx.values.completed) {
+        parts = parts.map((p) => ('error' in p ? p : { ...p, completed: [] }));
+      }
       if (output === 'json') {
         for (const p of parts) ctx.out(`${JSON.stringify(p)}\n`);
       } else {
@@ -36,10 +44,17 @@ export const pipelineStatus: CommandSpec = {
           for (const i of p.instances) {
             ctx.out(`  offset ${i.offset} (root ${i.rootEventId}): ${i.stages.map((s) => `${s.name}=${s.state}${s.attempts > 1 ? `(${s.attempts} attempts)` : ''}`).join(' ')}\n`);
           }
+          for (const i of p.completed) {
+            ctx.out(`  offset ${i.offset} (root ${i.rootEventId}): completed ${new Date(i.completedAtMs).toISOString()} ${i.stages.map((s) => `${s.name}=${s.state}${s.attempts > 1 ? `(${s.attempts} attempts)` : ''}`).join(' ')}\n`);
+          }
         }
       }
       if (parts.every((p) => 'error' in p)) {
         ctx.err(`hadron: error: pipeline ${pipeline} is not running on any partition\n`);
+        return 1;
+      }
+      if (rootId !== undefined && parts.every((p) => 'error' in p || (p.instances.length === 0 && p.completed.length === 0))) {
+        ctx.err(`hadron: error: no active or recently completed instance of pipeline ${pipeline} has root event id ${JSON.stringify(rootId)}\n`);
         return 1;
       }
       return 0;

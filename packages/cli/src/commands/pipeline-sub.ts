@@ -6,6 +6,7 @@
 import { UsageError, intOption, type CommandSpec } from '../args.js';
 import { connect, serveUntilDone, stoppedByUser } from '../connect.js';
 import { stageDeliveryLine } from '../format.js';
+import { HadronError } from '@hadron/client';
 
 export const pipelineSub: CommandSpec = {
   path: ['pipeline', 'sub'],
@@ -47,6 +48,10 @@ export const pipelineSub: CommandSpec = {
       return 0;
     } catch (err) {
       if (stoppedByUser(ctx, err)) return 0;
+      // The server keeps the original's text, which does not name the pipeline: add it.
+      if (err instanceof HadronError && err.code === 'NOT_FOUND') {
+        throw new HadronError('NOT_FOUND', `pipeline '${pipeline}' not found: ${err.message} (is the Pipeline applied, with sourceStream set to this stream?)`, { cause: err });
+      }
       throw err;
     } finally {
       await client.close();

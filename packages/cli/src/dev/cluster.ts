@@ -68,6 +68,10 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   private queue: Promise<void> = Promise.resolve();
   private tokens = new Map<string, string>();
   private lockFile: string;
+  /** Pipeline name → its spec as last reported. */
+  private pipelineSpecs = new Map<string, string>();
+  /** The data directory is set up and locked by this run. */
+  private created = false;
 
   constructor(private readonly o: DevClusterOptions) {
     super();
@@ -101,16 +105,36 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const p of o.manifests) {
       if (!fs.existsSync(p)) throw new HadronError('CONFIG_INVALID', `manifest path ${p} does not exist`);
     }
+    // A first start creates nothing until it is known to work: a refused start (a port in use)
+    // leaves no data directory behind and mints no token (issue 10).
+    const fresh = !fs.existsSync(o.dataDir);
+    let hadProblems = false;
+    this.manifests = new LocalManifests({
+      paths: o.manifests,
+      namespace: o.namespace,
+      logger: this.problemLogger(),
+      pollMs: 500,
+      onProblems: (list) => {
+        if (list.length === 0 && hadProblems) o.print('manifests are valid again: every problem reported above is fixed');
+        hadProblems = list.length > 0;
+      },
+    });
+    if (fresh) {
+      await this.manifests.start();
+      await this.checkPorts(this.manifests.view());
+    }
     for (const d of ['partitions', 'secrets', 'tokens', 'logs']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
     this.lock();
-    this.slots = this.readState().slots;
-    await this.reapOrphans();
-
-    this.manifests = new LocalManifests({ paths: o.manifests, namespace: o.namespace, logger: this.problemLogger(), pollMs: 500 });
-    await this.manifests.start();
+    this.created = true;
+    if (!fresh) {
+      this.slots = this.readState().slots;
+      // Before the port check: a killed previous run's partitions hold the ports.
+      await this.reapOrphans();
+      await this.manifests.start();
+      await this.checkPorts(this.manifests.view());
+    }
     const view = this.manifests.view();
     if (view.streams.size === 0) o.print(`no Stream in ${o.manifests.join(', ')}; waiting for one to appear`);
-    await this.checkPorts(view);
     await this.reconcile(view, true);
     this.manifests.on('change', (v) => void this.enqueue(() => this.reconcile(v, false)));
     this.state = 'running';
@@ -249,6 +273,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       for (const name of t.created) o.print(`token ${name} created: ${this.exportLine(name)}`);
       for (const name of t.removed) o.print(`token ${name} removed: its Secret is deleted, the token no longer works`);
     }
+    this.reportPipelines(view, initial);
     const stops: Promise<void>[] = [];
     for (const s of [...view.streams.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       stops.push(...this.reconcileStream(s, initial));
@@ -262,6 +287,28 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     this.writeState();
     await Promise.all(stops);
     this.writeState();
+  }
+
+  /**
+   * Pipelines run inside their source stream's partitions; hadron dev only reports them: added,
+   * changed, removed, and a sourceStream that is not a Stream of the manifests.
+   */
+  private reportPipelines(view: ControlPlaneView, initial: boolean): void {
+    const o = this.o;
+    const next = new Map<string, string>();
+    for (const p of [...view.pipelines.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+      const name = p.metadata.name;
+      const key = JSON.stringify(p.spec);
+      next.set(name, key);
+      const before = this.pipelineSpecs.get(name);
+      if (!initial && before === undefined) o.print(`pipeline ${name} added: ${p.spec.stages.length} stage(s) on stream ${p.spec.sourceStream}`);
+      else if (!initial && before !== key) o.print(`pipeline ${name} changed`);
+      if ((initial || before !== key) && !view.streams.has(p.spec.sourceStream)) {
+        o.print(`pipeline ${name}: its sourceStream ${p.spec.sourceStream} is not a Stream of the manifests; it runs once that Stream exists`);
+      }
+    }
+    if (!initial) for (const name of this.pipelineSpecs.keys()) if (!next.has(name)) o.print(`pipeline ${name} removed (its state is deleted by the partitions)`);
+    this.pipelineSpecs = next;
   }
 
   private reconcileStream(s: Stream, initial: boolean): Promise<void>[] {
@@ -358,8 +405,10 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     await this.manifests?.close();
     await this.queue;
     await Promise.all([...this.streams.values()].flatMap((r) => [...r.procs.values()].map((p) => p.stop())));
-    this.writeState();
-    fs.rmSync(this.lockFile, { force: true });
+    if (this.created) {
+      this.writeState();
+      fs.rmSync(this.lockFile, { force: true });
+    }
     this.state = 'stopped';
   }
 

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSKTAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDSJsChZQaXBlbGluZUluc3RhbmNlU3RhdHVzEg4KBm9mZnNldBgBIAEoBBIVCg1yb290X2V2ZW50X2lkGAIgASgJEisKBnN0YWdlcxgDIAMoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlU3RhdHVzIkQKE1BpcGVsaW5lU3RhZ2VTdGF0dXMSDAoEbmFtZRgBIAEoCRINCgVzdGF0ZRgCIAEoCRIQCghhdHRlbXB0cxgDIAEoDSorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEyXQoKSW5zcGVjdGlvbhJPCg5QaXBlbGluZVN0YXR1cxIdLnN0cmVhbS5QaXBlbGluZVN0YXR1c1JlcXVlc3QaHi5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMiRAoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNIhYKFFBhcnRpdGlvbkluZm9SZXF1ZXN0IvoBChVQYXJ0aXRpb25JbmZvUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEg4KBnN0cmVhbRgCIAEoCRIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIQCghzZWdtZW50cxgGIAEoDRIoCglyZXRlbnRpb24YByABKAsyFS5zdHJlYW0uUmV0ZW50aW9uSW5mbxIhCgZncm91cHMYCCADKAsyES5zdHJlYW0uR3JvdXBJbmZvEhoKEmxhc3RfZXZlbnRfdGltZV9tcxgJIAEoA0oECAoQECKYAQoNUmV0ZW50aW9uSW5mbxIQCghzdHJhdGVneRgBIAEoCRIZChFyZXRlbnRpb25fc2Vjb25kcxgCIAEoBBIRCgltYXhfYnl0ZXMYAyABKAQSEwoLbGFzdF9ydW5fbXMYBCABKAMSGQoRbGFzdF9yZW1vdmVkX2Zyb20YBSABKAQSFwoPbGFzdF9yZW1vdmVkX3RvGAYgASgEIuQBCglHcm91cEluZm8SDAoEbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEhQKDGFja2VkX29mZnNldBgEIAEoBBILCgNsYWcYBSABKAQSHgoWb2xkZXN0X3VuYWNrZWRfdGltZV9tcxgGIAEoAxIPCgdtZW1iZXJzGAcgASgNEhwKFGluZmxpZ2h0X2xhc3Rfb2Zmc2V0GAggASgEEhgKEGluZmxpZ2h0X2F0dGVtcHQYCSABKA0SFAoMcmVkZWxpdmVyaWVzGAogASgEIjIKEVJlYWRFdmVudHNSZXF1ZXN0Eg4KBm9mZnNldBgBIAEoBBINCgVjb3VudBgCIAEoDSJ7ChJSZWFkRXZlbnRzUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEicKBmV2ZW50cxgCIAMoCzIXLnN0cmVhbS5TdG9yZWRFdmVudEluZm8SFAoMZmlyc3Rfb2Zmc2V0GAMgASgEEhMKC2xhc3Rfb2Zmc2V0GAQgASgEImUKD1N0b3JlZEV2ZW50SW5mbxIOCgZvZmZzZXQYASABKAQSDwoHdGltZV9tcxgCIAEoAxIcCgVldmVudBgDIAEoCzINLnN0cmVhbS5FdmVudBITCgt1bmRlY29kYWJsZRgEIAEoDCKhAQoRUmVzZXRHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgSIgoJYmVnaW5uaW5nGAMgASgLMg0uc3RyZWFtLkVtcHR5SAASHwoGbGF0ZXN0GAQgASgLMg0uc3RyZWFtLkVtcHR5SAASEAoGb2Zmc2V0GAUgASgESAASEQoHdGltZV9tcxgGIAEoA0gAQgQKAnRvInoKElJlc2V0R3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVcHJldmlvdXNfYWNrZWRfb2Zmc2V0GAIgASgEEhQKDGFja2VkX29mZnNldBgDIAEoBBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgEIAEoDSIyChJEZWxldGVHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgiVwoTRGVsZXRlR3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SDwoHZGVsZXRlZBgCIAEoCBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgDIAEoDSorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEy8AEKCkluc3BlY3Rpb24STwoOUGlwZWxpbmVTdGF0dXMSHS5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXF1ZXN0Gh4uc3RyZWFtLlBpcGVsaW5lU3RhdHVzUmVzcG9uc2USTAoNUGFydGl0aW9uSW5mbxIcLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVxdWVzdBodLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVzcG9uc2USQwoKUmVhZEV2ZW50cxIZLnN0cmVhbS5SZWFkRXZlbnRzUmVxdWVzdBoaLnN0cmVhbS5SZWFkRXZlbnRzUmVzcG9uc2UymQEKCkdyb3VwQWRtaW4SQwoKUmVzZXRHcm91cBIZLnN0cmVhbS5SZXNldEdyb3VwUmVxdWVzdBoaLnN0cmVhbS5SZXNldEdyb3VwUmVzcG9uc2USRgoLRGVsZXRlR3JvdXASGi5zdHJlYW0uRGVsZXRlR3JvdXBSZXF1ZXN0Ghsuc3RyZWFtLkRlbGV0ZUdyb3VwUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message stream.Empty
@@ -480,6 +480,14 @@ export type PipelineStatusResponse = Message<"stream.PipelineStatusResponse"> & 
    * @generated from field: uint32 max_parallel = 4;
    */
   maxParallel: number;
+
+  /**
+   * Hadron addition: recently completed instances, newest first (at most 100, since the
+   * partition process started).
+   *
+   * @generated from field: repeated stream.PipelineInstanceStatus completed = 5;
+   */
+  completed: PipelineInstanceStatus[];
 };
 
 /**
@@ -509,6 +517,13 @@ export type PipelineInstanceStatus = Message<"stream.PipelineInstanceStatus"> & 
    * @generated from field: repeated stream.PipelineStageStatus stages = 3;
    */
   stages: PipelineStageStatus[];
+
+  /**
+   * Completed instances only: when (Unix ms).
+   *
+   * @generated from field: int64 completed_at_ms = 4;
+   */
+  completedAtMs: bigint;
 };
 
 /**
@@ -546,6 +561,438 @@ export type PipelineStageStatus = Message<"stream.PipelineStageStatus"> & {
  */
 export const PipelineStageStatusSchema: GenMessage<PipelineStageStatus> = /*@__PURE__*/
   messageDesc(file_stream, 16);
+
+/**
+ * @generated from message stream.PartitionInfoRequest
+ */
+export type PartitionInfoRequest = Message<"stream.PartitionInfoRequest"> & {
+};
+
+/**
+ * Describes the message stream.PartitionInfoRequest.
+ * Use `create(PartitionInfoRequestSchema)` to create a new message.
+ */
+export const PartitionInfoRequestSchema: GenMessage<PartitionInfoRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 17);
+
+/**
+ * @generated from message stream.PartitionInfoResponse
+ */
+export type PartitionInfoResponse = Message<"stream.PartitionInfoResponse"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: string stream = 2;
+   */
+  stream: string;
+
+  /**
+   * First readable offset (raised by retention); last_offset + 1 when nothing is readable.
+   *
+   * @generated from field: uint64 first_offset = 3;
+   */
+  firstOffset: bigint;
+
+  /**
+   * Last written offset; 0 before the first event.
+   *
+   * @generated from field: uint64 last_offset = 4;
+   */
+  lastOffset: bigint;
+
+  /**
+   * Bytes used by events on disk.
+   *
+   * @generated from field: uint64 size_bytes = 5;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * @generated from field: uint32 segments = 6;
+   */
+  segments: number;
+
+  /**
+   * @generated from field: stream.RetentionInfo retention = 7;
+   */
+  retention?: RetentionInfo | undefined;
+
+  /**
+   * @generated from field: repeated stream.GroupInfo groups = 8;
+   */
+  groups: GroupInfo[];
+
+  /**
+   * Append time (Unix ms) of the last event; 0 when there is none.
+   *
+   * @generated from field: int64 last_event_time_ms = 9;
+   */
+  lastEventTimeMs: bigint;
+};
+
+/**
+ * Describes the message stream.PartitionInfoResponse.
+ * Use `create(PartitionInfoResponseSchema)` to create a new message.
+ */
+export const PartitionInfoResponseSchema: GenMessage<PartitionInfoResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 18);
+
+/**
+ * @generated from message stream.RetentionInfo
+ */
+export type RetentionInfo = Message<"stream.RetentionInfo"> & {
+  /**
+   * time | retain
+   *
+   * @generated from field: string strategy = 1;
+   */
+  strategy: string;
+
+  /**
+   * @generated from field: uint64 retention_seconds = 2;
+   */
+  retentionSeconds: bigint;
+
+  /**
+   * HADRON_RETENTION_MAX_BYTES (0 = no size bound).
+   *
+   * @generated from field: uint64 max_bytes = 3;
+   */
+  maxBytes: bigint;
+
+  /**
+   * Unix ms of the last retention run (0 = never).
+   *
+   * @generated from field: int64 last_run_ms = 4;
+   */
+  lastRunMs: bigint;
+
+  /**
+   * Offsets the last run that removed anything removed (inclusive; 0/0 = nothing yet).
+   *
+   * @generated from field: uint64 last_removed_from = 5;
+   */
+  lastRemovedFrom: bigint;
+
+  /**
+   * @generated from field: uint64 last_removed_to = 6;
+   */
+  lastRemovedTo: bigint;
+};
+
+/**
+ * Describes the message stream.RetentionInfo.
+ * Use `create(RetentionInfoSchema)` to create a new message.
+ */
+export const RetentionInfoSchema: GenMessage<RetentionInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 19);
+
+/**
+ * @generated from message stream.GroupInfo
+ */
+export type GroupInfo = Message<"stream.GroupInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bool durable = 2;
+   */
+  durable: boolean;
+
+  /**
+   * @generated from field: uint32 max_batch_size = 3;
+   */
+  maxBatchSize: number;
+
+  /**
+   * Last acknowledged offset (0 = nothing acked).
+   *
+   * @generated from field: uint64 acked_offset = 4;
+   */
+  ackedOffset: bigint;
+
+  /**
+   * Events after acked_offset.
+   *
+   * @generated from field: uint64 lag = 5;
+   */
+  lag: bigint;
+
+  /**
+   * Append time (Unix ms) of the oldest unacked event; 0 when lag is 0.
+   *
+   * @generated from field: int64 oldest_unacked_time_ms = 6;
+   */
+  oldestUnackedTimeMs: bigint;
+
+  /**
+   * @generated from field: uint32 members = 7;
+   */
+  members: number;
+
+  /**
+   * Last offset of the batch in flight (0 = none) and its delivery attempt.
+   *
+   * @generated from field: uint64 inflight_last_offset = 8;
+   */
+  inflightLastOffset: bigint;
+
+  /**
+   * @generated from field: uint32 inflight_attempt = 9;
+   */
+  inflightAttempt: number;
+
+  /**
+   * Redeliveries since this process started.
+   *
+   * @generated from field: uint64 redeliveries = 10;
+   */
+  redeliveries: bigint;
+};
+
+/**
+ * Describes the message stream.GroupInfo.
+ * Use `create(GroupInfoSchema)` to create a new message.
+ */
+export const GroupInfoSchema: GenMessage<GroupInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 20);
+
+/**
+ * @generated from message stream.ReadEventsRequest
+ */
+export type ReadEventsRequest = Message<"stream.ReadEventsRequest"> & {
+  /**
+   * First offset to read (raised to the first readable offset).
+   *
+   * @generated from field: uint64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * How many events (default 1; at most 1000).
+   *
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+};
+
+/**
+ * Describes the message stream.ReadEventsRequest.
+ * Use `create(ReadEventsRequestSchema)` to create a new message.
+ */
+export const ReadEventsRequestSchema: GenMessage<ReadEventsRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 21);
+
+/**
+ * @generated from message stream.ReadEventsResponse
+ */
+export type ReadEventsResponse = Message<"stream.ReadEventsResponse"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: repeated stream.StoredEventInfo events = 2;
+   */
+  events: StoredEventInfo[];
+
+  /**
+   * @generated from field: uint64 first_offset = 3;
+   */
+  firstOffset: bigint;
+
+  /**
+   * @generated from field: uint64 last_offset = 4;
+   */
+  lastOffset: bigint;
+};
+
+/**
+ * Describes the message stream.ReadEventsResponse.
+ * Use `create(ReadEventsResponseSchema)` to create a new message.
+ */
+export const ReadEventsResponseSchema: GenMessage<ReadEventsResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 22);
+
+/**
+ * @generated from message stream.StoredEventInfo
+ */
+export type StoredEventInfo = Message<"stream.StoredEventInfo"> & {
+  /**
+   * @generated from field: uint64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * Append time, Unix ms.
+   *
+   * @generated from field: int64 time_ms = 2;
+   */
+  timeMs: bigint;
+
+  /**
+   * @generated from field: stream.Event event = 3;
+   */
+  event?: Event | undefined;
+
+  /**
+   * The stored bytes, only when they do not decode as an Event (written before validation).
+   *
+   * @generated from field: bytes undecodable = 4;
+   */
+  undecodable: Uint8Array;
+};
+
+/**
+ * Describes the message stream.StoredEventInfo.
+ * Use `create(StoredEventInfoSchema)` to create a new message.
+ */
+export const StoredEventInfoSchema: GenMessage<StoredEventInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 23);
+
+/**
+ * @generated from message stream.ResetGroupRequest
+ */
+export type ResetGroupRequest = Message<"stream.ResetGroupRequest"> & {
+  /**
+   * @generated from field: string group = 1;
+   */
+  group: string;
+
+  /**
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+
+  /**
+   * @generated from oneof stream.ResetGroupRequest.to
+   */
+  to: {
+    /**
+     * @generated from field: stream.Empty beginning = 3;
+     */
+    value: Empty;
+    case: "beginning";
+  } | {
+    /**
+     * @generated from field: stream.Empty latest = 4;
+     */
+    value: Empty;
+    case: "latest";
+  } | {
+    /**
+     * The next event delivered is this offset.
+     *
+     * @generated from field: uint64 offset = 5;
+     */
+    value: bigint;
+    case: "offset";
+  } | {
+    /**
+     * The next event delivered is the first one appended at or after this Unix ms.
+     *
+     * @generated from field: int64 time_ms = 6;
+     */
+    value: bigint;
+    case: "timeMs";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message stream.ResetGroupRequest.
+ * Use `create(ResetGroupRequestSchema)` to create a new message.
+ */
+export const ResetGroupRequestSchema: GenMessage<ResetGroupRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 24);
+
+/**
+ * @generated from message stream.ResetGroupResponse
+ */
+export type ResetGroupResponse = Message<"stream.ResetGroupResponse"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: uint64 previous_acked_offset = 2;
+   */
+  previousAckedOffset: bigint;
+
+  /**
+   * @generated from field: uint64 acked_offset = 3;
+   */
+  ackedOffset: bigint;
+
+  /**
+   * @generated from field: uint32 members_disconnected = 4;
+   */
+  membersDisconnected: number;
+};
+
+/**
+ * Describes the message stream.ResetGroupResponse.
+ * Use `create(ResetGroupResponseSchema)` to create a new message.
+ */
+export const ResetGroupResponseSchema: GenMessage<ResetGroupResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 25);
+
+/**
+ * @generated from message stream.DeleteGroupRequest
+ */
+export type DeleteGroupRequest = Message<"stream.DeleteGroupRequest"> & {
+  /**
+   * @generated from field: string group = 1;
+   */
+  group: string;
+
+  /**
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message stream.DeleteGroupRequest.
+ * Use `create(DeleteGroupRequestSchema)` to create a new message.
+ */
+export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 26);
+
+/**
+ * @generated from message stream.DeleteGroupResponse
+ */
+export type DeleteGroupResponse = Message<"stream.DeleteGroupResponse"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * false: no such group on this partition.
+   *
+   * @generated from field: bool deleted = 2;
+   */
+  deleted: boolean;
+
+  /**
+   * @generated from field: uint32 members_disconnected = 3;
+   */
+  membersDisconnected: number;
+};
+
+/**
+ * Describes the message stream.DeleteGroupResponse.
+ * Use `create(DeleteGroupResponseSchema)` to create a new message.
+ */
+export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 27);
 
 /**
  * How many copies must hold a batch before the publish is acknowledged.
@@ -640,6 +1087,54 @@ export const Inspection: GenService<{
     input: typeof PipelineStatusRequestSchema;
     output: typeof PipelineStatusResponseSchema;
   },
+  /**
+   * Offsets, size, segments, retention and every consumer group of this partition.
+   *
+   * @generated from rpc stream.Inspection.PartitionInfo
+   */
+  partitionInfo: {
+    methodKind: "unary";
+    input: typeof PartitionInfoRequestSchema;
+    output: typeof PartitionInfoResponseSchema;
+  },
+  /**
+   * Events by offset, without joining a group (nothing is acknowledged or moved).
+   *
+   * @generated from rpc stream.Inspection.ReadEvents
+   */
+  readEvents: {
+    methodKind: "unary";
+    input: typeof ReadEventsRequestSchema;
+    output: typeof ReadEventsResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_stream, 1);
+
+/**
+ * ---------------------------------------------------------------------------------------------
+ * Hadron addition: consumer group administration on one partition (a new service). Requires a
+ * token with `all: true`. Refused with GROUP_BUSY while members are connected unless `force`,
+ * which first ends their subscriptions.
+ *
+ * @generated from service stream.GroupAdmin
+ */
+export const GroupAdmin: GenService<{
+  /**
+   * @generated from rpc stream.GroupAdmin.ResetGroup
+   */
+  resetGroup: {
+    methodKind: "unary";
+    input: typeof ResetGroupRequestSchema;
+    output: typeof ResetGroupResponseSchema;
+  },
+  /**
+   * @generated from rpc stream.GroupAdmin.DeleteGroup
+   */
+  deleteGroup: {
+    methodKind: "unary";
+    input: typeof DeleteGroupRequestSchema;
+    output: typeof DeleteGroupResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_stream, 2);
 

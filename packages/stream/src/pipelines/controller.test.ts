@@ -7,7 +7,8 @@ import { AsyncQueue, parsePipeline, silentLogger, type Pipeline } from '@hadron/
 import { decodeEvent, encodeEvent } from '@hadron/proto';
 import { MemoryStore } from '../storage/partition-store.js';
 import { StreamMetrics } from '../metrics.js';
-import { PipelineController, type StageDelivery, type StageHandle } from './controller.js';
+import { PIPELINE_HISTORY_SIZE, PipelineController, type StageDelivery, type StageHandle } from './controller.js';
+import { until } from '@hadron/testing';
 
 const SERVICE_CREATION = [
   { name: 'deploy-service' },
@@ -279,4 +280,22 @@ test('a stage ack naming another instance is ignored and counted; naming its own
   const next = await w.next();
   assert.notEqual(next.offset, d.offset, 'the worker moved on to the other instance');
   assert.equal(state(), 'done');
+});
+
+test('status(): recently completed instances, newest first, bounded to PIPELINE_HISTORY_SIZE', async () => {
+  const h = harness(pipeline({ maxParallel: 200 }, [{ name: 'only' }]));
+  const n = PIPELINE_HISTORY_SIZE + 5;
+  await h.store.append(Array.from({ length: n }, (_, i) => ev(i + 1)));
+  const w = h.worker(h.ctl, 'only');
+  for (let i = 0; i < n; i++) {
+    const d = await w.next();
+    w.h.ack(out('only', d.root));
+  }
+  await until(() => h.ctl.status().completed.length === PIPELINE_HISTORY_SIZE && h.ctl.status().instances.length === 0, 5000, 'all complete');
+  const done = h.ctl.status().completed;
+  assert.equal(done[0]!.offset, n, 'newest first');
+  assert.equal(done[0]!.rootId, `e${n}`);
+  assert.equal(done[done.length - 1]!.offset, 6, 'the oldest 5 were dropped');
+  assert.deepEqual(done[0]!.stages, [{ name: 'only', state: 'done', attempts: 1 }]);
+  assert.ok(done[0]!.completedAtMs > 0);
 });

@@ -100,6 +100,17 @@ export interface PipelineControllerOptions {
   onFatal: (err: unknown) => void;
 }
 
+/** Completed instances a controller remembers for `status()` (in memory, since it started). */
+export const PIPELINE_HISTORY_SIZE = 100;
+
+/** A completed instance as `status()` reports it. */
+export interface CompletedInstance {
+  offset: number;
+  rootId: string;
+  completedAtMs: number;
+  stages: StageStatus[];
+}
+
 export interface StageStatus {
   name: string;
   state: 'waiting' | 'ready' | 'delivered' | 'done';
@@ -107,6 +118,7 @@ export interface StageStatus {
 }
 
 export class PipelineController {
+  private readonly history: CompletedInstance[] = [];
   private spec: Pipeline['spec'];
   private readonly instances = new Map<number, Instance>();
   private readonly workers = new Map<string, Map<string, Worker>>();
@@ -233,6 +245,14 @@ export class PipelineController {
 
   private complete(inst: Instance): void {
     this.instances.delete(inst.offset);
+    // A bounded history, so `pipeline status` can show what finished recently.
+    this.history.push({
+      offset: inst.offset,
+      rootId: eventId(inst.root),
+      completedAtMs: Date.now(),
+      stages: this.spec.stages.map((st) => ({ name: st.name, state: 'done' as const, attempts: inst.runs.get(st.name)?.attempts ?? 1 })),
+    });
+    if (this.history.length > PIPELINE_HISTORY_SIZE) this.history.shift();
     const ops: MetaOp[] = [{ kind: 'del', key: metaKeys.pipelineInstance(this.name, inst.offset) }];
     for (const stage of inst.outputs.keys()) ops.push({ kind: 'del', key: metaKeys.pipelineOutput(this.name, inst.offset, stage) });
     // Not synced: if the deletion is lost in a crash, recovery finds the instance complete and
@@ -514,9 +534,10 @@ export class PipelineController {
 
   // -------------------------------------------------------------------------------------------
 
-  status(): { lastOffsetProcessed: number; instances: Array<{ offset: number; rootId: string; stages: StageStatus[] }> } {
+  status(): { lastOffsetProcessed: number; instances: Array<{ offset: number; rootId: string; stages: StageStatus[] }>; completed: CompletedInstance[] } {
     const offsets = [...this.instances.keys()].sort((a, b) => a - b);
     return {
+      completed: [...this.history].reverse(),
       lastOffsetProcessed: this.scanned,
       instances: offsets.map((offset) => {
         const inst = this.instances.get(offset)!;

@@ -159,6 +159,11 @@ export class EventLog {
   /** Count of corrupt records met by reads since open. */
   corruptReads = 0;
 
+  /** Segment files, the active one included (inspection). */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
   private constructor(
     private readonly dir: string,
     private readonly opts: EventLogOptions,

@@ -58,6 +58,8 @@ export interface PartitionStore {
   recordCompaction(atMs: number): Promise<void>;
   /** Bytes used by events. */
   readonly sizeBytes: number;
+  /** Files holding events (1 for engines without segments). */
+  readonly segmentCount: number;
   /** Offsets below which whole segments could be freed to get under `maxBytes` (size retention). */
   offsetToFitBytes(maxBytes: number): number;
   flush(): Promise<void>;
@@ -143,6 +145,9 @@ export class FileStore implements PartitionStore {
   }
   get firstOffset(): number {
     return Math.min(this.logStart, this.log.lastOffset + 1);
+  }
+  get segmentCount(): number {
+    return this.log.segmentCount;
   }
   get sizeBytes(): number {
     return this.log.sizeBytes;
@@ -281,6 +286,7 @@ export class MemoryStore implements PartitionStore {
   get firstOffset(): number {
     return Math.min(this.start, this.last + 1);
   }
+  readonly segmentCount = 1;
   get sizeBytes(): number {
     return this.events.reduce((n, e) => n + e.payload.length, 0);
   }
