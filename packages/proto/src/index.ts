@@ -3,3 +3,4 @@ export * from './wire.js';
 export * from './check-event.js';
 export { create, toBinary, fromBinary, toJson, fromJson } from '@bufbuild/protobuf';
 export * from './methods.js';
+export * from './partition-hash.js';

@@ -21,6 +21,8 @@ import { Subscriptions } from './subscriptions.js';
 import { PipelineManager } from './pipelines/manager.js';
 import { ViewFeed } from './view-feed.js';
 import { TlsReloader, readTlsFiles } from './tls-files.js';
+import { HttpIngress } from './http/ingress.js';
+import { PartitionForwarder } from './http/forwarder.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -42,10 +44,12 @@ export class StreamServer {
   private grpc!: GrpcServer;
   private http!: http.Server;
   private tlsReloader: TlsReloader | undefined;
+  private ingress: HttpIngress | undefined;
+  private forwarder: PartitionForwarder | undefined;
   readonly metrics: StreamMetrics;
   private stopping: Promise<void> | undefined;
   /** Bound ports (useful when configured as 0). */
-  ports = { client: 0, metrics: 0 };
+  ports = { client: 0, metrics: 0, http: 0 };
 
   constructor(
     readonly config: Readonly<StreamConfig>,
@@ -165,7 +169,10 @@ export class StreamServer {
       this.tlsReloader = new TlsReloader({
         config: cfg.tls,
         initial: tls,
-        apply: (t) => grpc.setSecureContext(t),
+        apply: (t) => {
+          grpc.setSecureContext(t);
+          this.ingress?.setSecureContext(t);
+        },
         logger: this.log,
         registry: m.registry,
         labels: {},
@@ -173,13 +180,45 @@ export class StreamServer {
       });
       this.tlsReloader.start();
     }
+    if (cfg.httpPort !== undefined) await this.startIngress(cfg.httpPort, auth, tls);
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(cfg.metricsPort, cfg.host, () => resolve());
     });
     this.ports.metrics = (this.http.address() as AddressInfo).port;
     this.state = 'running';
-    this.log.info({ tls: cfg.tls !== undefined, clientPort: this.ports.client, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+    this.log.info({ tls: cfg.tls !== undefined, clientPort: this.ports.client, httpPort: this.ports.http, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+  }
+
+  /** The CloudEvents HTTP ingress (docs/http.md), forwarding keyed events to their partition. */
+  private async startIngress(port: number, auth: Authenticator, tls: Awaited<ReturnType<typeof readTlsFiles>> | undefined): Promise<void> {
+    const cfg = this.config;
+    this.forwarder = new PartitionForwarder({
+      address: (p) => {
+        const a = advertisedAddress(cfg, p);
+        return a.includes('://') ? a : `${cfg.tls ? 'https' : 'http'}://${a}`;
+      },
+      // Partitions of one Stream share the certificate: trust it for the hop between them.
+      ...(tls ? { tls: { ca: tls.cert } } : {}),
+      maxMessageBytes: cfg.maxMessageBytes,
+      timeoutMs: cfg.requestBodyTimeoutMs || 30_000,
+    });
+    this.ingress = new HttpIngress({
+      stream: cfg.stream,
+      partition: cfg.partition,
+      partitionCount: () => this.controlPlane.view().streams.get(cfg.stream)?.spec.partitions,
+      auth,
+      store: this.store,
+      metrics: this.metrics,
+      forwarder: this.forwarder,
+      logger: this.log,
+      maxBodyBytes: cfg.maxMessageBytes,
+      maxEventsPerRequest: cfg.maxEventsPerRequest,
+      maxInflight: cfg.httpMaxInflight,
+      requestBodyTimeoutMs: cfg.requestBodyTimeoutMs || 30_000,
+      ...(tls ? { tls } : {}),
+    });
+    this.ports.http = await this.ingress.listen(port, cfg.host);
   }
 
   /** Retention from the Stream spec once known, else from the environment. */
@@ -243,6 +282,8 @@ export class StreamServer {
     this.log.info('partition server stopping');
     if (was !== 'new') {
       await this.tlsReloader?.stop();
+      await this.ingress?.close();
+      await this.forwarder?.close();
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));
       this.subscriptions?.close();
       await this.pipelines?.close();

@@ -48,6 +48,10 @@ export interface StreamConfig {
   /** TLS on the client port (HADRON_TLS_CERT_FILE + HADRON_TLS_KEY_FILE); undefined = h2c. */
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
   tlsReloadIntervalMs: number;
+  /** CloudEvents HTTP ingress port (HADRON_HTTP_PORT); undefined = not served (docs/http.md). */
+  httpPort: number | undefined;
+  /** Most CloudEvents HTTP requests in flight before 429 (HADRON_HTTP_MAX_INFLIGHT). */
+  httpMaxInflight: number;
 }
 
 export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
@@ -146,6 +150,10 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     requestBodyTimeoutMs: envInt(env, 'HADRON_REQUEST_BODY_TIMEOUT_MS', { def: 30_000, min: 0 }),
     tls: tlsConfigOf(env),
     tlsReloadIntervalMs: envInt(env, 'HADRON_TLS_RELOAD_INTERVAL_MS', { def: 1000, min: 50, max: 3_600_000 }),
+    // Opt-in outside Kubernetes (several pods on one host would clash on a fixed default); the
+    // operator sets 7003 on every pod and the Stream's Service.
+    httpPort: env.HADRON_HTTP_PORT === undefined || env.HADRON_HTTP_PORT === '' ? undefined : envPort(env, 'HADRON_HTTP_PORT'),
+    httpMaxInflight: envInt(env, 'HADRON_HTTP_MAX_INFLIGHT', { def: 1024, min: 1 }),
   };
   // One request must fit in the budget, else a maximum-size publish could never succeed.
   if (cfg.maxInflightRequestBytes < cfg.maxMessageBytes) {
