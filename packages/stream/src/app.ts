@@ -23,6 +23,7 @@ import { ViewFeed } from './view-feed.js';
 import { TlsReloader, readTlsFiles } from './tls-files.js';
 import { HttpIngress } from './http/ingress.js';
 import { PartitionForwarder } from './http/forwarder.js';
+import { DeadLetters } from './dead-letter.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -46,6 +47,7 @@ export class StreamServer {
   private tlsReloader: TlsReloader | undefined;
   private ingress: HttpIngress | undefined;
   private forwarder: PartitionForwarder | undefined;
+  private deadLetters: DeadLetters | undefined;
   readonly metrics: StreamMetrics;
   private stopping: Promise<void> | undefined;
   /** Bound ports (useful when configured as 0). */
@@ -100,7 +102,19 @@ export class StreamServer {
     const auth = new Authenticator(() => this.controlPlane.view());
     this.controlPlane.on('change', () => auth.reset());
 
+    const view = (): ControlPlaneView => this.controlPlane.view();
+    this.deadLetters = new DeadLetters({
+      stream: cfg.stream,
+      namespace: cfg.namespace,
+      partition: cfg.partition,
+      view,
+      urls: cfg.streamUrls,
+      urlTemplate: cfg.streamUrlTemplate,
+      registry: m.registry,
+      logger: this.log,
+    });
     this.subscriptions = new Subscriptions({
+      deadLetter: this.deadLetters,
       store: this.store,
       metrics: m,
       logger: this.log,
@@ -288,6 +302,7 @@ export class StreamServer {
       this.subscriptions?.close();
       await this.pipelines?.close();
       await this.retention?.stop();
+      await this.deadLetters?.close();
       await this.store?.close().catch((err: unknown) => this.log.error({ err }, 'closing storage'));
       await this.controlPlane?.close();
       if (this.http?.listening) await new Promise<void>((r) => this.http.close(() => r()));

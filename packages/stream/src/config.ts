@@ -3,6 +3,7 @@
  * honoured — the original silently ignored the retention variables) into a frozen object.
  */
 import path from 'node:path';
+import { DEFAULT_STREAM_URL_TEMPLATE, parseStreamUrls } from './dead-letter.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, HadronError, envEnum, envInt, envPort, envString, type Env, type RetentionStrategy } from '@hadron/core';
 
 export interface StreamConfig {
@@ -52,6 +53,10 @@ export interface StreamConfig {
   httpPort: number | undefined;
   /** Most CloudEvents HTTP requests in flight before 429 (HADRON_HTTP_MAX_INFLIGHT). */
   httpMaxInflight: number;
+  /** Bootstrap URLs of other Streams by name (HADRON_STREAM_URLS), e.g. dead-letter Streams. */
+  streamUrls: ReadonlyMap<string, string>;
+  /** Bootstrap URL of another Stream when not in streamUrls (HADRON_STREAM_URL_TEMPLATE). */
+  streamUrlTemplate: string;
 }
 
 export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
@@ -154,6 +159,8 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     // operator sets 7003 on every pod and the Stream's Service.
     httpPort: env.HADRON_HTTP_PORT === undefined || env.HADRON_HTTP_PORT === '' ? undefined : envPort(env, 'HADRON_HTTP_PORT'),
     httpMaxInflight: envInt(env, 'HADRON_HTTP_MAX_INFLIGHT', { def: 1024, min: 1 }),
+    streamUrls: parseStreamUrls(env.HADRON_STREAM_URLS),
+    streamUrlTemplate: envString(env, 'HADRON_STREAM_URL_TEMPLATE', DEFAULT_STREAM_URL_TEMPLATE),
   };
   // One request must fit in the budget, else a maximum-size publish could never succeed.
   if (cfg.maxInflightRequestBytes < cfg.maxMessageBytes) {

@@ -32,6 +32,7 @@ import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
 import { ClientTextLog } from './client-text-log.js';
 import { OffsetPersister } from './offset-persister.js';
+import type { DeadLetterHook } from './dead-letter.js';
 
 export type StartPoint = { kind: 'beginning' } | { kind: 'latest' } | { kind: 'offset'; offset: number };
 
@@ -110,6 +111,8 @@ interface Group {
    * durable group lost its last member): re-read with the same offsets and attempt count.
    */
   carry: { attempts: number; last: number } | undefined;
+  /** Why the last delivery failed (nack reason, deadline, disconnect), for dead-lettering. */
+  lastError: string;
 }
 
 export interface SubscriptionsOptions {
@@ -127,6 +130,8 @@ export interface SubscriptionsOptions {
   maxBufferBytes?: number;
   /** Called when a durable offset cannot be persisted (the process must stop). */
   onFatal: (err: unknown) => void;
+  /** The Stream's dead-letter policy for durable groups (dead-letter.ts). */
+  deadLetter?: DeadLetterHook;
 }
 
 export class Subscriptions {
@@ -174,6 +179,7 @@ export class Subscriptions {
       prefetch: undefined,
       batchCharged: 0,
       carry: undefined,
+      lastError: '',
     };
   }
 
@@ -358,6 +364,13 @@ export class Subscriptions {
         this.retryLater(g, wait);
         return;
       }
+      // Dead-lettering (durable groups): maxAttempts deliveries failed → publish elsewhere, ack.
+      const maxAttempts = g.durable ? this.o.deadLetter?.maxAttempts() : undefined;
+      if (maxAttempts !== undefined && batch.attempts >= maxAttempts) {
+        if (!(await this.deadLetter(g, batch))) return;
+        g.again = true;
+        continue;
+      }
       const member = this.pick(g);
       if (!member) return;
       batch.attempts++;
@@ -377,6 +390,28 @@ export class Subscriptions {
         () => this.onLeave(g, member),
       );
     } while (g.again);
+  }
+
+  /** Publishes `batch` to the dead-letter Stream and acks it; false (retry later) on failure. */
+  private async deadLetter(g: Group, batch: Batch): Promise<boolean> {
+    try {
+      await this.o.deadLetter!.send(batch.events, { kind: 'group', consumer: g.name, attempts: batch.attempts, lastError: g.lastError });
+    } catch (err) {
+      const delay = exponentialDelay(batch.attempts, this.o.nackBackoff);
+      this.o.logger.error({ err, group: g.name, lastIncludedOffset: batch.last, retryInMs: delay }, 'dead-lettering failed; the batch stays and is retried');
+      this.retryLater(g, Math.max(delay, 100));
+      return false;
+    }
+    if (g.removed || g.batch !== batch) return false;
+    g.offset = batch.last;
+    g.batch = undefined;
+    g.lastError = '';
+    this.release(g.batchCharged);
+    g.batchCharged = 0;
+    this.o.metrics.lastOffsetProcessed.set({ group: g.name }, batch.last);
+    this.o.metrics.groupLag.set({ group: g.name }, this.o.store.lastOffset - batch.last);
+    if (!g.removed) this.persister.request(g.name, batch.last);
+    return true;
   }
 
   private skipUndecodable(g: Group, ev: StoredEvent): void {
@@ -446,6 +481,7 @@ export class Subscriptions {
     const last = g.batch.last;
     g.offset = last;
     g.batch = undefined;
+    g.lastError = '';
     this.release(g.batchCharged);
     g.batchCharged = 0;
     g.inflight = undefined;
@@ -466,6 +502,7 @@ export class Subscriptions {
     const delay = exponentialDelay(g.batch.attempts, this.o.nackBackoff);
     g.batch.notBefore = Date.now() + delay;
     g.batch.avoid = m.id;
+    g.lastError = `nacked: ${reason}`;
     this.o.metrics.nacks.inc({ group: g.name });
     this.textLog.log('info', g.name, { group: g.name, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, retryInMs: delay }, 'reason', reason, 'batch nacked');
     this.pump(g);
@@ -478,6 +515,7 @@ export class Subscriptions {
     m.staleLast = g.batch.last;
     g.batch.avoid = m.id;
     g.batch.notBefore = 0;
+    g.lastError = `ack deadline of ${this.o.ackDeadlineMs} ms exceeded`;
     this.o.metrics.ackTimeouts.inc({ group: g.name });
     if (m.congested) {
       // It has not even read the delivery: its HTTP/2 stream still buffers it, and would keep
@@ -513,6 +551,7 @@ export class Subscriptions {
       if (g.batch) {
         g.batch.notBefore = 0;
         g.batch.avoid = m.id;
+        g.lastError = 'the subscriber disconnected before acking';
       }
     }
     if (g.members.size === 0 && !g.durable) {

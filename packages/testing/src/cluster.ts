@@ -30,6 +30,10 @@ export interface StartStreamOptions {
   retention?: { strategy: 'time' | 'retain'; retentionSeconds?: number };
   /** Reuse an existing root (data + manifests) — e.g. to restart a whole cluster. */
   root?: string;
+  /** More Stream spec fields (e.g. `deadLetter`), in the manifest before the first start. */
+  spec?: Record<string, unknown>;
+  /** More manifest files (name → YAML) written before the first start. */
+  manifests?: Record<string, string>;
   /** Keep the temp root after stop (for debugging). */
   keep?: boolean;
 }
@@ -188,7 +192,8 @@ export async function startStream(opts: StartStreamOptions = {}): Promise<TestSt
     none: { streams: { pub: [], sub: [] } },
   };
   if (fresh) {
-    c.writeManifest('stream.yaml', streamManifest(stream, partitions, opts.retention));
+    c.writeManifest('stream.yaml', streamManifest(stream, partitions, opts.retention, opts.spec));
+    for (const [file, yaml] of Object.entries(opts.manifests ?? {})) c.writeManifest(file, yaml);
     for (const [name, spec] of Object.entries(tokenSpecs)) {
       c.writeManifest(`token-${name}.yaml`, tokenManifest(`t-${name}`, spec));
       const s = tokenSecret(`t-${name}`);

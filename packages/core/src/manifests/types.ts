@@ -43,6 +43,18 @@ export interface StreamSpec {
    * `{secretName}`: a `kubernetes.io/tls` Secret made elsewhere (e.g. by cert-manager).
    */
   tls?: StreamTls | null;
+  /**
+   * Dead-lettering for every durable subscription group and pipeline stage of this Stream
+   * (docs/http.md): after `maxAttempts` deliveries that were nacked or timed out, the batch is
+   * published to Stream `stream` (as Token `token`, which needs `pub` on it) and acked.
+   */
+  deadLetter?: DeadLetterPolicy | null;
+}
+
+export interface DeadLetterPolicy {
+  stream: string;
+  maxAttempts: number;
+  token: string;
 }
 
 export interface StreamTls {

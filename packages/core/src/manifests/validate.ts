@@ -16,6 +16,7 @@ import {
   type PubSub,
   type Stream,
   type StreamTls,
+  type DeadLetterPolicy,
   type Token,
   type TokenSecret,
 } from './types.js';
@@ -127,6 +128,18 @@ export function parseStream(doc: Obj): Parsed<Stream> {
       tls = { secretName: typeof sn === 'string' ? sn : null };
     }
   }
+  let deadLetter: DeadLetterPolicy | null = null;
+  if (s.deadLetter !== undefined && s.deadLetter !== null) {
+    const d = s.deadLetter;
+    if (!isObj(d)) c.field('spec.deadLetter', 'must be an object {stream, maxAttempts, token}');
+    else {
+      if (typeof d.stream !== 'string' || !RFC1123_SUBDOMAIN.test(d.stream)) c.field('spec.deadLetter.stream', `must be the name of a Stream, got ${JSON.stringify(d.stream)}`);
+      else if (isObj(doc.metadata) && d.stream === doc.metadata.name) c.field('spec.deadLetter.stream', 'must be another Stream (dead-lettering into the same Stream would redeliver the event forever)');
+      if (!nonNegInt(d.maxAttempts) || d.maxAttempts < 1) c.field('spec.deadLetter.maxAttempts', `must be an integer ≥ 1, got ${JSON.stringify(d.maxAttempts)}`);
+      if (typeof d.token !== 'string' || !RFC1123_SUBDOMAIN.test(d.token)) c.field('spec.deadLetter.token', `must be the name of a Token with pub on the dead-letter Stream, got ${JSON.stringify(d.token)}`);
+      deadLetter = { stream: String(d.stream), maxAttempts: Number(d.maxAttempts), token: String(d.token) };
+    }
+  }
   if (c.errors.length) return { ok: false, errors: c.errors };
   return {
     ok: true,
@@ -143,6 +156,7 @@ export function parseStream(doc: Obj): Parsed<Stream> {
         pvcAccessModes: modes,
         pvcStorageClass: typeof s.pvcStorageClass === 'string' ? s.pvcStorageClass : null,
         tls,
+        deadLetter,
       },
     },
   };
