@@ -137,6 +137,7 @@ export class StreamServer {
     });
     this.retention.start();
     this.pipelines = new PipelineManager({
+      deadLetter: this.deadLetters,
       stream: cfg.stream,
       store: this.store,
       controlPlane: this.controlPlane,

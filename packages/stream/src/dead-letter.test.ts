@@ -107,3 +107,57 @@ test('when the dead-letter Stream cannot take the batch, nothing is acked: it is
   await reader.close();
   assert.deepEqual(got.map((g) => [g.event.id, g.event.optattrs.deadlettererror]), [['p1', 'nacked: bad']]);
 });
+
+test('a pipeline stage dead-letters its root after maxAttempts nacks; dependent stages get the dead-lettered event', async () => {
+  const dl = tokenSecret('t-dl');
+  const shared = { 'token-dl.yaml': tokenManifest('t-dl', { streams: { pub: ['dlq'], sub: [] } }), 'secret-dl.yaml': dl.yaml };
+  await using dlq = await startStream({ stream: 'dlq', manifests: shared });
+  await using c = await startStream({
+    stream: 'events',
+    spec: { deadLetter: { stream: 'dlq', maxAttempts: 2, token: 't-dl' } },
+    manifests: {
+      ...shared,
+      'pipeline.yaml': `apiVersion: hadron.rs/v1beta1
+kind: Pipeline
+metadata: {name: provision}
+spec:
+  sourceStream: events
+  triggers: [service.created]
+  maxParallel: 1
+  startPoint: {location: beginning}
+  stages:
+    - {name: deploy}
+    - {name: notify, dependencies: [deploy]}
+`,
+    },
+    env: { HADRON_STREAM_URLS: `dlq=${dlq.url(0)}`, HADRON_NACK_BACKOFF_BASE_MS: '10', HADRON_NACK_BACKOFF_MAX_MS: '50' },
+  });
+  const cl = new RawClient(c.url(0), c.tokens.full);
+  await cl.publish([testEvent(1, { id: 'svc-1', type: 'service.created' })]);
+  const deploy = cl.pipelineStage('provision', 'deploy');
+  const notify = cl.pipelineStage('provision', 'notify');
+  const a1 = await deploy.next();
+  assert.equal(a1.attempt, 1);
+  deploy.nack('cluster unreachable');
+  const a2 = await deploy.next();
+  assert.equal(a2.attempt, 2);
+  deploy.nack('cluster unreachable');
+  const n = await notify.next();
+  const input = n.inputs.deploy!;
+  assert.equal(input.id, 'svc-1');
+  assert.equal(input.optattrs.deadletterstage, 'provision/deploy');
+  assert.equal(input.optattrs.deadletterattempts, '2');
+  assert.equal(input.optattrs.deadlettererror, 'nacked: cluster unreachable');
+  notify.ack({ id: 'svc-1', source: 'notify', specversion: '1.0', type: 'notified', optattrs: {}, data: new Uint8Array() });
+  await until(async () => (await cl.pipelineStatus('provision')).instances.length === 0, 10_000, 'instance complete');
+  deploy.close();
+  notify.close();
+  await cl.close();
+  const reader = new RawClient(dlq.url(0), dlq.tokens.full);
+  const got = await readAll(reader, 1);
+  await reader.close();
+  assert.equal(got[0]!.event.id, 'svc-1');
+  assert.equal(got[0]!.event.type, 'service.created');
+  assert.equal(got[0]!.event.optattrs.deadletterstage, 'provision/deploy');
+  assert.equal(got[0]!.event.optattrs.deadletteroffset, '1');
+});

@@ -43,8 +43,11 @@ export interface DeadLetterOrigin {
 export interface DeadLetterHook {
   /** The policy's maxAttempts, or undefined when the Stream has no dead-letter policy. */
   maxAttempts(): number | undefined;
-  /** Publishes the events to the dead-letter Stream; rejects when that fails (the caller retries). */
-  send(events: readonly StoredEvent[], origin: DeadLetterOrigin): Promise<void>;
+  /**
+   * Publishes the events to the dead-letter Stream and resolves with them as published (with
+   * the deadletter* attributes); rejects when that fails (the caller retries).
+   */
+  send(events: ReadonlyArray<Pick<StoredEvent, 'offset' | 'payload'>>, origin: DeadLetterOrigin): Promise<WireEvent[]>;
 }
 
 export interface DeadLetterOptions {
@@ -93,7 +96,7 @@ export class DeadLetters implements DeadLetterHook {
     return this.policy()?.maxAttempts;
   }
 
-  async send(events: readonly StoredEvent[], origin: DeadLetterOrigin): Promise<void> {
+  async send(events: ReadonlyArray<Pick<StoredEvent, 'offset' | 'payload'>>, origin: DeadLetterOrigin): Promise<WireEvent[]> {
     const policy = this.policy();
     if (!policy) throw new HadronError('UNAVAILABLE', 'the dead-letter policy was removed');
     try {
@@ -102,13 +105,14 @@ export class DeadLetters implements DeadLetterHook {
       await client.publish(out, { fsync: true });
       this.events.inc({ consumer: origin.consumer }, events.length);
       this.o.logger.warn({ consumer: origin.consumer, from: events[0]?.offset, to: events[events.length - 1]?.offset, attempts: origin.attempts, lastError: origin.lastError, deadLetterStream: policy.stream }, 'batch dead-lettered');
+      return out;
     } catch (err) {
       this.failures.inc({ consumer: origin.consumer });
       throw err;
     }
   }
 
-  private annotate(e: StoredEvent, origin: DeadLetterOrigin): WireEvent {
+  private annotate(e: Pick<StoredEvent, 'offset' | 'payload'>, origin: DeadLetterOrigin): WireEvent {
     const ev = decodeEvent(e.payload);
     const optattrs: Record<string, string> = {
       ...ev.optattrs,
