@@ -131,8 +131,7 @@ function fromJsonObject(o: Record<string, unknown>, where: string): DecodedEvent
   if (hasData && hasB64) throw invalid(`${where}: has both data and data_base64`);
   let data: Buffer = Buffer.alloc(0);
   if (hasB64) {
-    if (typeof o.data_base64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.data_base64)) throw invalid(`${where}: data_base64 must be a base64 string`);
-    data = Buffer.from(o.data_base64, 'base64');
+    data = decodeBase64(o.data_base64, where);
   } else if (hasData) {
     if (typeof o.data === 'string' && !isJsonType(attrs.datacontenttype)) data = Buffer.from(o.data, 'utf8');
     else {
@@ -141,6 +140,20 @@ function fromJsonObject(o: Record<string, unknown>, where: string): DecodedEvent
     }
   }
   return build(attrs, data, where);
+}
+
+/**
+ * Strict base64 (RFC 4648 §4, padded) without a per-character regular expression (the hot path
+ * of batched ingress): Node's decoder skips characters outside the alphabet, so a decoded length
+ * other than the one the text's length implies means the text was not base64.
+ */
+function decodeBase64(v: unknown, where: string): Buffer {
+  const bad = (): HadronError => invalid(`${where}: data_base64 must be a padded base64 string (RFC 4648)`);
+  if (typeof v !== 'string' || v.length % 4 !== 0) throw bad();
+  const pad = v.endsWith('==') ? 2 : v.endsWith('=') ? 1 : 0;
+  const out = Buffer.from(v, 'base64');
+  if (out.length !== (v.length / 4) * 3 - pad || v.includes('-') || v.includes('_')) throw bad();
+  return out;
 }
 
 function build(attrs: Record<string, string>, data: Buffer, where: string): DecodedEvent {
