@@ -24,6 +24,7 @@ import { TlsReloader, readTlsFiles } from './tls-files.js';
 import { HttpIngress } from './http/ingress.js';
 import { PartitionForwarder } from './http/forwarder.js';
 import { DeadLetters } from './dead-letter.js';
+import { TriggerManager } from './sinks/trigger-manager.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -48,6 +49,7 @@ export class StreamServer {
   private ingress: HttpIngress | undefined;
   private forwarder: PartitionForwarder | undefined;
   private deadLetters: DeadLetters | undefined;
+  private triggers: TriggerManager | undefined;
   readonly metrics: StreamMetrics;
   private stopping: Promise<void> | undefined;
   /** Bound ports (useful when configured as 0). */
@@ -148,6 +150,17 @@ export class StreamServer {
       onFatal: (err) => this.fatal(err),
     });
     await this.pipelines.start();
+    this.triggers = new TriggerManager({
+      stream: cfg.stream,
+      namespace: cfg.namespace,
+      controlPlane: this.controlPlane,
+      subscriptions: this.subscriptions,
+      deadLetters: this.deadLetters,
+      registry: m.registry,
+      logger: this.log,
+      onFatal: (err) => this.fatal(err),
+    });
+    await this.triggers.start();
 
     this.grpc = new GrpcServer({
       logger: this.log,
@@ -300,6 +313,7 @@ export class StreamServer {
       await this.ingress?.close();
       await this.forwarder?.close();
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));
+      await this.triggers?.close();
       this.subscriptions?.close();
       await this.pipelines?.close();
       await this.retention?.stop();

@@ -79,7 +79,8 @@ export function parseStreamUrls(v: string | undefined): Map<string, string> {
 }
 
 export class DeadLetters implements DeadLetterHook {
-  private client: { key: string; client: HadronClient } | undefined;
+  /** One client per dead-letter Stream, re-made when its URL, Token or key changes. */
+  private readonly clients = new Map<string, { key: string; client: HadronClient }>();
   private readonly events: Counter<'consumer'>;
   private readonly failures: Counter<'consumer'>;
 
@@ -99,6 +100,11 @@ export class DeadLetters implements DeadLetterHook {
   async send(events: ReadonlyArray<Pick<StoredEvent, 'offset' | 'payload'>>, origin: DeadLetterOrigin): Promise<WireEvent[]> {
     const policy = this.policy();
     if (!policy) throw new HadronError('UNAVAILABLE', 'the dead-letter policy was removed');
+    return this.sendTo(policy, events, origin);
+  }
+
+  /** Like `send`, to an explicit dead-letter Stream and Token (a Trigger's own policy). */
+  async sendTo(policy: { stream: string; token: string }, events: ReadonlyArray<Pick<StoredEvent, 'offset' | 'payload'>>, origin: DeadLetterOrigin): Promise<WireEvent[]> {
     try {
       const client = this.clientFor(policy);
       const out = events.map((e) => this.annotate(e, origin));
@@ -127,24 +133,26 @@ export class DeadLetters implements DeadLetterHook {
     return { ...ev, optattrs };
   }
 
-  private clientFor(policy: DeadLetterPolicy): HadronClient {
+  private clientFor(policy: Pick<DeadLetterPolicy, 'stream' | 'token'>): HadronClient {
     const v = this.o.view();
     const secret = v.secrets.get(policy.token);
     if (!secret || !v.tokens.has(policy.token)) {
-      throw new HadronError('UNAUTHENTICATED', `dead-letter Token ${policy.token} (spec.deadLetter.token of Stream ${this.o.stream}) or its Secret is not known`);
+      throw new HadronError('UNAUTHENTICATED', `dead-letter Token ${policy.token} (spec.deadLetter.token) or its Secret is not known`);
     }
     const url = this.o.urls.get(policy.stream) ?? this.o.urlTemplate.replaceAll('{stream}', policy.stream).replaceAll('{namespace}', this.o.namespace);
     const key = `${url}\n${policy.token}\n${Buffer.from(secret.hmacKey).toString('base64')}`;
-    if (this.client?.key !== key) {
-      void this.client?.client.close();
+    let c = this.clients.get(policy.stream);
+    if (c?.key !== key) {
+      void c?.client.close();
       const token = signJwt({ jti: randomUUID(), sub: policy.token }, secret.hmacKey);
-      this.client = { key, client: createClient({ url, token, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
+      c = { key, client: createClient({ url, token, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
+      this.clients.set(policy.stream, c);
     }
-    return this.client.client;
+    return c.client;
   }
 
   async close(): Promise<void> {
-    await this.client?.client.close();
-    this.client = undefined;
+    await Promise.all([...this.clients.values()].map((c) => c.client.close()));
+    this.clients.clear();
   }
 }

@@ -41,6 +41,8 @@ export interface GroupSetup {
   durable: boolean;
   maxBatchSize: number;
   start: StartPoint;
+  /** In-process members (trigger delivery) that always reply set their own deadline. */
+  ackDeadlineMs?: number;
 }
 
 export interface Delivery {
@@ -113,6 +115,7 @@ interface Group {
   carry: { attempts: number; last: number } | undefined;
   /** Why the last delivery failed (nack reason, deadline, disconnect), for dead-lettering. */
   lastError: string;
+  ackDeadlineMs: number | undefined;
 }
 
 export interface SubscriptionsOptions {
@@ -180,6 +183,7 @@ export class Subscriptions {
       batchCharged: 0,
       carry: undefined,
       lastError: '',
+      ackDeadlineMs: undefined,
     };
   }
 
@@ -246,12 +250,14 @@ export class Subscriptions {
             : Math.min(Math.max(setup.start.offset - 1, 0), store.lastOffset);
       g = this.newGroup(setup.group, setup.durable, setup.maxBatchSize, offset);
       this.groups.set(g.name, g);
+      g.ackDeadlineMs = setup.ackDeadlineMs;
       this.o.metrics.numGroups.set(this.groups.size);
       this.o.metrics.lastOffsetProcessed.set({ group: g.name }, offset);
       if (g.durable) g.ready = this.createDurable(g, offset);
       this.o.logger.info({ group: g.name, durable: g.durable, maxBatchSize: g.maxBatchSize, offset }, 'subscription group created');
     }
     const group = g;
+    if (setup.ackDeadlineMs !== undefined) group.ackDeadlineMs = setup.ackDeadlineMs;
     await group.ready;
     const member: Member = { id: randomUUID(), transport, status: 'idle', congested: false };
     group.members.set(member.id, member);
@@ -375,7 +381,7 @@ export class Subscriptions {
       if (!member) return;
       batch.attempts++;
       member.status = 'busy';
-      const timer = setTimeout(() => this.onDeadline(g, member), this.o.ackDeadlineMs);
+      const timer = setTimeout(() => this.onDeadline(g, member), g.ackDeadlineMs ?? this.o.ackDeadlineMs);
       g.inflight = { member, timer };
       this.o.metrics.deliveries.inc({ group: g.name });
       if (batch.attempts > 1) this.o.metrics.redeliveries.inc({ group: g.name });
