@@ -19,6 +19,7 @@ import {
   type PubSub,
   type StreamSpec,
   type DeadLetterPolicy,
+  type TriggerSpec,
   type StreamTls,
   type TokenSpec,
 } from '@hadron/core';
@@ -162,6 +163,62 @@ export const tokenSpecSchema: SchemaOf<TokenSpec> = {
   endpoints: pubSub('Endpoints'),
 };
 
+const triggerSinkRef: SchemaOf<NonNullable<TriggerSpec['sink']['ref']>> = {
+  name: { type: 'string', minLength: 1, maxLength: 63, description: 'A Service of the Trigger\'s namespace.' },
+  port: { type: 'integer', minimum: 1, maximum: 65535, default: 80, description: 'The Service port (default 80).' },
+  path: { type: 'string', default: '/', description: 'Request path (default /).' },
+};
+
+export const triggerSpecSchema: SchemaOf<TriggerSpec> = {
+  sourceStream: { type: 'string', minLength: 1, description: 'The Stream whose events are delivered.' },
+  filter: {
+    type: 'object',
+    properties: { types: strings('Event type patterns with the Pipeline trigger rules (`*` one token, `>` trailing tokens); empty delivers every event.', { default: [] }) },
+    default: { types: [] },
+    description: 'Which events are delivered.',
+  },
+  sink: {
+    type: 'object',
+    properties: {
+      uri: { type: 'string', nullable: true, description: 'Absolute http:// or https:// URL of the sink.' },
+      ref: { type: 'object', nullable: true, required: ['name'], properties: triggerSinkRef, description: 'A Service of the namespace, instead of uri.' },
+    },
+    description: 'Where events are POSTed (CloudEvents HTTP binary mode). Exactly one of uri and ref.',
+  },
+  startPoint: {
+    type: 'object',
+    required: ['location'],
+    properties: {
+      location: { type: 'string', enum: ['beginning', 'latest', 'offset'] },
+      offset: { type: 'integer', minimum: 0, nullable: true, description: 'First offset to deliver when location is `offset`.' },
+    },
+    default: { location: 'latest' },
+    description: 'Where delivery starts when the Trigger is first created (default latest).',
+  },
+  parallelism: { type: 'integer', minimum: 1, maximum: 1000, default: 1, description: 'Events in flight per partition (default 1: in order).' },
+  timeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Timeout of one POST.' },
+  retry: {
+    type: 'object',
+    properties: {
+      maxAttempts: { type: 'integer', minimum: 1, default: 5, description: 'POSTs per event before it is dead-lettered.' },
+      backoffMs: { type: 'integer', minimum: 1, default: 500, description: 'First backoff (doubles per attempt, with jitter).' },
+      maxBackoffMs: { type: 'integer', minimum: 1, default: 30000, description: 'Largest backoff.' },
+    },
+    default: {},
+    description: 'Retries of failed POSTs (non-2xx, network errors, timeouts).',
+  },
+  deadLetter: {
+    type: 'object',
+    nullable: true,
+    required: ['stream', 'token'],
+    properties: {
+      stream: { type: 'string', minLength: 1, description: 'The Stream events go to after retry.maxAttempts failures.' },
+      token: { type: 'string', minLength: 1, description: 'A Token with pub on that Stream.' },
+    },
+    description: 'Absent: failing events are retried until they succeed.',
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 
 export interface PrinterColumn {
@@ -173,7 +230,7 @@ export interface PrinterColumn {
 }
 
 interface CrdInput {
-  kind: 'Stream' | 'Pipeline' | 'Token';
+  kind: 'Stream' | 'Pipeline' | 'Token' | 'Trigger';
   plural: string;
   description: string;
   spec: { properties: Record<string, JSONSchemaProps>; required: string[] };
@@ -282,11 +339,28 @@ export const tokenCrd = (): KubeObject =>
     ],
   });
 
-/** All three, in a stable order (file names of the chart's crds/ directory). */
+export const triggerCrd = (): KubeObject =>
+  crd({
+    kind: 'Trigger',
+    plural: 'triggers',
+    description: 'Push delivery of a Stream\'s events to an HTTP sink (CloudEvents binary mode), with retries and a dead-letter Stream.',
+    spec: { properties: triggerSpecSchema, required: ['sourceStream', 'sink'] },
+    status: {},
+    columns: [
+      { name: 'Source Stream', type: 'string', jsonPath: '.spec.sourceStream' },
+      { name: 'Sink', type: 'string', jsonPath: '.spec.sink.uri' },
+      { name: 'Types', type: 'string', jsonPath: '.spec.filter.types' },
+      ready('Accepted'),
+      age,
+    ],
+  });
+
+/** All of them, in a stable order (file names of the chart's crds/ directory). */
 export function hadronCrds(): Array<{ file: string; object: KubeObject }> {
   return [
     { file: 'streams.hadron.rs.yaml', object: streamCrd() },
     { file: 'pipelines.hadron.rs.yaml', object: pipelineCrd() },
     { file: 'tokens.hadron.rs.yaml', object: tokenCrd() },
+    { file: 'triggers.hadron.rs.yaml', object: triggerCrd() },
   ];
 }
