@@ -110,6 +110,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
         ['client-port', 7000, 'TCP'],
         ['server-port', 7001, 'TCP'],
         ['metrics-port', 7002, 'TCP'],
+        ['http-port', 7003, 'TCP'],
       ],
     );
     assert.deepEqual(c.env, [
@@ -124,6 +125,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       { name: 'STORAGE_DATA_PATH', value: '/usr/local/hadron-stream/data' },
       { name: 'RETENTION_POLICY_STRATEGY', value: 'time' },
       { name: 'RETENTION_POLICY_RETENTION_SECONDS', value: '604800' },
+      { name: 'HADRON_HTTP_PORT', value: '7003' },
     ]);
     assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/usr/local/hadron-stream/data' }]);
     assert.deepEqual(c.readinessProbe.tcpSocket, { port: 7000 });
@@ -140,6 +142,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     const ports = [
       ['client-port', 7000, 7000, 'TCP'],
       ['server-port', 7001, 7001, 'TCP'],
+      ['http-port', 7003, 7003, 'TCP'],
     ];
     const headless = await eventually('Service events', 30_000, () => get(RT.services, 'events'));
     assert.deepEqual(headless.metadata.labels, svcLabels);
