@@ -4,6 +4,7 @@
  * it, sends the `WorkloadResult` to the parent and exits.
  */
 import { hadronHttpPublish } from './hadron/http-publish.js';
+import { hadronTrigger } from './hadron/trigger.js';
 import { hadronClientPublish } from './hadron/client-publish.js';
 import { hadronDrain } from './hadron/drain.js';
 import { hadronPipeline } from './hadron/pipeline.js';
@@ -17,6 +18,7 @@ import type { WorkloadResult, WorkloadSpec } from './types.js';
 const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
   'hadron.publish': hadronPublish,
   'hadron.http-publish': hadronHttpPublish,
+  'hadron.trigger': hadronTrigger,
   'hadron.client-publish': hadronClientPublish,
   'hadron.latency': hadronLatency,
   'hadron.drain': hadronDrain,

@@ -10,7 +10,7 @@ test('defaults are the full sizes', () => {
   assert.equal(o.events, 1_000_000);
   assert.deepEqual(o.sizes, [1024, 256]);
   assert.deepEqual(o.partitions, [1, 3]);
-  assert.equal(buildWorkloads(o).length, 22);
+  assert.equal(buildWorkloads(o).length, 24);
 });
 
 test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
@@ -25,7 +25,7 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
   );
   assert.deepEqual(
     buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
-    ['hadron.latency.1k', 'hadron.drain.1k', 'hadron.pipeline.5stage'],
+    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', 'hadron.drain.1k', 'hadron.pipeline.5stage'],
   );
 });
 

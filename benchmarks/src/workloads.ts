@@ -95,6 +95,24 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
     title: `Hadron HTTP ingress, binary mode 1 event/request ${sizeText(lat1k)} (64 in flight, fsync)`,
   });
 
+  // Trigger push delivery (docs/http.md): one event in flight (ordered) and 16.
+  const triggerEvents = Math.max(1000, Math.floor(Math.min(o.events, 20_000) / 1000) * 1000);
+  for (const par of [1, 16]) {
+    specs.push({
+      ...base,
+      id: `hadron.trigger.${sizeLabel(lat1k)}.par${par}`,
+      system: 'hadron',
+      kind: 'drain',
+      runner: 'hadron.trigger',
+      events: triggerEvents,
+      eventSize: lat1k,
+      partitions: 1,
+      maxBatch: par,
+      timeoutMs: 60_000 + triggerEvents * 20,
+      title: `Hadron Trigger → HTTP sink, ${sizeText(lat1k)}, parallelism ${par}${par === 1 ? ' (in order)' : ''}`,
+    });
+  }
+
   const latCommon = { ...base, kind: 'latency' as const, events: 0, eventSize: lat1k, partitions: 1, timeoutMs: (o.latencySeconds + o.warmupSeconds) * 1000 + 90_000 };
   specs.push({ ...latCommon, id: 'hadron.latency.1k', system: 'hadron', runner: 'hadron.latency', batch: o.latencyBatch, title: `Hadron publish latency @ ${o.rate}/s, 1 KiB, ≤${o.latencyBatch} due events/request, fsync` });
   specs.push({ ...latCommon, id: 'nats.js-latency.1k', system: 'nats', runner: 'nats.js-latency', batch: 1, title: `NATS js.publish() latency @ ${o.rate}/s, 1 KiB, 1 msg/publish` });

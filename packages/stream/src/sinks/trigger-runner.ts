@@ -17,6 +17,8 @@
  * Binary mode (CloudEvents HTTP binding §3.1): every attribute as a `ce-` header, percent-encoded
  * where §3.1.3.2 requires; `datacontenttype` as Content-Type; `data` as the body.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { HadronError, backoffDelay, matchesTriggers, sleep, type Logger, type Trigger } from '@hadron/core';
 import { decodeEvent, type WireEvent } from '@hadron/proto';
 import type { Counter } from 'prom-client';
@@ -72,11 +74,15 @@ export class TriggerRunner {
   private handle: MemberHandle | undefined;
   private readonly abort = new AbortController();
   private spec: Trigger['spec'];
-  private readonly url: string;
+  private readonly url: URL;
+  /** Keep-alive connections to the sink, one per event in flight (node:http is far cheaper than fetch per request). */
+  private readonly agent: http.Agent;
 
   constructor(private readonly o: TriggerRunnerOptions) {
     this.spec = o.trigger.spec;
-    this.url = sinkUrl(o.trigger, o.namespace);
+    this.url = new URL(sinkUrl(o.trigger, o.namespace));
+    const agentOpts = { keepAlive: true, maxSockets: this.spec.parallelism };
+    this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
   }
 
   get name(): string {
@@ -103,7 +109,7 @@ export class TriggerRunner {
         fail: (err) => this.o.logger.error({ err, trigger: this.name }, 'trigger delivery ended by the server'),
       },
     );
-    this.o.logger.info({ trigger: this.name, sink: this.url, parallelism: this.spec.parallelism }, 'trigger delivery started');
+    this.o.logger.info({ trigger: this.name, sink: this.url.href, parallelism: this.spec.parallelism }, 'trigger delivery started');
   }
 
   private async deliver(d: Delivery): Promise<void> {
@@ -148,25 +154,41 @@ export class TriggerRunner {
     }
   }
 
-  /** One POST; '' on 2xx, else what went wrong. */
-  private async post(ev: WireEvent): Promise<string> {
+  /** One POST; '' on 2xx, else what went wrong (rejects only when the runner stops). */
+  private post(ev: WireEvent): Promise<string> {
     const { headers, body } = binaryRequest(ev);
-    try {
-      const res = await fetch(this.url, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.spec.timeoutMs)]),
+    const signal = this.abort.signal;
+    return new Promise<string>((resolve, reject) => {
+      let settled = false;
+      const finish = (problem: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(problem);
+      };
+      const mod = this.url.protocol === 'https:' ? https : http;
+      const req = mod.request(this.url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(body.byteLength) } }, (res) => {
+        // Drain the reply (replies to a reply stream are not supported yet).
+        res.resume();
+        res.on('end', () => finish(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300 ? '' : `sink answered HTTP ${res.statusCode}`));
+        res.on('error', (err) => finish(`sink reply failed: ${err.message}`));
       });
-      // Drain the reply (replies to a reply stream are not supported yet).
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) return '';
-      return `sink answered HTTP ${res.status}`;
-    } catch (err) {
-      if (this.abort.signal.aborted) throw err;
-      const e = err as Error;
-      return e.name === 'TimeoutError' ? `no answer within ${this.spec.timeoutMs} ms (spec.timeoutMs)` : `sink unreachable: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}`;
-    }
+      const timer = setTimeout(() => {
+        finish(`no answer within ${this.spec.timeoutMs} ms (spec.timeoutMs)`);
+        req.destroy();
+      }, this.spec.timeoutMs);
+      const onAbort = (): void => {
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err) => finish(`sink unreachable: ${err.message}`));
+      req.end(body);
+    });
   }
 
   /** Stops delivering; an unacked delivery is redelivered after restart (at-least-once). */
@@ -174,5 +196,6 @@ export class TriggerRunner {
     this.abort.abort(new HadronError('CANCELLED', `trigger ${this.name} stopped`));
     this.handle?.leave();
     this.handle = undefined;
+    this.agent.destroy();
   }
 }
