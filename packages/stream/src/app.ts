@@ -7,6 +7,7 @@
  * A fatal storage error triggers the same stop and `onFatal`, and the process exits non-zero.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GrpcServer, HadronError, LocalManifests, type ControlPlaneSource, type ControlPlaneView, type Logger } from '@hadron/core';
@@ -27,6 +28,16 @@ import { DeadLetters } from './dead-letter.js';
 import { TriggerManager } from './sinks/trigger-manager.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * What the HTTP ingress trusts when it forwards to another partition over TLS: partitions of one
+ * Stream share the certificate, so its issuer — `ca.crt` next to the certificate file, as in a
+ * Kubernetes TLS Secret volume — and the certificate (chain) itself.
+ */
+async function forwardingTrust(certFile: string, cert: string | Buffer): Promise<Buffer> {
+  const ca = await fs.readFile(path.join(path.dirname(certFile), 'ca.crt')).catch(() => undefined);
+  return ca ? Buffer.concat([ca, Buffer.from('\n'), Buffer.from(cert)]) : Buffer.from(cert);
+}
 
 export interface StreamServerOptions {
   logger: Logger;
@@ -226,8 +237,7 @@ export class StreamServer {
         const a = advertisedAddress(cfg, p);
         return a.includes('://') ? a : `${cfg.tls ? 'https' : 'http'}://${a}`;
       },
-      // Partitions of one Stream share the certificate: trust it for the hop between them.
-      ...(tls ? { tls: { ca: tls.cert } } : {}),
+      ...(tls ? { tls: { ca: await forwardingTrust(cfg.tls!.certFile, tls.cert) } } : {}),
       maxMessageBytes: cfg.maxMessageBytes,
       timeoutMs: cfg.requestBodyTimeoutMs || 30_000,
     });

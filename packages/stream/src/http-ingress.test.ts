@@ -5,9 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { CloudEvent, HTTP } from 'cloudevents';
+import { createCertificate, createCertificateAuthority } from '@hadron/core';
 import { partitionOf } from '@hadron/proto';
 import { RawClient, readAll, startStream } from '@hadron/testing';
 
@@ -201,4 +206,37 @@ test('too many requests in flight are refused with 429 and Retry-After; then acc
   hold.destroy();
   const after = await post(c.httpUrl(0), { headers: { ...ce, 'ce-id': 'after' }, body: 'x', token: c.tokens.writer });
   assert.equal(after.status, 200);
+});
+
+test('with TLS the ingress serves HTTPS with the client port certificate and forwards to the owner over TLS', async () => {
+  const ca = createCertificateAuthority('ingress-ca');
+  const leaf = createCertificate({ commonName: 'events', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], issuer: ca });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-ingress-tls-'));
+  fs.writeFileSync(path.join(dir, 'tls.crt'), leaf.cert);
+  fs.writeFileSync(path.join(dir, 'tls.key'), leaf.key);
+  fs.writeFileSync(path.join(dir, 'ca.crt'), ca.cert);
+  try {
+    await using c = await startStream({ partitions: 2, env: { HADRON_TLS_CERT_FILE: path.join(dir, 'tls.crt'), HADRON_TLS_KEY_FILE: path.join(dir, 'tls.key') } });
+    // A key owned by partition 1, sent to partition 0: forwarded over TLS.
+    const key = ['a', 'b', 'c', 'd', 'e', 'f'].find((k) => partitionOf({ id: '', source: '', optattrs: { partitionkey: k } }, 2) === 1)!;
+    const port = Number(new URL(c.httpUrl(0)).port);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port, path: '/', method: 'POST', ca: ca.cert, headers: { authorization: `bearer ${c.tokens.writer}`, 'ce-specversion': '1.0', 'ce-id': 'tls-1', 'ce-source': '/tls', 'ce-type': 't', 'ce-partitionkey': key } },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end('over tls');
+    });
+    assert.equal(answer.status, 200, answer.body);
+    assert.deepEqual((JSON.parse(answer.body) as Answer['body']).events, [{ id: 'tls-1', partition: 1, offset: 1 }]);
+    // Cleartext is not served on a TLS port.
+    await assert.rejects(fetch(`${c.httpUrl(0)}/`, { method: 'POST' }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
