@@ -345,10 +345,10 @@ export const triggerCrd = (): KubeObject =>
     plural: 'triggers',
     description: 'Push delivery of a Stream\'s events to an HTTP sink (CloudEvents binary mode), with retries and a dead-letter Stream.',
     spec: { properties: triggerSpecSchema, required: ['sourceStream', 'sink'] },
-    status: {},
+    status: { sinkUri: { type: 'string', description: 'The URL events are POSTed to (sink.uri, or sink.ref resolved).' } },
     columns: [
       { name: 'Source Stream', type: 'string', jsonPath: '.spec.sourceStream' },
-      { name: 'Sink', type: 'string', jsonPath: '.spec.sink.uri' },
+      { name: 'Sink', type: 'string', jsonPath: '.status.sinkUri' },
       { name: 'Types', type: 'string', jsonPath: '.spec.filter.types' },
       ready('Accepted'),
       age,

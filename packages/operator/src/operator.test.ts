@@ -191,6 +191,13 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     assert.equal(pst.stages, 5);
     assert.equal(pst.conditions[0].type, 'Accepted');
     assert.equal(pst.conditions[0].status, 'True');
+
+    // A Trigger (docs/http.md): status says where its events go.
+    await kubectl(cp, ['apply', '-n', NS, '-f', '-'], JSON.stringify({ apiVersion: 'hadron.rs/v1beta1', kind: 'Trigger', metadata: { name: 'to-billing' }, spec: { sourceStream: 'events', sink: { ref: { name: 'billing', port: 8080, path: '/in' } } } }));
+    const tst = await eventually('Trigger status', 30_000, async () => (await get(RT.triggers, 'to-billing'))?.status);
+    assert.equal(tst.sinkUri, `http://billing.${NS}.svc.cluster.local:8080/in`);
+    assert.deepEqual([tst.conditions[0].type, tst.conditions[0].status, tst.conditions[0].reason], ['Accepted', 'True', 'Valid']);
+    await kubectl(cp, ['delete', '-n', NS, 'trigger/to-billing']);
   });
 
   it('pods become Ready under kwok and the Stream status reports ready partitions', async () => {
