@@ -3,6 +3,8 @@
  * can kill it together with every server it started). Reads the spec from BENCH_SPEC, runs
  * it, sends the `WorkloadResult` to the parent and exits.
  */
+import { hadronHttpPublish } from './hadron/http-publish.js';
+import { hadronTrigger } from './hadron/trigger.js';
 import { hadronClientPublish } from './hadron/client-publish.js';
 import { hadronDrain } from './hadron/drain.js';
 import { hadronPipeline } from './hadron/pipeline.js';
@@ -15,6 +17,8 @@ import type { WorkloadResult, WorkloadSpec } from './types.js';
 
 const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
   'hadron.publish': hadronPublish,
+  'hadron.http-publish': hadronHttpPublish,
+  'hadron.trigger': hadronTrigger,
   'hadron.client-publish': hadronClientPublish,
   'hadron.latency': hadronLatency,
   'hadron.drain': hadronDrain,

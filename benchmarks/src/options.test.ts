@@ -10,7 +10,7 @@ test('defaults are the full sizes', () => {
   assert.equal(o.events, 1_000_000);
   assert.deepEqual(o.sizes, [1024, 256]);
   assert.deepEqual(o.partitions, [1, 3]);
-  assert.equal(buildWorkloads(o).length, 20);
+  assert.equal(buildWorkloads(o).length, 24);
 });
 
 test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
@@ -19,12 +19,13 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
   assert.equal(o.window, 2);
   assert.deepEqual(
     buildWorkloads(o).map((s) => s.id),
-    // "publish" is a kind and part of the client workload's id: both kinds of publish run.
-    ['hadron.publish.1k.p1', 'nats.js-publish.1k.s1', 'nats.core-publish.1k.s1', 'hadron.client-publish.1k.p1'],
+    // "publish" is a kind and part of the client workload's id: every kind of publish runs
+    // (the HTTP ingress rows are publish workloads too).
+    ['hadron.publish.1k.p1', 'nats.js-publish.1k.s1', 'nats.core-publish.1k.s1', 'hadron.client-publish.1k.p1', 'hadron.http-batched.1k.p1', 'hadron.http-single.1k.p1'],
   );
   assert.deepEqual(
     buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
-    ['hadron.latency.1k', 'hadron.drain.1k', 'hadron.pipeline.5stage'],
+    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', 'hadron.drain.1k', 'hadron.pipeline.5stage'],
   );
 });
 

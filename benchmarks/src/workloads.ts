@@ -70,6 +70,49 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
     title: `Hadron client publish() ${sizeText(lat1k)}, 1 event/call (${o.natsWindow} calls in flight, fsync)`,
   });
 
+  // CloudEvents HTTP ingress (docs/http.md), next to hadron.publish.1k.p1 (gRPC).
+  const httpCommon = { ...base, kind: 'publish' as const, eventSize: lat1k, partitions: 1 };
+  specs.push({
+    ...httpCommon,
+    id: `hadron.http-batched.${sizeLabel(lat1k)}.p1`,
+    system: 'hadron',
+    runner: 'hadron.http-publish',
+    events: o.events,
+    window: o.window,
+    timeoutMs: pubTimeout(o.events),
+    title: `Hadron HTTP ingress, batched ${sizeText(lat1k)} (${o.batch} events/request, ${o.window} in flight, fsync)`,
+  });
+  const singles = Math.min(o.events, 100_000);
+  specs.push({
+    ...httpCommon,
+    id: `hadron.http-single.${sizeLabel(lat1k)}.p1`,
+    system: 'hadron',
+    runner: 'hadron.http-publish',
+    events: singles,
+    batch: 1,
+    window: 64,
+    timeoutMs: pubTimeout(singles) * 4,
+    title: `Hadron HTTP ingress, binary mode 1 event/request ${sizeText(lat1k)} (64 in flight, fsync)`,
+  });
+
+  // Trigger push delivery (docs/http.md): one event in flight (ordered) and 16.
+  const triggerEvents = Math.max(1000, Math.floor(Math.min(o.events, 20_000) / 1000) * 1000);
+  for (const par of [1, 16]) {
+    specs.push({
+      ...base,
+      id: `hadron.trigger.${sizeLabel(lat1k)}.par${par}`,
+      system: 'hadron',
+      kind: 'drain',
+      runner: 'hadron.trigger',
+      events: triggerEvents,
+      eventSize: lat1k,
+      partitions: 1,
+      maxBatch: par,
+      timeoutMs: 60_000 + triggerEvents * 20,
+      title: `Hadron Trigger → HTTP sink, ${sizeText(lat1k)}, parallelism ${par}${par === 1 ? ' (in order)' : ''}`,
+    });
+  }
+
   const latCommon = { ...base, kind: 'latency' as const, events: 0, eventSize: lat1k, partitions: 1, timeoutMs: (o.latencySeconds + o.warmupSeconds) * 1000 + 90_000 };
   specs.push({ ...latCommon, id: 'hadron.latency.1k', system: 'hadron', runner: 'hadron.latency', batch: o.latencyBatch, title: `Hadron publish latency @ ${o.rate}/s, 1 KiB, ≤${o.latencyBatch} due events/request, fsync` });
   specs.push({ ...latCommon, id: 'nats.js-latency.1k', system: 'nats', runner: 'nats.js-latency', batch: 1, title: `NATS js.publish() latency @ ${o.rate}/s, 1 KiB, 1 msg/publish` });
@@ -131,6 +174,13 @@ export function buildComparisons(o: BenchOptions): Comparison[] {
       });
     }
   }
+  out.push({
+    title: 'HTTP batched vs gRPC publish 1 KiB × 1',
+    hadron: 'hadron.http-batched.1k.p1',
+    nats: [{ id: 'hadron.publish.1k.p1', label: 'gRPC publish' }],
+    metric: 'eventsPerSec',
+    target: 0.5,
+  });
   out.push({
     title: 'client publish() 1 KiB × 1',
     hadron: 'hadron.client-publish.1k.p1',

@@ -72,10 +72,11 @@ test('container images hadron-stream and hadron (podman, read-only, UID 65532)',
     assert.deepEqual([info.uid, info.gid], [65532, 65532]);
     assert.equal(info.node, `v${stream.node}`);
     assert.equal(info.write, 'EROFS');
-    for (const dev of ['typescript', 'eslint', '@hadron/testing', '@hadron/cli', '@hadron/client', '@grpc/grpc-js', '@types/node', 'typescript-eslint', '@bufbuild/buf']) {
+    for (const dev of ['typescript', 'eslint', '@hadron/testing', '@hadron/cli', '@grpc/grpc-js', '@types/node', 'typescript-eslint', '@bufbuild/buf', 'cloudevents']) {
       assert.ok(!info.modules.includes(dev), `${dev} is in the hadron-stream image`);
     }
-    for (const need of ['@hadron/core', '@hadron/proto', '@hadron/k8s', 'pino', 'yaml', 'prom-client', '@bufbuild/protobuf']) {
+    // @hadron/client: the partition server publishes to dead-letter Streams with it (docs/http.md).
+    for (const need of ['@hadron/core', '@hadron/proto', '@hadron/k8s', '@hadron/client', 'pino', 'yaml', 'prom-client', '@bufbuild/protobuf']) {
       assert.ok(info.modules.includes(need), `${need} missing from the hadron-stream image`);
     }
     assert.ok(info.files.includes('/app/packages/stream/dist/main.js'));

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { Logger } from 'pino';
-import type { Pipeline, Stream, Token, TokenSecret } from './manifests/types.js';
+import type { Pipeline, Stream, Token, TokenSecret, Trigger } from './manifests/types.js';
 import { parseDocument, validatePipelineUpdate, type AnyResource } from './manifests/validate.js';
 
 export interface ControlPlaneView {
@@ -18,6 +18,8 @@ export interface ControlPlaneView {
   readonly pipelines: ReadonlyMap<string, Pipeline>;
   readonly tokens: ReadonlyMap<string, Token>;
   readonly secrets: ReadonlyMap<string, TokenSecret>;
+  /** Triggers (push delivery to HTTP sinks); absent from sources that do not read them. */
+  readonly triggers?: ReadonlyMap<string, Trigger>;
 }
 
 export const EMPTY_VIEW: ControlPlaneView = Object.freeze({
@@ -154,10 +156,19 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
       pipelines: new Map<string, Pipeline>(),
       tokens: new Map<string, Token>(),
       secrets: new Map<string, TokenSecret>(),
+      triggers: new Map<string, Trigger>(),
     };
     const previousOf = (kind: Kind, name: string): AnyResource | undefined => {
       const v =
-        kind === 'Stream' ? prev.streams.get(name) : kind === 'Pipeline' ? prev.pipelines.get(name) : kind === 'Token' ? prev.tokens.get(name) : prev.secrets.get(name);
+        kind === 'Stream'
+          ? prev.streams.get(name)
+          : kind === 'Pipeline'
+            ? prev.pipelines.get(name)
+            : kind === 'Token'
+              ? prev.tokens.get(name)
+              : kind === 'Trigger'
+                ? prev.triggers?.get(name)
+                : prev.secrets.get(name);
       return v === undefined ? undefined : ({ kind, value: v } as AnyResource);
     };
     files.forEach((file, i) => {
@@ -200,7 +211,9 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
     });
     for (const list of byFile.values()) {
       for (const r of list) {
-        const map = (r.kind === 'Stream' ? next.streams : r.kind === 'Pipeline' ? next.pipelines : r.kind === 'Token' ? next.tokens : next.secrets) as Map<string, unknown>;
+        const map = (
+          r.kind === 'Stream' ? next.streams : r.kind === 'Pipeline' ? next.pipelines : r.kind === 'Token' ? next.tokens : r.kind === 'Trigger' ? next.triggers : next.secrets
+        ) as Map<string, unknown>;
         const name = r.kind === 'Secret' ? r.value.name : r.value.metadata.name;
         if (map.has(name)) errors.push(`${r.kind} ${name} is defined more than once; the last definition wins`);
         map.set(name, r.value);
@@ -230,6 +243,6 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
 export function viewDigest(v: ControlPlaneView): string {
   const secrets = [...v.secrets.values()].map((s) => [s.name, s.hmacKey.toString('base64'), s.token ?? '']);
   return createHash('sha256')
-    .update(JSON.stringify([[...v.streams.entries()], [...v.pipelines.entries()], [...v.tokens.entries()], secrets]))
+    .update(JSON.stringify([[...v.streams.entries()], [...v.pipelines.entries()], [...v.tokens.entries()], secrets, [...(v.triggers?.entries() ?? [])]]))
     .digest('hex');
 }

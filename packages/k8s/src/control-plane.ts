@@ -7,6 +7,7 @@
  * | streams.hadron.rs   | fieldSelector `metadata.name=$STREAM`                          |
  * | pipelines.hadron.rs | all in the namespace                                           |
  * | tokens.hadron.rs    | all in the namespace                                           |
+ * | triggers.hadron.rs  | all in the namespace (push delivery, docs/http.md)              |
  * | v1 Secrets          | labelSelector `app=hadron,hadron.rs/controlled-by=hadron-operator` |
  *
  * Objects go through the same `parseStream`/`parsePipeline`/`parseToken`/`parseTokenSecret` as
@@ -22,6 +23,7 @@ import {
   parseStream,
   parseToken,
   parseTokenSecret,
+  parseTrigger,
   validatePipelineUpdate,
   viewDigest,
   type ControlPlaneSource,
@@ -31,13 +33,14 @@ import {
   type Stream,
   type Token,
   type TokenSecret,
+  type Trigger,
 } from '@hadron/core';
 import { KubeClient } from './client.js';
 import { Informer } from './informer.js';
 import { loadConnection, type KubeConnection } from './kubeconfig.js';
 import { RT, labelSelector, type KubeObject } from './types.js';
 
-export type WatchedKind = 'streams' | 'pipelines' | 'tokens' | 'secrets';
+export type WatchedKind = 'streams' | 'pipelines' | 'tokens' | 'secrets' | 'triggers';
 
 export const OPERATOR_SECRET_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
 
@@ -60,7 +63,7 @@ export class KubernetesControlPlane extends EventEmitter<{ change: [ControlPlane
   private starting: Promise<void> | undefined;
   private pending: NodeJS.Immediate | undefined;
   /** Last valid version of each object, by kind and name. */
-  private readonly lastValid = { streams: new Map<string, Stream>(), pipelines: new Map<string, Pipeline>(), tokens: new Map<string, Token>(), secrets: new Map<string, TokenSecret>() };
+  private readonly lastValid = { streams: new Map<string, Stream>(), pipelines: new Map<string, Pipeline>(), tokens: new Map<string, Token>(), secrets: new Map<string, TokenSecret>(), triggers: new Map<string, Trigger>() };
   private readonly reported = new Map<string, string>();
 
   constructor(private readonly o: KubernetesControlPlaneOptions) {
@@ -85,6 +88,7 @@ export class KubernetesControlPlane extends EventEmitter<{ change: [ControlPlane
       pipelines: mk('pipelines', {}),
       tokens: mk('tokens', {}),
       secrets: mk('secrets', { labelSelector: OPERATOR_SECRET_SELECTOR }),
+      triggers: mk('triggers', {}),
     };
   }
 
@@ -124,6 +128,7 @@ export class KubernetesControlPlane extends EventEmitter<{ change: [ControlPlane
       pipelines: new Map<string, Pipeline>(),
       tokens: new Map<string, Token>(),
       secrets: new Map<string, TokenSecret>(),
+      triggers: new Map<string, Trigger>(),
     };
     const raw = (o: KubeObject): Record<string, unknown> => o as unknown as Record<string, unknown>;
     for (const o of this.informers.streams.list()) {
@@ -165,7 +170,17 @@ export class KubernetesControlPlane extends EventEmitter<{ change: [ControlPlane
       if (r.ok) next.secrets.set(r.value.name, r.value);
       else this.problem(`Secret/${o.metadata.name}`, r.errors, false);
     }
-    for (const k of ['streams', 'pipelines', 'tokens', 'secrets'] as const) {
+    for (const o of this.informers.triggers.list()) {
+      const r = parseTrigger(raw(o));
+      const name = o.metadata.name;
+      if (r.ok) next.triggers.set(name, r.value);
+      else {
+        const old = this.lastValid.triggers.get(name);
+        this.problem(`Trigger/${name}`, r.errors, old !== undefined);
+        if (old) next.triggers.set(name, old);
+      }
+    }
+    for (const k of ['streams', 'pipelines', 'tokens', 'secrets', 'triggers'] as const) {
       const m = this.lastValid[k] as Map<string, unknown>;
       m.clear();
       for (const [n, v] of next[k]) m.set(n, v);
@@ -184,6 +199,7 @@ export class KubernetesControlPlane extends EventEmitter<{ change: [ControlPlane
       pipelines: this.informers.pipelines.stats,
       tokens: this.informers.tokens.stats,
       secrets: this.informers.secrets.stats,
+      triggers: this.informers.triggers.stats,
     };
   }
 

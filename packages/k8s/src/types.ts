@@ -69,6 +69,7 @@ export const RT = {
   streams: { group: 'hadron.rs', version: 'v1beta1', plural: 'streams', kind: 'Stream', namespaced: true },
   pipelines: { group: 'hadron.rs', version: 'v1beta1', plural: 'pipelines', kind: 'Pipeline', namespaced: true },
   tokens: { group: 'hadron.rs', version: 'v1beta1', plural: 'tokens', kind: 'Token', namespaced: true },
+  triggers: { group: 'hadron.rs', version: 'v1beta1', plural: 'triggers', kind: 'Trigger', namespaced: true },
   statefulsets: { group: 'apps', version: 'v1', plural: 'statefulsets', kind: 'StatefulSet', namespaced: true },
   services: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   secrets: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },

@@ -69,20 +69,20 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     const op = rules('hadron-operator');
     for (const denied of ['*', 'secrets:get', 'secrets:update', 'secrets:patch', 'statefulsets:update', 'pods:list', 'leases:delete']) assert.ok(!op.some((r) => r.startsWith(denied)), `hadron-operator has ${denied}`);
     assert.ok(op.includes('leases:update(hadron-operator)'));
-    assert.deepEqual(rules('hadron-stream'), ['pipelines:list', 'pipelines:watch', 'secrets:list', 'secrets:watch', 'streams:list', 'streams:watch', 'tokens:list', 'tokens:watch']);
+    assert.deepEqual(rules('hadron-stream'), ['pipelines:list', 'pipelines:watch', 'secrets:list', 'secrets:watch', 'streams:list', 'streams:watch', 'tokens:list', 'tokens:watch', 'triggers:list', 'triggers:watch']);
     assert.equal(find(objs, 'RoleBinding', 'hadron-stream').subjects[0].name, 'hadron-stream');
   });
 
   it('webhook TLS: generated CA by default, cert-manager when enabled, your CA when given', async () => {
     const gen = await template();
     const vwc = find(gen, 'ValidatingWebhookConfiguration', 'validations-hadron-rs');
-    assert.deepEqual(vwc.webhooks.map((w: Obj) => w.name), ['pipelines.validations.hadron.rs', 'streams.validations.hadron.rs', 'tokens.validations.hadron.rs']);
+    assert.deepEqual(vwc.webhooks.map((w: Obj) => w.name), ['pipelines.validations.hadron.rs', 'streams.validations.hadron.rs', 'tokens.validations.hadron.rs', 'triggers.validations.hadron.rs']);
     for (const w of vwc.webhooks) {
       assert.deepEqual(w.admissionReviewVersions, ['v1']);
       assert.equal(w.sideEffects, 'None');
       assert.deepEqual(w.rules[0].operations, ['CREATE', 'UPDATE']);
       assert.equal(w.clientConfig.service.name, 'hadron-operator-webhooks');
-      assert.match(w.clientConfig.service.path, /^\/k8s\/admissions\/vaw\/(pipelines|streams|tokens)$/);
+      assert.match(w.clientConfig.service.path, /^\/k8s\/admissions\/vaw\/(pipelines|streams|tokens|triggers)$/);
     }
     const secret = find(gen, 'Secret', 'hadron-webhooks');
     assert.equal(vwc.webhooks[0].clientConfig.caBundle, secret.data['ca.crt']);

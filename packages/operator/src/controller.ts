@@ -20,6 +20,7 @@ import {
   decodeJwtUnverified,
   mintToken,
   parsePipeline,
+  parseTrigger,
   parseStream,
   parseToken,
   parseTokenSecret,
@@ -60,12 +61,12 @@ export interface ControllerOptions {
   backoff?: { baseMs?: number; maxMs?: number };
 }
 
-type Kind = 'Stream' | 'Token' | 'Pipeline';
+type Kind = 'Stream' | 'Token' | 'Pipeline' | 'Trigger';
 type Raw = Record<string, unknown>;
 type Status = Record<string, unknown> & { conditions?: Condition[] };
 
 export class Controller {
-  readonly informers: Record<'streams' | 'pipelines' | 'tokens' | 'statefulsets' | 'services' | 'secrets', Informer>;
+  readonly informers: Record<'streams' | 'pipelines' | 'tokens' | 'triggers' | 'statefulsets' | 'services' | 'secrets', Informer>;
   readonly queue: WorkQueue;
   private readonly log: Logger;
 
@@ -85,6 +86,7 @@ export class Controller {
       streams: mk(RT.streams, false),
       pipelines: mk(RT.pipelines, false),
       tokens: mk(RT.tokens, false),
+      triggers: mk(RT.triggers, false),
       statefulsets: mk(RT.statefulsets, true),
       services: mk(RT.services, true),
       secrets: mk(RT.secrets, true),
@@ -116,6 +118,7 @@ export class Controller {
       return stream ? `Stream/${stream}` : undefined;
     });
     on(this.informers.pipelines, (p) => `Pipeline/${p.metadata.name}`);
+    on(this.informers.triggers, (t) => `Trigger/${t.metadata.name}`);
   }
 
   start(): void {
@@ -134,6 +137,7 @@ export class Controller {
     for (const t of this.informers.tokens.list()) this.queue.add(`Token/${t.metadata.name}`);
     for (const s of this.informers.secrets.list()) if (isTokenSecret(s)) this.queue.add(`Token/${s.metadata.name}`);
     for (const p of this.informers.pipelines.list()) this.queue.add(`Pipeline/${p.metadata.name}`);
+    for (const t of this.informers.triggers.list()) this.queue.add(`Trigger/${t.metadata.name}`);
     this.queue.resume();
   }
 
@@ -156,6 +160,7 @@ export class Controller {
     this.o.metrics.reconciles.inc({ kind });
     if (kind === 'Stream') await this.reconcileStream(name);
     else if (kind === 'Token') await this.reconcileToken(name);
+    else if (kind === 'Trigger') await this.reconcileTrigger(name);
     else await this.reconcilePipeline(name);
   }
 
@@ -350,6 +355,22 @@ export class Controller {
     await this.writeStatus(RT.pipelines, raw, { observedGeneration: gen, stages }, [
       parsed.ok
         ? { type: 'Accepted', status: 'True', reason: 'Valid', message: 'pipeline is valid', observedGeneration: gen }
+        : { type: 'Accepted', status: 'False', reason: 'Invalid', message: parsed.errors.join('; '), observedGeneration: gen },
+    ]);
+  }
+
+  // --- Trigger -------------------------------------------------------------------------------
+
+  /** Status only: the partition servers of the source Stream deliver (docs/http.md). */
+  private async reconcileTrigger(name: string): Promise<void> {
+    const raw = this.informers.triggers.get(name);
+    if (!raw || raw.metadata.deletionTimestamp) return;
+    const gen = raw.metadata.generation ?? 0;
+    const parsed = parseTrigger(raw as unknown as Raw);
+    const sink = parsed.ok ? (parsed.value.spec.sink.uri ?? `http://${parsed.value.spec.sink.ref!.name}.${this.o.namespace}.svc.cluster.local:${parsed.value.spec.sink.ref!.port}${parsed.value.spec.sink.ref!.path}`) : '';
+    await this.writeStatus(RT.triggers, raw, { observedGeneration: gen, sinkUri: sink }, [
+      parsed.ok
+        ? { type: 'Accepted', status: 'True', reason: 'Valid', message: `delivered by the partitions of Stream ${parsed.value.spec.sourceStream} to ${sink}`, observedGeneration: gen }
         : { type: 'Accepted', status: 'False', reason: 'Invalid', message: parsed.errors.join('; '), observedGeneration: gen },
     ]);
   }

@@ -10,7 +10,7 @@ export const FIELD_MANAGER = 'hadron-operator';
 export const STREAM_CONTAINER = 'hadron-stream';
 export const STREAM_SERVICE_ACCOUNT = 'hadron-stream';
 export const DATA_PATH = '/usr/local/hadron-stream/data';
-export const PORTS = { client: 7000, server: 7001, metrics: 7002 } as const;
+export const PORTS = { client: 7000, server: 7001, metrics: 7002, http: 7003 } as const;
 
 export const LABEL_STREAM = 'hadron.rs/stream';
 export const LABEL_STATEFULSET = 'hadron.rs/statefulset';
@@ -75,6 +75,7 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
                 { name: 'client-port', containerPort: PORTS.client, protocol: 'TCP' },
                 { name: 'server-port', containerPort: PORTS.server, protocol: 'TCP' },
                 { name: 'metrics-port', containerPort: PORTS.metrics, protocol: 'TCP' },
+                { name: 'http-port', containerPort: PORTS.http, protocol: 'TCP' },
               ],
               env: [
                 { name: 'RUST_LOG', value: s.spec.debug ? 'error,hadron_stream=debug,hadron_core=debug' : 'error,hadron_stream=info,hadron_core=info' },
@@ -90,6 +91,8 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
                 retentionSeconds === undefined || retentionSeconds === null
                   ? { name: 'RETENTION_POLICY_RETENTION_SECONDS' }
                   : { name: 'RETENTION_POLICY_RETENTION_SECONDS', value: String(retentionSeconds) },
+                // CloudEvents HTTP ingress (docs/http.md); after the reference's variables, which keep their order.
+                { name: 'HADRON_HTTP_PORT', value: String(PORTS.http) },
                 ...tlsEnv(s),
               ],
               volumeMounts: [{ name: 'data', mountPath: DATA_PATH }, ...(tlsSecret ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true }] : [])],
@@ -116,6 +119,7 @@ export function volumeClaimTemplate(s: Stream): KubeObject {
 const servicePorts = [
   { name: 'client-port', port: PORTS.client, targetPort: PORTS.client, protocol: 'TCP' },
   { name: 'server-port', port: PORTS.server, targetPort: PORTS.server, protocol: 'TCP' },
+  { name: 'http-port', port: PORTS.http, targetPort: PORTS.http, protocol: 'TCP' },
 ];
 
 /** Headless Service `{stream}`: bootstrap address `{stream}.{ns}.svc.cluster.local:7000`. */

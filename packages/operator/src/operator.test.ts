@@ -110,6 +110,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
         ['client-port', 7000, 'TCP'],
         ['server-port', 7001, 'TCP'],
         ['metrics-port', 7002, 'TCP'],
+        ['http-port', 7003, 'TCP'],
       ],
     );
     assert.deepEqual(c.env, [
@@ -124,6 +125,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       { name: 'STORAGE_DATA_PATH', value: '/usr/local/hadron-stream/data' },
       { name: 'RETENTION_POLICY_STRATEGY', value: 'time' },
       { name: 'RETENTION_POLICY_RETENTION_SECONDS', value: '604800' },
+      { name: 'HADRON_HTTP_PORT', value: '7003' },
     ]);
     assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/usr/local/hadron-stream/data' }]);
     assert.deepEqual(c.readinessProbe.tcpSocket, { port: 7000 });
@@ -140,6 +142,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     const ports = [
       ['client-port', 7000, 7000, 'TCP'],
       ['server-port', 7001, 7001, 'TCP'],
+      ['http-port', 7003, 7003, 'TCP'],
     ];
     const headless = await eventually('Service events', 30_000, () => get(RT.services, 'events'));
     assert.deepEqual(headless.metadata.labels, svcLabels);
@@ -188,6 +191,13 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     assert.equal(pst.stages, 5);
     assert.equal(pst.conditions[0].type, 'Accepted');
     assert.equal(pst.conditions[0].status, 'True');
+
+    // A Trigger (docs/http.md): status says where its events go.
+    await kubectl(cp, ['apply', '-n', NS, '-f', '-'], JSON.stringify({ apiVersion: 'hadron.rs/v1beta1', kind: 'Trigger', metadata: { name: 'to-billing' }, spec: { sourceStream: 'events', sink: { ref: { name: 'billing', port: 8080, path: '/in' } } } }));
+    const tst = await eventually('Trigger status', 30_000, async () => (await get(RT.triggers, 'to-billing'))?.status);
+    assert.equal(tst.sinkUri, `http://billing.${NS}.svc.cluster.local:8080/in`);
+    assert.deepEqual([tst.conditions[0].type, tst.conditions[0].status, tst.conditions[0].reason], ['Accepted', 'True', 'Valid']);
+    await kubectl(cp, ['delete', '-n', NS, 'trigger/to-billing']);
   });
 
   it('pods become Ready under kwok and the Stream status reports ready partitions', async () => {

@@ -97,7 +97,7 @@ export async function installChart(cp: ControlPlane, namespace: string, o: { set
   const kinds = new Set(['CustomResourceDefinition', 'ServiceAccount', 'Role', 'RoleBinding', ...(o.webhooks ? ['ValidatingWebhookConfiguration'] : [])]);
   const wanted = objects.filter((x) => kinds.has(x.kind ?? ''));
   await kubectl(cp, ['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: wanted.filter((x) => x.kind === 'CustomResourceDefinition') }));
-  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/streams.hadron.rs', 'crd/pipelines.hadron.rs', 'crd/tokens.hadron.rs']);
+  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/streams.hadron.rs', 'crd/pipelines.hadron.rs', 'crd/tokens.hadron.rs', 'crd/triggers.hadron.rs']);
   await kubectl(cp, ['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: wanted.filter((x) => x.kind !== 'CustomResourceDefinition') }));
   const secret = objects.find((x) => x.kind === 'Secret' && x.metadata.name === 'hadron-webhooks') as (KubeObject & { data: Record<string, string> }) | undefined;
   if (!secret) throw new Error('the chart rendered no hadron-webhooks Secret');

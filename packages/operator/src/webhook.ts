@@ -1,7 +1,7 @@
 /**
  * Validating admission webhooks (reference §3.6), served over HTTPS:
  *
- *   POST /k8s/admissions/vaw/pipelines | /streams | /tokens   body: AdmissionReview
+ *   POST /k8s/admissions/vaw/pipelines | /streams | /tokens | /triggers   body: AdmissionReview
  *
  * `admission.k8s.io/v1` (and v1beta1): the response echoes the request's apiVersion and `uid`
  * in every answer (the original left it empty on rejection, which only v1beta1 tolerates).
@@ -14,16 +14,18 @@
  * - Streams: `parseStream`, a name usable for the StatefulSet's pods and Services (a DNS-1035 label
  *   of at most 52 characters), and on UPDATE the volume settings, which the StatefulSet cannot change.
  * - Tokens: `parseToken`.
+ * - Triggers: `parseTrigger` (docs/http.md).
  */
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { parsePipeline, parseStream, parseToken, validatePipelineUpdate, type Logger } from '@hadron/core';
+import { parsePipeline, parseStream, parseToken, parseTrigger, validatePipelineUpdate, type Logger } from '@hadron/core';
 import type { OperatorMetrics } from './metrics.js';
 
 export const WEBHOOK_PATHS = {
   pipelines: '/k8s/admissions/vaw/pipelines',
   streams: '/k8s/admissions/vaw/streams',
   tokens: '/k8s/admissions/vaw/tokens',
+  triggers: '/k8s/admissions/vaw/triggers',
 } as const;
 
 type Resource = keyof typeof WEBHOOK_PATHS;
@@ -43,7 +45,7 @@ export const MAX_STREAM_NAME = 52;
 /** Validation messages for one object; empty = allowed. Pure, used by the HTTP handler. */
 export function validateAdmission(resource: Resource, operation: string, object: unknown, oldObject: unknown): string[] {
   if (operation !== 'CREATE' && operation !== 'UPDATE') return [];
-  const what = resource === 'pipelines' ? 'pipeline' : resource === 'streams' ? 'stream' : 'token';
+  const what = resource === 'pipelines' ? 'pipeline' : resource === 'streams' ? 'stream' : resource === 'triggers' ? 'trigger' : 'token';
   if (!isObj(object)) return [`no ${what} object found in the \`object\` field, can not validate`];
   const old = operation === 'UPDATE' && isObj(oldObject) ? oldObject : undefined;
   switch (resource) {
@@ -75,6 +77,10 @@ export function validateAdmission(resource: Resource, operation: string, object:
     }
     case 'tokens': {
       const r = parseToken(object);
+      return r.ok ? [] : r.errors;
+    }
+    case 'triggers': {
+      const r = parseTrigger(object);
       return r.ok ? [] : r.errors;
     }
   }

@@ -4,3 +4,4 @@ export * from './check-event.js';
 export { create, toBinary, fromBinary, toJson, fromJson } from '@bufbuild/protobuf';
 export * from './methods.js';
 export type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+export * from './partition-hash.js';

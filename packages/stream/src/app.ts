@@ -7,6 +7,7 @@
  * A fatal storage error triggers the same stop and `onFatal`, and the process exits non-zero.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GrpcServer, HadronError, LocalManifests, type ControlPlaneSource, type ControlPlaneView, type Logger } from '@hadron/core';
@@ -22,8 +23,22 @@ import { Subscriptions } from './subscriptions.js';
 import { PipelineManager } from './pipelines/manager.js';
 import { ViewFeed } from './view-feed.js';
 import { TlsReloader, readTlsFiles } from './tls-files.js';
+import { HttpIngress } from './http/ingress.js';
+import { PartitionForwarder } from './http/forwarder.js';
+import { DeadLetters } from './dead-letter.js';
+import { TriggerManager } from './sinks/trigger-manager.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * What the HTTP ingress trusts when it forwards to another partition over TLS: partitions of one
+ * Stream share the certificate, so its issuer — `ca.crt` next to the certificate file, as in a
+ * Kubernetes TLS Secret volume — and the certificate (chain) itself.
+ */
+async function forwardingTrust(certFile: string, cert: string | Buffer): Promise<Buffer> {
+  const ca = await fs.readFile(path.join(path.dirname(certFile), 'ca.crt')).catch(() => undefined);
+  return ca ? Buffer.concat([ca, Buffer.from('\n'), Buffer.from(cert)]) : Buffer.from(cert);
+}
 
 export interface StreamServerOptions {
   logger: Logger;
@@ -43,10 +58,14 @@ export class StreamServer {
   private grpc!: GrpcServer;
   private http!: http.Server;
   private tlsReloader: TlsReloader | undefined;
+  private ingress: HttpIngress | undefined;
+  private forwarder: PartitionForwarder | undefined;
+  private deadLetters: DeadLetters | undefined;
+  private triggers: TriggerManager | undefined;
   readonly metrics: StreamMetrics;
   private stopping: Promise<void> | undefined;
   /** Bound ports (useful when configured as 0). */
-  ports = { client: 0, metrics: 0 };
+  ports = { client: 0, metrics: 0, http: 0 };
 
   constructor(
     readonly config: Readonly<StreamConfig>,
@@ -97,7 +116,19 @@ export class StreamServer {
     const auth = new Authenticator(() => this.controlPlane.view());
     this.controlPlane.on('change', () => auth.reset());
 
+    const view = (): ControlPlaneView => this.controlPlane.view();
+    this.deadLetters = new DeadLetters({
+      stream: cfg.stream,
+      namespace: cfg.namespace,
+      partition: cfg.partition,
+      view,
+      urls: cfg.streamUrls,
+      urlTemplate: cfg.streamUrlTemplate,
+      registry: m.registry,
+      logger: this.log,
+    });
     this.subscriptions = new Subscriptions({
+      deadLetter: this.deadLetters,
       store: this.store,
       metrics: m,
       logger: this.log,
@@ -120,6 +151,7 @@ export class StreamServer {
     });
     this.retention.start();
     this.pipelines = new PipelineManager({
+      deadLetter: this.deadLetters,
       stream: cfg.stream,
       store: this.store,
       controlPlane: this.controlPlane,
@@ -130,6 +162,17 @@ export class StreamServer {
       onFatal: (err) => this.fatal(err),
     });
     await this.pipelines.start();
+    this.triggers = new TriggerManager({
+      stream: cfg.stream,
+      namespace: cfg.namespace,
+      controlPlane: this.controlPlane,
+      subscriptions: this.subscriptions,
+      deadLetters: this.deadLetters,
+      registry: m.registry,
+      logger: this.log,
+      onFatal: (err) => this.fatal(err),
+    });
+    await this.triggers.start();
 
     this.grpc = new GrpcServer({
       logger: this.log,
@@ -169,7 +212,10 @@ export class StreamServer {
       this.tlsReloader = new TlsReloader({
         config: cfg.tls,
         initial: tls,
-        apply: (t) => grpc.setSecureContext(t),
+        apply: (t) => {
+          grpc.setSecureContext(t);
+          this.ingress?.setSecureContext(t);
+        },
         logger: this.log,
         registry: m.registry,
         labels: {},
@@ -177,13 +223,44 @@ export class StreamServer {
       });
       this.tlsReloader.start();
     }
+    if (cfg.httpPort !== undefined) await this.startIngress(cfg.httpPort, auth, tls);
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(cfg.metricsPort, cfg.host, () => resolve());
     });
     this.ports.metrics = (this.http.address() as AddressInfo).port;
     this.state = 'running';
-    this.log.info({ tls: cfg.tls !== undefined, clientPort: this.ports.client, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+    this.log.info({ tls: cfg.tls !== undefined, clientPort: this.ports.client, httpPort: this.ports.http, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+  }
+
+  /** The CloudEvents HTTP ingress (docs/http.md), forwarding keyed events to their partition. */
+  private async startIngress(port: number, auth: Authenticator, tls: Awaited<ReturnType<typeof readTlsFiles>> | undefined): Promise<void> {
+    const cfg = this.config;
+    this.forwarder = new PartitionForwarder({
+      address: (p) => {
+        const a = advertisedAddress(cfg, p);
+        return a.includes('://') ? a : `${cfg.tls ? 'https' : 'http'}://${a}`;
+      },
+      ...(tls ? { tls: { ca: await forwardingTrust(cfg.tls!.certFile, tls.cert) } } : {}),
+      maxMessageBytes: cfg.maxMessageBytes,
+      timeoutMs: cfg.requestBodyTimeoutMs || 30_000,
+    });
+    this.ingress = new HttpIngress({
+      stream: cfg.stream,
+      partition: cfg.partition,
+      partitionCount: () => this.controlPlane.view().streams.get(cfg.stream)?.spec.partitions,
+      auth,
+      store: this.store,
+      metrics: this.metrics,
+      forwarder: this.forwarder,
+      logger: this.log,
+      maxBodyBytes: cfg.maxMessageBytes,
+      maxEventsPerRequest: cfg.maxEventsPerRequest,
+      maxInflight: cfg.httpMaxInflight,
+      requestBodyTimeoutMs: cfg.requestBodyTimeoutMs || 30_000,
+      ...(tls ? { tls } : {}),
+    });
+    this.ports.http = await this.ingress.listen(port, cfg.host);
   }
 
   /** Retention from the Stream spec once known, else from the environment. */
@@ -247,10 +324,14 @@ export class StreamServer {
     this.log.info('partition server stopping');
     if (was !== 'new') {
       await this.tlsReloader?.stop();
+      await this.ingress?.close();
+      await this.forwarder?.close();
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));
+      await this.triggers?.close();
       this.subscriptions?.close();
       await this.pipelines?.close();
       await this.retention?.stop();
+      await this.deadLetters?.close();
       await this.store?.close().catch((err: unknown) => this.log.error({ err }, 'closing storage'));
       await this.controlPlane?.close();
       if (this.http?.listening) await new Promise<void>((r) => this.http.close(() => r()));

@@ -3,6 +3,7 @@
  * honoured — the original silently ignored the retention variables) into a frozen object.
  */
 import path from 'node:path';
+import { DEFAULT_STREAM_URL_TEMPLATE, parseStreamUrls } from './dead-letter.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, HadronError, envEnum, envInt, envPort, envString, type Env, type RetentionStrategy } from '@hadron/core';
 
 export interface StreamConfig {
@@ -48,6 +49,14 @@ export interface StreamConfig {
   /** TLS on the client port (HADRON_TLS_CERT_FILE + HADRON_TLS_KEY_FILE); undefined = h2c. */
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
   tlsReloadIntervalMs: number;
+  /** CloudEvents HTTP ingress port (HADRON_HTTP_PORT); undefined = not served (docs/http.md). */
+  httpPort: number | undefined;
+  /** Most CloudEvents HTTP requests in flight before 429 (HADRON_HTTP_MAX_INFLIGHT). */
+  httpMaxInflight: number;
+  /** Bootstrap URLs of other Streams by name (HADRON_STREAM_URLS), e.g. dead-letter Streams. */
+  streamUrls: ReadonlyMap<string, string>;
+  /** Bootstrap URL of another Stream when not in streamUrls (HADRON_STREAM_URL_TEMPLATE). */
+  streamUrlTemplate: string;
 }
 
 export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
@@ -146,6 +155,12 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     requestBodyTimeoutMs: envInt(env, 'HADRON_REQUEST_BODY_TIMEOUT_MS', { def: 30_000, min: 0 }),
     tls: tlsConfigOf(env),
     tlsReloadIntervalMs: envInt(env, 'HADRON_TLS_RELOAD_INTERVAL_MS', { def: 1000, min: 50, max: 3_600_000 }),
+    // Opt-in outside Kubernetes (several pods on one host would clash on a fixed default); the
+    // operator sets 7003 on every pod and the Stream's Service.
+    httpPort: env.HADRON_HTTP_PORT === undefined || env.HADRON_HTTP_PORT === '' ? undefined : envPort(env, 'HADRON_HTTP_PORT'),
+    httpMaxInflight: envInt(env, 'HADRON_HTTP_MAX_INFLIGHT', { def: 1024, min: 1 }),
+    streamUrls: parseStreamUrls(env.HADRON_STREAM_URLS),
+    streamUrlTemplate: envString(env, 'HADRON_STREAM_URL_TEMPLATE', DEFAULT_STREAM_URL_TEMPLATE),
   };
   // One request must fit in the budget, else a maximum-size publish could never succeed.
   if (cfg.maxInflightRequestBytes < cfg.maxMessageBytes) {

@@ -44,6 +44,7 @@ export const METRIC = {
   streamsWatcherErrors: 'hadron_streams_watcher_errors',
   pipelinesWatcherErrors: 'hadron_pipelines_watcher_errors',
   secretsWatcherErrors: 'hadron_secrets_watcher_errors',
+  triggersWatcherErrors: 'hadron_triggers_watcher_errors',
 } as const;
 
 /** Every limit that counts into `hadron_stream_limit_rejections_total{limit}`. */
@@ -88,7 +89,7 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
   readonly nacks: Counter<'group'>;
   readonly ackTimeouts: Counter<'group'>;
   readonly skippedByRetention: Counter<'group'>;
-  readonly watcherErrors: Record<'tokens' | 'streams' | 'pipelines' | 'secrets', Counter>;
+  readonly watcherErrors: Record<'tokens' | 'streams' | 'pipelines' | 'secrets' | 'triggers', Counter>;
   readonly pipelineActive: Gauge<'pipeline'>;
   /** The pipeline's scan position (a gauge; the original summed absolute offsets). */
   readonly pipelineLastOffset: Gauge<'pipeline'>;
@@ -200,6 +201,7 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
       streams: new Counter({ name: METRIC.streamsWatcherErrors, help: 'Stream watcher errors.', registers: r }),
       pipelines: new Counter({ name: METRIC.pipelinesWatcherErrors, help: 'Pipeline watcher errors.', registers: r }),
       secrets: new Counter({ name: METRIC.secretsWatcherErrors, help: 'Secret watcher errors.', registers: r }),
+      triggers: new Counter({ name: METRIC.triggersWatcherErrors, help: 'Trigger watcher errors.', registers: r }),
     };
   }
 

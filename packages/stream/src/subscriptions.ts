@@ -32,6 +32,7 @@ import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
 import { ClientTextLog } from './client-text-log.js';
 import { OffsetPersister } from './offset-persister.js';
+import type { DeadLetterHook } from './dead-letter.js';
 
 export type StartPoint = { kind: 'beginning' } | { kind: 'latest' } | { kind: 'offset'; offset: number };
 
@@ -40,6 +41,8 @@ export interface GroupSetup {
   durable: boolean;
   maxBatchSize: number;
   start: StartPoint;
+  /** In-process members (trigger delivery) that always reply set their own deadline. */
+  ackDeadlineMs?: number;
 }
 
 export interface Delivery {
@@ -112,6 +115,9 @@ interface Group {
   carry: { attempts: number; last: number } | undefined;
   /** Redeliveries since this process started (inspection). */
   redeliveries: number;
+  /** Why the last delivery failed (nack reason, deadline, disconnect), for dead-lettering. */
+  lastError: string;
+  ackDeadlineMs: number | undefined;
 }
 
 /** One group as `describe()` reports it. */
@@ -144,6 +150,8 @@ export interface SubscriptionsOptions {
   maxBufferBytes?: number;
   /** Called when a durable offset cannot be persisted (the process must stop). */
   onFatal: (err: unknown) => void;
+  /** The Stream's dead-letter policy for durable groups (dead-letter.ts). */
+  deadLetter?: DeadLetterHook;
 }
 
 export class Subscriptions {
@@ -192,6 +200,8 @@ export class Subscriptions {
       batchCharged: 0,
       carry: undefined,
       redeliveries: 0,
+      lastError: '',
+      ackDeadlineMs: undefined,
     };
   }
 
@@ -322,12 +332,14 @@ export class Subscriptions {
             : Math.min(Math.max(setup.start.offset - 1, 0), store.lastOffset);
       g = this.newGroup(setup.group, setup.durable, setup.maxBatchSize, offset);
       this.groups.set(g.name, g);
+      g.ackDeadlineMs = setup.ackDeadlineMs;
       this.o.metrics.numGroups.set(this.groups.size);
       this.o.metrics.lastOffsetProcessed.set({ group: g.name }, offset);
       if (g.durable) g.ready = this.createDurable(g, offset);
       this.o.logger.info({ group: g.name, durable: g.durable, maxBatchSize: g.maxBatchSize, offset }, 'subscription group created');
     }
     const group = g;
+    if (setup.ackDeadlineMs !== undefined) group.ackDeadlineMs = setup.ackDeadlineMs;
     await group.ready;
     const member: Member = { id: randomUUID(), transport, status: 'idle', congested: false };
     group.members.set(member.id, member);
@@ -442,11 +454,18 @@ export class Subscriptions {
         this.retryLater(g, wait);
         return;
       }
+      // Dead-lettering (durable groups): maxAttempts deliveries failed → publish elsewhere, ack.
+      const maxAttempts = g.durable ? this.o.deadLetter?.maxAttempts() : undefined;
+      if (maxAttempts !== undefined && batch.attempts >= maxAttempts) {
+        if (!(await this.deadLetter(g, batch))) return;
+        g.again = true;
+        continue;
+      }
       const member = this.pick(g);
       if (!member) return;
       batch.attempts++;
       member.status = 'busy';
-      const timer = setTimeout(() => this.onDeadline(g, member), this.o.ackDeadlineMs);
+      const timer = setTimeout(() => this.onDeadline(g, member), g.ackDeadlineMs ?? this.o.ackDeadlineMs);
       g.inflight = { member, timer };
       this.o.metrics.deliveries.inc({ group: g.name });
       if (batch.attempts > 1) {
@@ -464,6 +483,28 @@ export class Subscriptions {
         () => this.onLeave(g, member),
       );
     } while (g.again);
+  }
+
+  /** Publishes `batch` to the dead-letter Stream and acks it; false (retry later) on failure. */
+  private async deadLetter(g: Group, batch: Batch): Promise<boolean> {
+    try {
+      await this.o.deadLetter!.send(batch.events, { kind: 'group', consumer: g.name, attempts: batch.attempts, lastError: g.lastError });
+    } catch (err) {
+      const delay = exponentialDelay(batch.attempts, this.o.nackBackoff);
+      this.o.logger.error({ err, group: g.name, lastIncludedOffset: batch.last, retryInMs: delay }, 'dead-lettering failed; the batch stays and is retried');
+      this.retryLater(g, Math.max(delay, 100));
+      return false;
+    }
+    if (g.removed || g.batch !== batch) return false;
+    g.offset = batch.last;
+    g.batch = undefined;
+    g.lastError = '';
+    this.release(g.batchCharged);
+    g.batchCharged = 0;
+    this.o.metrics.lastOffsetProcessed.set({ group: g.name }, batch.last);
+    this.o.metrics.groupLag.set({ group: g.name }, this.o.store.lastOffset - batch.last);
+    if (!g.removed) this.persister.request(g.name, batch.last);
+    return true;
   }
 
   private skipUndecodable(g: Group, ev: StoredEvent): void {
@@ -533,6 +574,7 @@ export class Subscriptions {
     const last = g.batch.last;
     g.offset = last;
     g.batch = undefined;
+    g.lastError = '';
     this.release(g.batchCharged);
     g.batchCharged = 0;
     g.inflight = undefined;
@@ -553,6 +595,7 @@ export class Subscriptions {
     const delay = exponentialDelay(g.batch.attempts, this.o.nackBackoff);
     g.batch.notBefore = Date.now() + delay;
     g.batch.avoid = m.id;
+    g.lastError = `nacked: ${reason}`;
     this.o.metrics.nacks.inc({ group: g.name });
     this.textLog.log('info', g.name, { group: g.name, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, retryInMs: delay }, 'reason', reason, 'batch nacked');
     this.pump(g);
@@ -565,6 +608,7 @@ export class Subscriptions {
     m.staleLast = g.batch.last;
     g.batch.avoid = m.id;
     g.batch.notBefore = 0;
+    g.lastError = `ack deadline of ${this.o.ackDeadlineMs} ms exceeded`;
     this.o.metrics.ackTimeouts.inc({ group: g.name });
     if (m.congested) {
       // It has not even read the delivery: its HTTP/2 stream still buffers it, and would keep
@@ -600,6 +644,7 @@ export class Subscriptions {
       if (g.batch) {
         g.batch.notBefore = 0;
         g.batch.avoid = m.id;
+        g.lastError = 'the subscriber disconnected before acking';
       }
     }
     if (g.members.size === 0 && !g.durable) {

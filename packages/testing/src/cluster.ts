@@ -30,6 +30,10 @@ export interface StartStreamOptions {
   retention?: { strategy: 'time' | 'retain'; retentionSeconds?: number };
   /** Reuse an existing root (data + manifests) — e.g. to restart a whole cluster. */
   root?: string;
+  /** More Stream spec fields (e.g. `deadLetter`), in the manifest before the first start. */
+  spec?: Record<string, unknown>;
+  /** More manifest files (name → YAML) written before the first start. */
+  manifests?: Record<string, string>;
   /** Keep the temp root after stop (for debugging). */
   keep?: boolean;
 }
@@ -52,6 +56,7 @@ export class TestStream {
     public partitions: number,
     readonly clientBase: number,
     readonly metricsBase: number,
+    readonly httpBase: number,
     private readonly env: Record<string, string>,
     private readonly keep: boolean,
   ) {}
@@ -64,6 +69,10 @@ export class TestStream {
   }
   url(p = 0): string {
     return `http://127.0.0.1:${this.clientBase + p}`;
+  }
+  /** The CloudEvents HTTP ingress of partition `p` (HADRON_HTTP_PORT). */
+  httpUrl(p = 0): string {
+    return `http://127.0.0.1:${this.httpBase + p}`;
   }
   metricsUrl(p = 0): string {
     return `http://127.0.0.1:${this.metricsBase + p}`;
@@ -86,6 +95,7 @@ export class TestStream {
       CLIENT_PORT: String(this.clientBase + p),
       SERVER_PORT: '0',
       METRICS_PORT: String(this.metricsBase + p),
+      HADRON_HTTP_PORT: String(this.httpBase + p),
       NAMESPACE: this.namespace,
       STREAM: this.stream,
       STATEFULSET: this.stream,
@@ -172,7 +182,8 @@ export async function startStream(opts: StartStreamOptions = {}): Promise<TestSt
   const span = Math.max(8, partitions);
   const clientBase = await freePortRange(span);
   const metricsBase = await freePortRange(span);
-  const c = new TestStream(root, stream, opts.namespace ?? 'default', partitions, clientBase, metricsBase, opts.env ?? {}, opts.keep ?? false);
+  const httpBase = await freePortRange(span);
+  const c = new TestStream(root, stream, opts.namespace ?? 'default', partitions, clientBase, metricsBase, httpBase, opts.env ?? {}, opts.keep ?? false);
   fs.mkdirSync(c.manifestsDir, { recursive: true });
   const tokenSpecs: Record<string, Partial<TokenSpec>> = {
     full: { all: true },
@@ -181,7 +192,8 @@ export async function startStream(opts: StartStreamOptions = {}): Promise<TestSt
     none: { streams: { pub: [], sub: [] } },
   };
   if (fresh) {
-    c.writeManifest('stream.yaml', streamManifest(stream, partitions, opts.retention));
+    c.writeManifest('stream.yaml', streamManifest(stream, partitions, opts.retention, opts.spec));
+    for (const [file, yaml] of Object.entries(opts.manifests ?? {})) c.writeManifest(file, yaml);
     for (const [name, spec] of Object.entries(tokenSpecs)) {
       c.writeManifest(`token-${name}.yaml`, tokenManifest(`t-${name}`, spec));
       const s = tokenSecret(`t-${name}`);

@@ -5,7 +5,7 @@
 import { mintToken, type TokenSpec } from '@hadron/core';
 import { stringify } from 'yaml';
 
-export function streamManifest(name: string, partitions: number, retention?: { strategy: 'time' | 'retain'; retentionSeconds?: number }): string {
+export function streamManifest(name: string, partitions: number, retention?: { strategy: 'time' | 'retain'; retentionSeconds?: number }, extraSpec: Record<string, unknown> = {}): string {
   return stringify({
     apiVersion: 'hadron.rs/v1beta1',
     kind: 'Stream',
@@ -15,6 +15,7 @@ export function streamManifest(name: string, partitions: number, retention?: { s
       ...(retention ? { retentionPolicy: retention } : {}),
       image: 'hadron-stream:dev',
       pvcVolumeSize: '1Gi',
+      ...extraSpec,
     },
   });
 }

@@ -43,6 +43,18 @@ export interface StreamSpec {
    * `{secretName}`: a `kubernetes.io/tls` Secret made elsewhere (e.g. by cert-manager).
    */
   tls?: StreamTls | null;
+  /**
+   * Dead-lettering for every durable subscription group and pipeline stage of this Stream
+   * (docs/http.md): after `maxAttempts` deliveries that were nacked or timed out, the batch is
+   * published to Stream `stream` (as Token `token`, which needs `pub` on it) and acked.
+   */
+  deadLetter?: DeadLetterPolicy | null;
+}
+
+export interface DeadLetterPolicy {
+  stream: string;
+  maxAttempts: number;
+  token: string;
 }
 
 export interface StreamTls {
@@ -86,7 +98,30 @@ export interface Resource<K extends string, S> {
   status?: Record<string, unknown> | null;
 }
 
+/**
+ * Push delivery of a Stream's events to an HTTP sink (docs/http.md, "Triggers"), named after
+ * Knative Eventing's Trigger: a filter on the source and a subscriber to POST matching events
+ * to in CloudEvents binary mode.
+ */
+export interface TriggerSpec {
+  sourceStream: string;
+  /** Event type patterns with the Pipeline trigger rules (`*` one token, `>` the rest); empty: all. */
+  filter: { types: string[] };
+  /** Exactly one of `uri` (absolute http/https URL) and `ref` (a Service of the namespace). */
+  sink: { uri: string | null; ref: { name: string; port: number; path: string } | null };
+  startPoint: { location: StartLocation; offset: number | null };
+  /** Events in flight per partition (default 1: one at a time, in order). */
+  parallelism: number;
+  /** Per POST (default 10000). */
+  timeoutMs: number;
+  /** POSTs per event before it is dead-lettered (default 5); backoff with jitter between them. */
+  retry: { maxAttempts: number; backoffMs: number; maxBackoffMs: number };
+  /** Where events go after `retry.maxAttempts` failures; absent: retried until they succeed. */
+  deadLetter: { stream: string; token: string } | null;
+}
+
 export type Stream = Resource<'Stream', StreamSpec>;
+export type Trigger = Resource<'Trigger', TriggerSpec>;
 export type Pipeline = Resource<'Pipeline', PipelineSpec>;
 export type Token = Resource<'Token', TokenSpec>;
 

@@ -16,7 +16,9 @@ import {
   type PubSub,
   type Stream,
   type StreamTls,
+  type DeadLetterPolicy,
   type Token,
+  type Trigger,
   type TokenSecret,
 } from './types.js';
 import { checkTriggerPattern } from './matcher.js';
@@ -127,6 +129,18 @@ export function parseStream(doc: Obj): Parsed<Stream> {
       tls = { secretName: typeof sn === 'string' ? sn : null };
     }
   }
+  let deadLetter: DeadLetterPolicy | null = null;
+  if (s.deadLetter !== undefined && s.deadLetter !== null) {
+    const d = s.deadLetter;
+    if (!isObj(d)) c.field('spec.deadLetter', 'must be an object {stream, maxAttempts, token}');
+    else {
+      if (typeof d.stream !== 'string' || !RFC1123_SUBDOMAIN.test(d.stream)) c.field('spec.deadLetter.stream', `must be the name of a Stream, got ${JSON.stringify(d.stream)}`);
+      else if (isObj(doc.metadata) && d.stream === doc.metadata.name) c.field('spec.deadLetter.stream', 'must be another Stream (dead-lettering into the same Stream would redeliver the event forever)');
+      if (!nonNegInt(d.maxAttempts) || d.maxAttempts < 1) c.field('spec.deadLetter.maxAttempts', `must be an integer ≥ 1, got ${JSON.stringify(d.maxAttempts)}`);
+      if (typeof d.token !== 'string' || !RFC1123_SUBDOMAIN.test(d.token)) c.field('spec.deadLetter.token', `must be the name of a Token with pub on the dead-letter Stream, got ${JSON.stringify(d.token)}`);
+      deadLetter = { stream: String(d.stream), maxAttempts: Number(d.maxAttempts), token: String(d.token) };
+    }
+  }
   if (c.errors.length) return { ok: false, errors: c.errors };
   return {
     ok: true,
@@ -143,6 +157,7 @@ export function parseStream(doc: Obj): Parsed<Stream> {
         pvcAccessModes: modes,
         pvcStorageClass: typeof s.pvcStorageClass === 'string' ? s.pvcStorageClass : null,
         tls,
+        deadLetter,
       },
     },
   };
@@ -318,7 +333,102 @@ export function parseTokenSecret(doc: Obj): Parsed<TokenSecret> | null {
   return { ok: true, value: { name: m.name, hmacKey, token } };
 }
 
-export type AnyResource = { kind: 'Stream'; value: Stream } | { kind: 'Pipeline'; value: Pipeline } | { kind: 'Token'; value: Token } | { kind: 'Secret'; value: TokenSecret };
+export type AnyResource =
+  | { kind: 'Stream'; value: Stream }
+  | { kind: 'Pipeline'; value: Pipeline }
+  | { kind: 'Token'; value: Token }
+  | { kind: 'Trigger'; value: Trigger }
+  | { kind: 'Secret'; value: TokenSecret };
+
+function posInt(c: Collector, v: unknown, field: string, def: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined || v === null) return def;
+  if (!nonNegInt(v) || v < 1 || v > max) {
+    c.field(field, `must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
+    return def;
+  }
+  return v;
+}
+
+/** A Trigger (docs/http.md): the same rules for local manifests and the admission webhook. */
+export function parseTrigger(doc: Obj): Parsed<Trigger> {
+  const c = new Collector(`Trigger ${isObj(doc.metadata) ? String(doc.metadata.name) : '?'}`);
+  const metadata = meta(c, doc);
+  const s = doc.spec;
+  if (!isObj(s)) {
+    c.field('spec', 'is required');
+    return { ok: false, errors: c.errors };
+  }
+  if (typeof s.sourceStream !== 'string' || !RFC1123_SUBDOMAIN.test(s.sourceStream)) c.field('spec.sourceStream', 'is required (the name of a Stream)');
+  const f = isObj(s.filter) ? s.filter : {};
+  const types = stringList(c, f.types, 'spec.filter.types');
+  for (const t of types) {
+    const problem = checkTriggerPattern(t);
+    if (problem) c.field('spec.filter.types', `pattern '${t}' ${problem}`);
+  }
+  let sink: Trigger['spec']['sink'] = { uri: null, ref: null };
+  if (!isObj(s.sink)) c.field('spec.sink', 'is required: {uri: http://…} or {ref: {name: <Service>, port, path}}');
+  else {
+    const hasUri = s.sink.uri !== undefined && s.sink.uri !== null;
+    const hasRef = s.sink.ref !== undefined && s.sink.ref !== null;
+    if (hasUri === hasRef) c.field('spec.sink', 'needs exactly one of uri and ref');
+    else if (hasUri) {
+      let ok = false;
+      try {
+        ok = typeof s.sink.uri === 'string' && ['http:', 'https:'].includes(new URL(s.sink.uri).protocol);
+      } catch {
+        ok = false;
+      }
+      if (!ok) c.field('spec.sink.uri', `must be an absolute http:// or https:// URL, got ${JSON.stringify(s.sink.uri)}`);
+      sink = { uri: String(s.sink.uri), ref: null };
+    } else {
+      const r = s.sink.ref;
+      if (!isObj(r) || typeof r.name !== 'string' || !RFC1123_LABEL.test(r.name)) c.field('spec.sink.ref.name', 'must be the name of a Service (an RFC 1123 label)');
+      const port = isObj(r) ? posInt(c, r.port, 'spec.sink.ref.port', 80, 65535) : 80;
+      const path = isObj(r) && typeof r.path === 'string' ? r.path : '/';
+      if (!path.startsWith('/')) c.field('spec.sink.ref.path', 'must start with /');
+      sink = { uri: null, ref: { name: isObj(r) ? String(r.name) : '', port, path } };
+    }
+  }
+  const sp = isObj(s.startPoint) ? s.startPoint : { location: 'latest' };
+  if (sp.location !== 'beginning' && sp.location !== 'latest' && sp.location !== 'offset') {
+    c.field('spec.startPoint.location', `must be beginning, latest or offset, got ${JSON.stringify(sp.location)}`);
+  }
+  if (sp.location === 'offset' && !nonNegInt(sp.offset)) c.field('spec.startPoint.offset', 'is required (a non-negative integer) when location is offset');
+  const parallelism = posInt(c, s.parallelism, 'spec.parallelism', 1, 1000);
+  const timeoutMs = posInt(c, s.timeoutMs, 'spec.timeoutMs', 10_000, 3_600_000);
+  const r = isObj(s.retry) ? s.retry : {};
+  const retry = {
+    maxAttempts: posInt(c, r.maxAttempts, 'spec.retry.maxAttempts', 5, 1000),
+    backoffMs: posInt(c, r.backoffMs, 'spec.retry.backoffMs', 500, 3_600_000),
+    maxBackoffMs: posInt(c, r.maxBackoffMs, 'spec.retry.maxBackoffMs', 30_000, 3_600_000),
+  };
+  let deadLetter: Trigger['spec']['deadLetter'] = null;
+  if (s.deadLetter !== undefined && s.deadLetter !== null) {
+    const d = s.deadLetter;
+    if (!isObj(d) || typeof d.stream !== 'string' || !RFC1123_SUBDOMAIN.test(d.stream)) c.field('spec.deadLetter.stream', 'must be the name of a Stream');
+    if (!isObj(d) || typeof d.token !== 'string' || !RFC1123_SUBDOMAIN.test(d.token)) c.field('spec.deadLetter.token', 'must be the name of a Token with pub on the dead-letter Stream');
+    if (isObj(d)) deadLetter = { stream: String(d.stream), token: String(d.token) };
+  }
+  if (c.errors.length) return { ok: false, errors: c.errors };
+  return {
+    ok: true,
+    value: {
+      apiVersion: API_VERSION,
+      kind: 'Trigger',
+      metadata,
+      spec: {
+        sourceStream: s.sourceStream as string,
+        filter: { types },
+        sink,
+        startPoint: { location: sp.location as 'beginning', offset: nonNegInt(sp.offset) ? sp.offset : null },
+        parallelism,
+        timeoutMs,
+        retry,
+        deadLetter,
+      },
+    },
+  };
+}
 
 /**
  * Classifies and parses one YAML document. Returns null for documents Hadron does not read
@@ -344,6 +454,10 @@ export function parseDocument(doc: unknown): Parsed<AnyResource> | null {
     case 'Token': {
       const r = parseToken(doc);
       return r.ok ? { ok: true, value: { kind: 'Token', value: r.value } } : r;
+    }
+    case 'Trigger': {
+      const r = parseTrigger(doc);
+      return r.ok ? { ok: true, value: { kind: 'Trigger', value: r.value } } : r;
     }
     default:
       return { ok: false, errors: [`unknown kind ${JSON.stringify(doc.kind)} for ${API_VERSION}`] };

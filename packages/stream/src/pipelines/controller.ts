@@ -22,7 +22,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HadronError, exponentialDelay, matchesTriggers, type Logger, type Pipeline } from '@hadron/core';
-import { checkEventBytes, eventType } from '@hadron/proto';
+import { checkEventBytes, encodeEvent, eventType } from '@hadron/proto';
+import type { DeadLetterHook } from '../dead-letter.js';
 import { metaKeys, readU64, u64, type MetaOp } from '../storage/layout.js';
 import type { PartitionStore } from '../storage/partition-store.js';
 import { ClientTextLog } from '../client-text-log.js';
@@ -82,6 +83,8 @@ interface StageRun {
   avoid: string | undefined;
   inflight: { worker: Worker; timer: NodeJS.Timeout; since: number } | undefined;
   persisting: boolean;
+  /** Why the last delivery failed, for dead-lettering. */
+  lastError?: string;
 }
 
 interface Instance {
@@ -98,6 +101,8 @@ export interface PipelineControllerOptions {
   ackDeadlineMs: number;
   nackBackoff: { baseMs: number; maxMs: number };
   onFatal: (err: unknown) => void;
+  /** The Stream's dead-letter policy (dead-letter.ts). */
+  deadLetter?: DeadLetterHook;
 }
 
 /** Completed instances a controller remembers for `status()` (in memory, since it started). */
@@ -385,6 +390,11 @@ export class PipelineController {
           nextWake = Math.min(nextWake, run.notBefore);
           continue;
         }
+        const maxAttempts = this.o.deadLetter?.maxAttempts();
+        if (run && maxAttempts !== undefined && run.attempts >= maxAttempts) {
+          this.deadLetter(inst, st.name, run);
+          continue;
+        }
         const worker = this.idleWorker(st.name, run?.avoid);
         if (!worker) continue;
         const r: StageRun = run ?? { attempts: 0, notBefore: 0, avoid: undefined, inflight: undefined, persisting: false };
@@ -486,6 +496,43 @@ export class PipelineController {
       });
   }
 
+  /**
+   * maxAttempts deliveries of this stage failed: the root event goes to the dead-letter Stream
+   * and the stage is acked with that dead-lettered event (root + deadletter* attributes) as its
+   * output, so the instance completes and dependent stages can tell. Until the publish and the
+   * output are stored nothing changes (retried with backoff).
+   */
+  private deadLetter(inst: Instance, stage: string, run: StageRun): void {
+    run.persisting = true;
+    const origin = { kind: 'stage' as const, consumer: `${this.name}/${stage}`, attempts: run.attempts, lastError: run.lastError ?? 'unknown' };
+    this.o
+      .deadLetter!.send([{ offset: inst.offset, payload: inst.root }], origin)
+      .then((sent) => {
+        const output = encodeEvent(sent[0]!);
+        return this.o.store.meta.commit([{ kind: 'put', key: metaKeys.pipelineOutput(this.name, inst.offset, stage), value: output }], { sync: true, afterLog: inst.offset }).then(() => output);
+      })
+      .then(
+        (output) => {
+          run.persisting = false;
+          if (this.stopped || this.instances.get(inst.offset) !== inst) return;
+          inst.outputs.set(stage, output);
+          inst.runs.delete(stage);
+          if (this.isComplete(inst)) {
+            this.complete(inst);
+            this.scan();
+          }
+          this.pass();
+        },
+        (err: unknown) => {
+          run.persisting = false;
+          const delay = Math.max(100, exponentialDelay(run.attempts, this.o.nackBackoff));
+          run.notBefore = Date.now() + delay;
+          this.o.logger.error({ err, pipeline: this.name, stage, offset: inst.offset, retryInMs: delay }, 'dead-lettering a pipeline stage failed; retried');
+          this.retryLater(delay);
+        },
+      );
+  }
+
   private onNack(w: Worker, reason: string, offset?: number): void {
     const h = this.answered(w, 'nack', offset, reason);
     if (!h) return;
@@ -496,6 +543,7 @@ export class PipelineController {
     const delay = exponentialDelay(run.attempts, this.o.nackBackoff);
     run.notBefore = Date.now() + delay;
     run.avoid = w.id;
+    run.lastError = `nacked: ${reason}`;
     this.o.metrics.stageRedelivered(this.name, w.stage, 'nack');
     this.textLog.log('info', w.stage, { pipeline: this.name, stage: w.stage, offset: inst.offset, attempt: run.attempts, retryInMs: delay }, 'reason', reason, 'pipeline stage nacked');
     this.pass();
@@ -509,6 +557,7 @@ export class PipelineController {
     run.notBefore = 0;
     w.status = 'stale';
     w.staleOffset = inst.offset;
+    run.lastError = `ack deadline of ${this.o.ackDeadlineMs} ms exceeded`;
     this.o.metrics.stageRedelivered(this.name, stage, 'timeout');
     this.o.logger.warn({ pipeline: this.name, stage, offset: inst.offset, attempt: run.attempts }, 'pipeline stage ack deadline exceeded; handing it to another worker');
     this.pass();
@@ -527,6 +576,7 @@ export class PipelineController {
       h.run.inflight = undefined;
       h.run.notBefore = 0;
       h.run.avoid = w.id;
+      h.run.lastError = 'the worker disconnected before acking';
       this.o.metrics.stageRedelivered(this.name, w.stage, 'disconnect');
     }
     this.pass();

@@ -4,6 +4,7 @@
  * ones (or ones whose sourceStream moved away) stop and their stored state is deleted, so a
  * re-created pipeline starts fresh from its start point (the original resumed stale state).
  */
+import type { DeadLetterHook } from '../dead-letter.js';
 import { HadronError, type ControlPlaneSource, type ControlPlaneView, type Logger } from '@hadron/core';
 import type { PartitionStore } from '../storage/partition-store.js';
 import { PipelineController, type PipelineMetricsSink } from './controller.js';
@@ -17,6 +18,8 @@ export interface PipelineManagerOptions {
   ackDeadlineMs: number;
   nackBackoff: { baseMs: number; maxMs: number };
   onFatal: (err: unknown) => void;
+  /** The Stream's dead-letter policy, applied to every stage (dead-letter.ts). */
+  deadLetter?: DeadLetterHook;
 }
 
 export class PipelineManager {
