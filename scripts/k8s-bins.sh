@@ -14,12 +14,13 @@ set -euo pipefail
 K8S_VERSION=1.33.13    # latest 1.33 patch served by the Go module proxy (go list -m k8s.io/kubernetes@v1.33)
 KWOK_VERSION=v0.8.0    # sigs.k8s.io/kwok (go list -m sigs.k8s.io/kwok@latest)
 HELM_VERSION=v3.22.0   # helm.sh/helm/v3 (go list -m helm.sh/helm/v3@latest)
+COREDNS_VERSION=v1.15.0  # github.com/coredns/coredns (go list -m github.com/coredns/coredns@latest)
 PAUSE_REV=1           # bump when the pause program below changes
 # etcd: whatever k8s.io/kubernetes@v$K8S_VERSION pins in its go.mod (go.etcd.io/etcd/server/v3).
 
 CACHE_ROOT=${HADRON_K8S_CACHE:-$HOME/.cache/hadron-k8s}
 OUT="$CACHE_ROOT/v$K8S_VERSION"
-K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 # Everything but the final bin-dir line goes to stderr.
 exec 3>&1 1>&2
@@ -32,6 +33,7 @@ stamp_of() {
     kwok) echo "kwok $KWOK_VERSION" ;;
     helm) echo "helm $HELM_VERSION" ;;
     pause) echo "pause $PAUSE_REV" ;;
+    coredns) echo "coredns $COREDNS_VERSION" ;;
     *) echo "kubernetes v$K8S_VERSION" ;;
   esac
 }
@@ -41,7 +43,7 @@ is_current() {
 }
 missing() {
   local b
-  for b in "${K8S_BINS[@]}" etcd kwok helm pause; do is_current "$b" || echo "$b"; done
+  for b in "${K8S_BINS[@]}" etcd kwok helm pause coredns; do is_current "$b" || echo "$b"; done
 }
 
 if [[ -z "$(missing)" ]]; then
@@ -216,6 +218,15 @@ GO
   go build -trimpath -ldflags="-s -w" -o "$TMP/pause.bin" .
   install_bin pause "$TMP/pause.bin"
   cd "$TMP"
+fi
+
+# --- coredns ------------------------------------------------------------------------------------
+# Cluster DNS of the real node (startNode): Services and the stream pods' names resolve as in a
+# real cluster. Its default plugin set (kubernetes, forward, ...) is what the test tier needs.
+if ! is_current coredns; then
+  log "building coredns $COREDNS_VERSION"
+  GOBIN="$TMP/corednsbin" go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  install_bin coredns "$TMP/corednsbin/coredns"
 fi
 
 left=$(missing)

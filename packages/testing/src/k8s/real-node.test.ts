@@ -1,0 +1,134 @@
+/**
+ * The Kubernetes tier on a real node (docs/k8s-test-tier.md): the control plane, containerd, a
+ * kubelet and the pods all run inside a network namespace this test creates. The chart is
+ * installed with the images built here; the operator runs as real pods.
+ *
+ * Run with `npm run test:k8s` (needs root, containerd, runc, umoci, skopeo, CNI plugins and the
+ * binaries of scripts/k8s-bins.sh). Not part of `npm test` yet (see the doc).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { buildImages } from '../images.js';
+import { startControlPlane, type ControlPlane, type KubectlResult } from './control-plane.js';
+import { ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from './node.js';
+
+const FILE = fileURLToPath(import.meta.url);
+const CHART = fileURLToPath(new URL('../../../../charts/hadron-operator', import.meta.url));
+
+function missingPrereq(): string | undefined {
+  if (process.env['HADRON_K8S_REAL_NODE'] !== '1') return 'set HADRON_K8S_REAL_NODE=1 (npm run test:k8s)';
+  if (process.getuid?.() !== 0) return 'needs root (namespaces, mounts)';
+  for (const b of ['/usr/bin/containerd', '/usr/sbin/runc', '/usr/bin/umoci', '/usr/bin/skopeo', '/usr/lib/cni/bridge']) {
+    if (!existsSync(b)) return `missing ${b} (.ci/run installs it)`;
+  }
+  return undefined;
+}
+
+const skip = missingPrereq();
+
+if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
+  test('real node: everything runs in a private network namespace and nothing is left behind', { skip, timeout: 30 * 60_000 }, () => {
+    const r = inPrivateNetns(FILE, 25 * 60_000);
+    assert.ok(r);
+    process.stdout.write(r.output.replace(/^/gm, '    '));
+    assert.match(r.netns, /^net:\[\d+\]$/);
+    assert.equal(r.code, 0, 'the tests inside the namespace failed (output above)');
+    assert.match(r.output, /ℹ pass [1-9]\d*\n/, 'the tests inside the namespace ran');
+    assert.match(r.output, /ℹ fail 0\n/);
+    assert.deepEqual(processesInNetns(r.netns), [], 'processes left in the test network namespace');
+  });
+} else {
+  const must = (r: KubectlResult, what: string): string => {
+    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const until = async <T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await f();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  let cp: ControlPlane | undefined;
+  let node: RealNode | undefined;
+  const figures: Record<string, number> = {};
+
+  test.after(async () => {
+    const left = node?.leftovers;
+    await node?.stop();
+    await cp?.stop();
+    if (left) assert.deepEqual(left(), [], 'node processes left after stop()');
+    process.stdout.write(`# figures ${JSON.stringify(figures)}\n`);
+  });
+
+  test('a real node registers and runs pods from the images built here', { timeout: 15 * 60_000 }, async () => {
+    const t0 = Date.now();
+    const images = await buildImages(['hadron-stream', 'hadron-operator', 'hadron']);
+    figures['imagesMs'] = Date.now() - t0;
+    const t1 = Date.now();
+    await ensureNodeAddress();
+    cp = await startControlPlane({ withNodes: true, kwok: false, address: NODE_IP });
+    node = await startNode({ controlPlane: cp, images: Object.values(images).map((i) => i.archivePath) });
+    figures['clusterStartMs'] = Date.now() - t1;
+    figures['nodeReadyMs'] = node.readyMs;
+    const listed = must(await node.ctr(['images', 'ls', '-q']), 'ctr images ls');
+    for (const i of Object.values(images)) assert.ok(listed.includes(i.ref), `${i.ref} imported (have: ${listed})`);
+  });
+
+  test('helm install: the operator runs as pods, is leader-elected, and its webhook is called through its Service', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    const helm = join(c.binDir, 'helm');
+    const { spawnSync } = await import('node:child_process');
+    const apiPort = new URL(c.server).port;
+    const h = spawnSync(
+      helm,
+      [
+        'install', 'hadron', CHART, '--kubeconfig', c.kubeconfigPath, '--namespace', 'hadron', '--create-namespace',
+        '--set', 'container.image.pullPolicy=Never',
+        // No kube-proxy: the in-cluster client reaches the apiserver at its address in the netns.
+        '--set', 'container.env.extra[0].name=KUBERNETES_SERVICE_HOST', '--set', `container.env.extra[0].value=${NODE_IP}`,
+        '--set', 'container.env.extra[1].name=KUBERNETES_SERVICE_PORT', '--set-string', `container.env.extra[1].value=${apiPort}`,
+        '--wait', '--timeout', '5m',
+      ],
+      { encoding: 'utf8', timeout: 6 * 60_000 },
+    );
+    if (h.status !== 0) {
+      const pods = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-o', 'wide']);
+      const desc = await c.kubectl(['-n', 'hadron', 'describe', 'pods']);
+      const logs = await c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/component=operator', '--tail=30']);
+      assert.fail(`helm install failed: ${h.stderr}\n${pods.stdout}\n${desc.stdout.slice(-4000)}\n${logs.stdout}${logs.stderr}`);
+    }
+    const pods = JSON.parse(must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-o', 'json']), 'get pods')) as {
+      items: { metadata: { name: string }; spec: { serviceAccountName: string; nodeName: string }; status: { podIP: string; containerStatuses: { image: string; ready: boolean }[] } }[];
+    };
+    const op = pods.items.filter((p) => p.metadata.name.startsWith('hadron-operator'));
+    assert.equal(op.length, 2, 'two operator replicas');
+    for (const p of op) {
+      assert.equal(p.spec.nodeName, node.name);
+      assert.equal(p.spec.serviceAccountName, 'hadron-operator');
+      assert.match(p.status.podIP, /^10\.244\.0\.\d+$/);
+      assert.ok(p.status.containerStatuses.every((s) => s.ready && s.image.includes('hadron-operator')));
+    }
+    // Leader election: the Lease is held by one of the pods.
+    const holder = await until('Lease hadron-operator held', 120_000, async () => {
+      const r = await c.kubectl(['-n', 'hadron', 'get', 'lease', 'hadron-operator', '-o', 'jsonpath={.spec.holderIdentity}']);
+      return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+    });
+    assert.ok(op.some((p) => p.metadata.name === holder), `lease holder ${holder} is an operator pod`);
+    // The webhook: the apiserver calls it through its Service (at the pod's address) and it
+    // rejects a Pipeline with a cycle, which only the operator's validation catches.
+    const bad = await c.kubectl(['-n', 'hadron', 'apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'hadron.rs/v1beta1', kind: 'Pipeline', metadata: { name: 'p-self' },
+      spec: { sourceStream: 'events', triggers: [], maxParallel: 1, startPoint: { location: 'beginning' }, stages: [{ name: 'a', dependencies: ['a'] }] },
+    }));
+    assert.notEqual(bad.code, 0, 'invalid Pipeline accepted');
+    assert.match(bad.stderr, /denied the request: stage 'a' of pipeline p-self creates a cycle/, bad.stderr);
+  });
+}
