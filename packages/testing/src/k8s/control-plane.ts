@@ -497,7 +497,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--service-cluster-ip-range=10.0.0.0/24',
       // The "kubernetes" Service's Endpoints cannot hold a loopback address; without this the
       // apiserver logs "unable to sync kubernetes service" forever. Nothing in-cluster needs it.
-      '--endpoint-reconciler-type=none',
+      // (With a real node the address is reachable from pods: keep the default reconciler.)
+      ...(opts.address === undefined ? ['--endpoint-reconciler-type=none'] : []),
       '--allow-privileged=true',
       '--service-account-issuer=https://kubernetes.default.svc',
       `--service-account-key-file=${saPub}`,
@@ -507,7 +508,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       ...(opts.withNodes ? [] : ['--disable-admission-plugins=ServiceAccount']),
       // Webhooks (and aggregated APIs) are called at their Service's endpoint addresses rather
       // than its ClusterIP, so no kube-proxy is needed for the apiserver to reach them.
-      ...(opts.address !== undefined ? ['--enable-aggregator-routing=true'] : []),
+      ...(opts.address !== undefined ? ['--enable-aggregator-routing=true', '--kubelet-preferred-address-types=InternalIP'] : []),
     ]);
     const caPem = await waitFor('apiserver serving certificate', 60_000, [etcd, apiserver], signal, async () =>
       caFromChain(await readFile(join(certDir, 'apiserver.crt'), 'utf8')),

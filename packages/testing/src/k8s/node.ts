@@ -17,6 +17,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
+import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,6 +25,8 @@ import type { ControlPlane, KubectlResult } from './control-plane.js';
 
 /** Address of the node inside the test's network namespace (on its loopback interface). */
 export const NODE_IP = '10.200.0.1';
+/** Service ClusterIP range (the control plane's --service-cluster-ip-range). */
+export const SERVICE_CIDR = '10.0.0.0/24';
 /** Pod network (CNI bridge `hadron-cni0`, host-local IPAM). */
 export const POD_SUBNET = '10.244.0.0/24';
 /** Reference of the sandbox image built from the static `pause` program of scripts/k8s-bins.sh. */
@@ -188,6 +191,9 @@ export async function ensureNodeAddress(): Promise<void> {
   if (ipr.stdout.includes(`${NODE_IP}/`)) return;
   // On lo: CI kernels may lack the dummy module; any local address works for the node.
   must(await run('ip', ['addr', 'add', `${NODE_IP}/32`, 'dev', 'lo']), `ip addr add ${NODE_IP}/32 dev lo`);
+  // Service ClusterIPs need a route for the first lookup (this netns has no default route);
+  // kube-proxy's nat OUTPUT rules then rewrite them to pod addresses and the packet is re-routed.
+  must(await run('ip', ['route', 'add', SERVICE_CIDR, 'dev', 'lo']), `ip route add ${SERVICE_CIDR} dev lo`);
 }
 
 /** Values the kubelet wants for the sysctls it would otherwise write on the host. */
@@ -372,7 +378,7 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
     }
 
     const resolv = join(dir, 'resolv.conf');
-    writeFileSync(resolv, 'nameserver 127.0.0.1\n');
+    writeFileSync(resolv, `nameserver ${NODE_IP}\n`);
     writeFileSync(
       join(dir, 'kubelet.yaml'),
       JSON.stringify({
@@ -393,6 +399,9 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
         oomScoreAdj: 0,
         containerRuntimeEndpoint: `unix://${sock}`,
         resolvConf: resolv,
+        // CoreDNS runs on the node (like node-local DNS), at the node address.
+        clusterDNS: [NODE_IP],
+        clusterDomain: 'cluster.local',
         serializeImagePulls: false,
         imageGCHighThresholdPercent: 100,
         evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
@@ -423,6 +432,55 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
       dead,
       signal,
     );
+
+    // Cluster DNS: CoreDNS's kubernetes plugin, serving cluster.local at the node address.
+    writeFileSync(
+      join(dir, 'Corefile'),
+      [
+        '.:53 {',
+        `  bind ${NODE_IP}`,
+        '  errors',
+        '  ready 127.0.0.1:8181',
+        '  kubernetes cluster.local in-addr.arpa ip6.arpa {',
+        `    kubeconfig ${cp.kubeconfigPath} hadron-test`,
+        '    pods insecure',
+        '    ttl 1',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    inNs('coredns', join(cp.binDir, 'coredns'), ['-conf', join(dir, 'Corefile')]);
+    // Services: kube-proxy (iptables mode) in this netns's own tables. Routed Service traffic
+    // between pods on the bridge needs forwarding in this netns (its own setting, not the host's).
+    writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    writeFileSync(
+      join(dir, 'kube-proxy.yaml'),
+      JSON.stringify({
+        apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+        kind: 'KubeProxyConfiguration',
+        clientConnection: { kubeconfig: cp.kubeconfigPath },
+        mode: 'iptables',
+        clusterCIDR: '10.244.0.0/16',
+        hostnameOverride: name,
+        bindAddress: NODE_IP,
+        healthzBindAddress: '127.0.0.1:10256',
+        metricsBindAddress: '127.0.0.1:10249',
+        // Pod -> Service -> pod on the same bridge: without br_netfilter the reply would bypass
+        // the un-NAT; masquerading sends it back through this netns.
+        iptables: { masqueradeAll: true, minSyncPeriod: '0s', syncPeriod: '10s' },
+        // 0: leave the (host-wide) conntrack table settings alone.
+        conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      }),
+    );
+    inNs('kube-proxy', join(cp.binDir, 'kube-proxy'), [`--config=${join(dir, 'kube-proxy.yaml')}`, '--v=1']);
+    const dnsResolver = new Resolver({ timeout: 1000, tries: 1 });
+    dnsResolver.setServers([NODE_IP]);
+    await waitUntil('CoreDNS answers for kubernetes.default', 60_000, async () => ((await dnsResolver.resolve4('kubernetes.default.svc.cluster.local')).length > 0 ? true : undefined), dead, signal);
+    await waitUntil('kube-proxy synced', 60_000, async () => {
+      const r = await run('iptables', ['-t', 'nat', '-S', 'KUBE-SERVICES']);
+      return r.code === 0 && r.stdout.includes('default/kubernetes:https') ? true : undefined;
+    }, dead, signal);
     const readyMs = Date.now() - t0;
     return { name, ip: NODE_IP, dataDir: dir, readyMs, ctr, leftovers, stop, [Symbol.asyncDispose]: stop };
   } catch (err) {
@@ -433,6 +491,32 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
 }
 
 /**
+ * `n` hostPath PersistentVolumes (storage class `""`, ReadWriteOnce, `size`) under the node's data
+ * dir, writable by the images' non-root user, for StatefulSet claims without a provisioner.
+ */
+export async function createHostPathVolumes(cp: ControlPlane, node: RealNode, n: number, size = '5Gi'): Promise<void> {
+  const items = Array.from({ length: n }, (_, i) => {
+    const path = join(node.dataDir, 'volumes', `pv-${i}`);
+    mkdirSync(path, { recursive: true, mode: 0o777 });
+    spawnSync('chmod', ['0777', path]);
+    return {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: `pv-${i}` },
+      spec: {
+        capacity: { storage: size },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: '',
+        hostPath: { path, type: 'Directory' },
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node.name] }] }] } },
+      },
+    };
+  });
+  must(await cp.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items })), 'create PersistentVolumes');
+}
+
+/**
  * For a test file: when not yet in a private network namespace, re-runs `node --test <file>` in a
  * new one (`unshare --net`, loopback up) and returns its result; inside, returns undefined so the
  * file's tests run. The namespace has no bind mount anywhere, so it disappears with its last
@@ -440,17 +524,25 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
  */
 export function inPrivateNetns(file: string, timeoutMs: number): { code: number | null; output: string; netns: string } | undefined {
   if (process.env['HADRON_IN_PRIVATE_NETNS'] === '1') return undefined;
-  const script = 'set -e; ip link set lo up; readlink /proc/self/ns/net >&2; exec "$0" --test --test-reporter=spec "$1"';
-  const r = spawnSync('unshare', ['--net', '--', 'bash', '-c', script, process.execPath, file], {
-    // Without NODE_TEST_CONTEXT the child runs its tests itself instead of deferring to a parent.
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), HADRON_IN_PRIVATE_NETNS: '1' },
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    killSignal: 'SIGKILL',
-    maxBuffer: 64 << 20,
-  });
-  const netns = /net:\[\d+\]/.exec(r.stderr)?.[0] ?? '';
-  return { code: r.status, output: `${r.stdout}\n${r.stderr}`, netns };
+  // Names resolve through the cluster DNS (CoreDNS at the node address) for the test's clients;
+  // the bind mount exists only in the test's private mount namespace.
+  const resolv = join(tmpdir(), `hadron-resolv-${process.pid}.conf`);
+  writeFileSync(resolv, `nameserver ${NODE_IP}\nsearch hadron.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n`);
+  const script = 'set -e; ip link set lo up; mount --bind "$2" /etc/resolv.conf; readlink /proc/self/ns/net >&2; exec "$0" --test --test-reporter=spec "$1"';
+  try {
+    const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'bash', '-c', script, process.execPath, file, resolv], {
+      // Without NODE_TEST_CONTEXT the child runs its tests itself instead of deferring to a parent.
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), HADRON_IN_PRIVATE_NETNS: '1' },
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      maxBuffer: 64 << 20,
+    });
+    const netns = /net:\[\d+\]/.exec(r.stderr)?.[0] ?? '';
+    return { code: r.status, output: `${r.stdout}\n${r.stderr}`, netns };
+  } finally {
+    rmSync(resolv, { force: true });
+  }
 }
 
 /** Pids of processes in network namespace `netns` (e.g. `net:[4026532...]`). */

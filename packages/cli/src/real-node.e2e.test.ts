@@ -1,7 +1,9 @@
 /**
  * The Kubernetes tier on a real node (docs/k8s-test-tier.md): the control plane, containerd, a
  * kubelet and the pods all run inside a network namespace this test creates. The chart is
- * installed with the images built here; the operator runs as real pods.
+ * installed with the images built here; the operator and the stream servers run as real pods,
+ * and the TypeScript client and the CLI (in the same namespace) publish and subscribe through
+ * the Stream's Service, resolved by the cluster DNS and routed by kube-proxy.
  *
  * Run with `npm run test:k8s` (needs root, containerd, runc, umoci, skopeo, CNI plugins and the
  * binaries of scripts/k8s-bins.sh). Not part of `npm test` yet (see the doc).
@@ -11,12 +13,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildImages } from '../images.js';
-import { startControlPlane, type ControlPlane, type KubectlResult } from './control-plane.js';
-import { ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from './node.js';
+import { createClient } from '@hadron/client';
+import { buildImages } from '@hadron/testing/images';
+import { startControlPlane, type ControlPlane, type KubectlResult } from '@hadron/testing/k8s/control-plane';
+import { createHostPathVolumes, ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from '@hadron/testing/k8s/node';
 
 const FILE = fileURLToPath(import.meta.url);
-const CHART = fileURLToPath(new URL('../../../../charts/hadron-operator', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CHART = join(ROOT, 'charts', 'hadron-operator');
 
 function missingPrereq(): string | undefined {
   if (process.env['HADRON_K8S_REAL_NODE'] !== '1') return 'set HADRON_K8S_REAL_NODE=1 (npm run test:k8s)';
@@ -86,15 +90,11 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const c = cp;
     const helm = join(c.binDir, 'helm');
     const { spawnSync } = await import('node:child_process');
-    const apiPort = new URL(c.server).port;
     const h = spawnSync(
       helm,
       [
         'install', 'hadron', CHART, '--kubeconfig', c.kubeconfigPath, '--namespace', 'hadron', '--create-namespace',
         '--set', 'container.image.pullPolicy=Never',
-        // No kube-proxy: the in-cluster client reaches the apiserver at its address in the netns.
-        '--set', 'container.env.extra[0].name=KUBERNETES_SERVICE_HOST', '--set', `container.env.extra[0].value=${NODE_IP}`,
-        '--set', 'container.env.extra[1].name=KUBERNETES_SERVICE_PORT', '--set-string', `container.env.extra[1].value=${apiPort}`,
         '--wait', '--timeout', '5m',
       ],
       { encoding: 'utf8', timeout: 6 * 60_000 },
@@ -130,5 +130,84 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     }));
     assert.notEqual(bad.code, 0, 'invalid Pipeline accepted');
     assert.match(bad.stderr, /denied the request: stage 'a' of pipeline p-self creates a cycle/, bad.stderr);
+  });
+
+  test('kubectl apply the example: stream pods Ready with volumes; the client and the CLI publish and subscribe through the Service', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    await createHostPathVolumes(c, node, 5);
+    const tApply = Date.now();
+    must(await c.kubectl(['-n', 'hadron', 'apply', '-f', join(ROOT, 'examples', 'full.yaml')]), 'apply examples/full.yaml');
+    const token = await until('Secret hadron-full-access', 120_000, async () => {
+      const r = await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']);
+      return r.code === 0 && r.stdout ? Buffer.from(r.stdout, 'base64').toString() : undefined;
+    });
+    // Time to first event: publish through the Service until one is acknowledged.
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const client = createClient({ url, token });
+    try {
+      const run = `run-${Date.now()}`;
+      let lastErr = '';
+      try {
+        await until('first event acknowledged', 180_000, async () => {
+          try {
+            await client.publish([{ id: `${run}-first`, source: 'real-node-test', type: 'test.first', subject: 's', data: 'first' }]);
+            return true;
+          } catch (e) {
+            lastErr = e instanceof Error ? e.message : String(e);
+            return undefined;
+          }
+        });
+      } catch (e) {
+        const out = await Promise.all([
+          c.kubectl(['-n', 'hadron', 'get', 'pods,pvc,svc,endpoints,statefulset', '-o', 'wide']),
+          c.kubectl(['-n', 'hadron', 'get', 'events', '--sort-by=.lastTimestamp']),
+          c.kubectl(['-n', 'hadron', 'logs', 'events-0', '--tail=40']),
+          c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/component=operator', '--tail=20']),
+        ]);
+        throw new Error(`${e instanceof Error ? e.message : String(e)}; last publish error: ${lastErr}\n${out.map((o) => o.stdout + o.stderr).join('\n').slice(-12000)}`);
+      }
+      figures['firstEventAfterApplyMs'] = Date.now() - tApply;
+      await until('StatefulSet events: 3 pods Ready', 180_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.status.readyReplicas}']);
+        return r.stdout.trim() === '3' ? true : undefined;
+      });
+      figures['allPodsReadyAfterApplyMs'] = Date.now() - tApply;
+      const pvcs = JSON.parse(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', '-o', 'json']), 'get pvc')) as { items: { status: { phase: string } }[] };
+      assert.equal(pvcs.items.filter((p) => p.status.phase === 'Bound').length, 3, 'three bound claims');
+      // The client learns partition 2 from Metadata once its pod is Ready: publish batches until
+      // acknowledgements come from every partition.
+      const published = new Set<string>();
+      const partitions = new Set<number>();
+      for (let batch = 0; partitions.size < 3; batch++) {
+        assert.ok(batch < 60, `acks only from partitions ${[...partitions].join(', ')}`);
+        const events = Array.from({ length: 30 }, (_, i) => ({ id: `${run}-${batch}-${i}`, source: 'real-node-test', type: 'test.event', subject: `subject-${i}`, data: `event ${batch}/${i}` }));
+        const acks = await client.publish(events);
+        assert.equal(acks.length, events.length);
+        for (const e of events) published.add(e.id);
+        for (const a of acks) partitions.add(a.partition);
+        if (partitions.size < 3) await new Promise((r) => setTimeout(r, 1000));
+      }
+      const n = published.size;
+      const seen = new Set<string>();
+      const sub = client.subscribe({ group: run, durable: false, batchSize: 100, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (published.has(e.id)) seen.add(e.id);
+      });
+      try {
+        await until(`all ${n} events received`, 120_000, async () => (seen.size === n ? true : undefined));
+      } finally {
+        await sub.close();
+      }
+      // The CLI, as a user runs it, through the same Service.
+      const { spawnSync } = await import('node:child_process');
+      const cli = spawnSync(process.execPath, [join(ROOT, 'packages', 'cli', 'bin', 'hadron.js'), 'stream', 'pub', '--type', 'test.cli', '{"from": "cli"}'], {
+        env: { ...process.env, HADRON_URL: url, HADRON_TOKEN: token },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(cli.status, 0, `hadron stream pub: ${cli.stderr}`);
+    } finally {
+      await client.close();
+    }
   });
 }
