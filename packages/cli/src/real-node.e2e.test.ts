@@ -210,4 +210,118 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       await client.close();
     }
   });
+
+  const fullAccessToken = async (c: ControlPlane): Promise<string> =>
+    Buffer.from(must(await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']), 'token'), 'base64').toString();
+  const podUid = async (c: ControlPlane, pod: string): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
+  const podReady = async (c: ControlPlane, pod: string): Promise<boolean> =>
+    (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout.trim() === 'True';
+
+  test('kill the leading operator pod: the other replica takes the Lease', { timeout: 5 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const holderOf = async (): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'lease', 'hadron-operator', '-o', 'jsonpath={.spec.holderIdentity}'])).stdout.trim();
+    const leader = await holderOf();
+    assert.ok(leader.startsWith('hadron-operator-'), `leader ${leader}`);
+    const pods = must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/component=operator', '-o', 'jsonpath={.items[*].metadata.name}']), 'pods').trim().split(/\s+/);
+    const other = pods.find((p) => p !== leader);
+    assert.ok(other, `a second replica besides ${leader}`);
+    const t = Date.now();
+    must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', leader, '--grace-period=0', '--force', '--wait=false']), 'kill leader');
+    const next = await until('a new Lease holder', 120_000, async () => {
+      const h = await holderOf();
+      return h && h !== leader ? h : undefined;
+    });
+    figures['operatorTakeoverMs'] = Date.now() - t;
+    assert.equal(next, other, 'the surviving replica took over');
+  });
+
+  test('delete a stream pod while a publisher and a subscriber run: it comes back with its volume, no acknowledged event is lost', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const token = await fullAccessToken(c);
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const pub = createClient({ url, token });
+    const subClient = createClient({ url, token });
+    const run = `kill-${Date.now()}`;
+    const acked = new Map<string, number>();
+    const seen = new Set<string>();
+    let errors = 0;
+    let stop = false;
+    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
+    });
+    const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
+    const uidBefore = await podUid(c, 'events-1');
+    const publisher = (async () => {
+      // Bounded: at most 3000 events or until told to stop.
+      for (let i = 0; i < 3000 && !stop; i++) {
+        const id = `${run}-${i}`;
+        try {
+          const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }]);
+          if (a) acked.set(id, a.partition);
+        } catch {
+          errors++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    try {
+      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+      const t = Date.now();
+      must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
+      await until('events-1 recreated and Ready', 180_000, async () => {
+        const uid = await podUid(c, 'events-1');
+        return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+      });
+      figures['podRecreatedReadyMs'] = Date.now() - t;
+      const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
+      await until('partition 1 acknowledges again', 120_000, async () => ([...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined));
+      figures['partitionRecoveredMs'] = Date.now() - t;
+    } finally {
+      stop = true;
+      await publisher;
+    }
+    figures['publishErrorsDuringPodDelete'] = errors;
+    figures['eventsAckedDuringPodDelete'] = acked.size;
+    try {
+      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined));
+    } finally {
+      await sub.close();
+      await pub.close();
+      await subClient.close();
+    }
+    assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
+  });
+
+  test('scale the Stream 3 -> 5 -> 3 with kubectl', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const token = await fullAccessToken(c);
+    const scaleTo = async (n: number): Promise<void> => {
+      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { partitions: n } })]), `scale to ${n}`);
+      await until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
+        return r.stdout.trim() === `${n} ${n} ${n}` ? true : undefined;
+      });
+    };
+    const t = Date.now();
+    await scaleTo(5);
+    figures['scaleUpTo5Ms'] = Date.now() - t;
+    const client = createClient({ url: 'http://events.hadron.svc.cluster.local:7000', token });
+    try {
+      const partitions = new Set<number>();
+      for (let batch = 0; partitions.size < 5; batch++) {
+        assert.ok(batch < 90, `acks only from partitions ${[...partitions].join(', ')}`);
+        const acks = await client.publish(Array.from({ length: 50 }, (_, i) => ({ id: `scale-${Date.now()}-${batch}-${i}`, source: 'real-node-test', type: 'test.scale', subject: `k-${i}`, data: '' })));
+        for (const a of acks) partitions.add(a.partition);
+        if (partitions.size < 5) await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      await client.close();
+    }
+    await scaleTo(3);
+    const pods = must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'jsonpath={.items[*].metadata.name}']), 'pods').trim().split(/\s+/).sort();
+    assert.deepEqual(pods, ['events-0', 'events-1', 'events-2']);
+  });
 }
