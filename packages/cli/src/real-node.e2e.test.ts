@@ -324,4 +324,68 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const pods = must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'jsonpath={.items[*].metadata.name}']), 'pods').trim().split(/\s+/).sort();
     assert.deepEqual(pods, ['events-0', 'events-1', 'events-2']);
   });
+
+  test('rolling upgrade to a second image tag while a publisher runs: no acknowledged event lost, publishes keep succeeding, the subscriber resumes', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    // The second tag: the same image under another name, so every pod is replaced.
+    must(await node.ctr(['images', 'tag', 'localhost/hadron-stream:0.1.0', 'localhost/hadron-stream:0.1.0-upgrade']), 'ctr images tag');
+    const token = await fullAccessToken(c);
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const pub = createClient({ url, token });
+    const subClient = createClient({ url, token });
+    const run = `upgrade-${Date.now()}`;
+    const acked = new Set<string>();
+    const seen = new Set<string>();
+    let errors = 0;
+    let stop = false;
+    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
+    });
+    const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
+    let longestGapMs = 0;
+    const publisher = (async () => {
+      let lastAck = Date.now();
+      for (let i = 0; i < 5000 && !stop; i++) {
+        const id = `${run}-${i}`;
+        try {
+          await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }]);
+          acked.add(id);
+          longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
+          lastAck = Date.now();
+        } catch {
+          errors++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    try {
+      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+      const t = Date.now();
+      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
+      await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'json']);
+        if (r.code !== 0) return undefined;
+        const items = (JSON.parse(r.stdout) as { items: { metadata: { uid: string }; spec: { containers: { image: string }[] }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
+        const done = items.length === 3 && items.every((p) => !uidsBefore.includes(p.metadata.uid) && p.spec.containers[0]?.image === 'localhost/hadron-stream:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+        return done ? true : undefined;
+      });
+      figures['rollingUpgradeMs'] = Date.now() - t;
+      const after = acked.size;
+      await until('publishes succeed after the upgrade', 60_000, async () => (acked.size >= after + 20 ? true : undefined));
+    } finally {
+      stop = true;
+      await publisher;
+    }
+    figures['upgradePublishErrors'] = errors;
+    figures['upgradeEventsAcked'] = acked.size;
+    figures['upgradeLongestPublishGapMs'] = longestGapMs;
+    try {
+      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined));
+    } finally {
+      await sub.close();
+      await pub.close();
+      await subClient.close();
+    }
+  });
 }
