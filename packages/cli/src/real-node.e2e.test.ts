@@ -42,7 +42,17 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     assert.equal(r.code, 0, 'the tests inside the namespace failed (output above)');
     assert.match(r.output, /ℹ pass [1-9]\d*\n/, 'the tests inside the namespace ran');
     assert.match(r.output, /ℹ fail 0\n/);
-    assert.deepEqual(processesInNetns(r.netns), [], 'processes left in the test network namespace');
+    // Anything still in the namespace was started by this test (e.g. the inner run was killed at
+    // its timeout before its teardown): stop it, then fail.
+    const left = processesInNetns(r.netns);
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    assert.deepEqual(left, [], 'processes left in the test network namespace');
   });
 } else {
   const must = (r: KubectlResult, what: string): string => {
