@@ -14,11 +14,13 @@ set -euo pipefail
 K8S_VERSION=1.33.13    # latest 1.33 patch served by the Go module proxy (go list -m k8s.io/kubernetes@v1.33)
 KWOK_VERSION=v0.8.0    # sigs.k8s.io/kwok (go list -m sigs.k8s.io/kwok@latest)
 HELM_VERSION=v3.22.0   # helm.sh/helm/v3 (go list -m helm.sh/helm/v3@latest)
+COREDNS_VERSION=v1.15.0  # github.com/coredns/coredns (go list -m github.com/coredns/coredns@latest)
+PAUSE_REV=1           # bump when the pause program below changes
 # etcd: whatever k8s.io/kubernetes@v$K8S_VERSION pins in its go.mod (go.etcd.io/etcd/server/v3).
 
 CACHE_ROOT=${HADRON_K8S_CACHE:-$HOME/.cache/hadron-k8s}
 OUT="$CACHE_ROOT/v$K8S_VERSION"
-K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 # Everything but the final bin-dir line goes to stderr.
 exec 3>&1 1>&2
@@ -30,6 +32,8 @@ stamp_of() {
     etcd) echo "etcd pinned by kubernetes v$K8S_VERSION" ;;
     kwok) echo "kwok $KWOK_VERSION" ;;
     helm) echo "helm $HELM_VERSION" ;;
+    pause) echo "pause $PAUSE_REV" ;;
+    coredns) echo "coredns $COREDNS_VERSION" ;;
     *) echo "kubernetes v$K8S_VERSION" ;;
   esac
 }
@@ -39,7 +43,7 @@ is_current() {
 }
 missing() {
   local b
-  for b in "${K8S_BINS[@]}" etcd kwok helm; do is_current "$b" || echo "$b"; done
+  for b in "${K8S_BINS[@]}" etcd kwok helm pause coredns; do is_current "$b" || echo "$b"; done
 }
 
 if [[ -z "$(missing)" ]]; then
@@ -87,9 +91,10 @@ log "missing or stale: $(missing | tr '\n' ' ')"
 # modules at v0.0.0 and resolves them with local replaces, which Go ignores outside the main
 # module. So: a wrapper module that requires k8s.io/kubernetes and replaces every staging
 # k8s.io/<x> v0.0.0 with k8s.io/<x> v0.<minor>.<patch> (list derived from the downloaded go.mod).
-need_k8s=0
-for b in "${K8S_BINS[@]}"; do is_current "$b" || need_k8s=1; done
-if ((need_k8s)); then
+# Only the missing ones are linked (adding kubelet to a warm cache must not relink the rest).
+NEED_K8S=()
+for b in "${K8S_BINS[@]}"; do is_current "$b" || NEED_K8S+=("$b"); done
+if ((${#NEED_K8S[@]})); then
   W="$TMP/k8s"; mkdir -p "$W"; cd "$W"
   # Same language version and GODEBUG defaults as the upstream build.
   {
@@ -101,7 +106,7 @@ if ((need_k8s)); then
     go mod edit -replace="$m@v0.0.0=$m@$STAGING_VERSION"
   done
   PKGS=()
-  for b in "${K8S_BINS[@]}"; do PKGS+=("k8s.io/kubernetes/cmd/$b"); done
+  for b in "${NEED_K8S[@]}"; do PKGS+=("k8s.io/kubernetes/cmd/$b"); done
   log "resolving kubernetes module graph"
   go get "${PKGS[@]/%/@v$K8S_VERSION}"
   # Sanity check: the staging modules must resolve to the matching release, not something newer.
@@ -116,10 +121,10 @@ if ((need_k8s)); then
     LDF+=" -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
     LDF+=" -X $p.gitTreeState=clean -X $p.buildDate=${BUILD_DATE:-1970-01-01T00:00:00Z}"
   done
-  log "building ${K8S_BINS[*]} (slow: ~all of Kubernetes)"
+  log "building ${NEED_K8S[*]} (slow: ~all of Kubernetes)"
   mkdir -p "$TMP/out"
   go build -mod=mod -trimpath -tags=selinux,notest -ldflags="$LDF" -o "$TMP/out/" "${PKGS[@]}"
-  for b in "${K8S_BINS[@]}"; do install_bin "$b" "$TMP/out/$b"; done
+  for b in "${NEED_K8S[@]}"; do install_bin "$b" "$TMP/out/$b"; done
   cd "$TMP"
 fi
 
@@ -174,6 +179,54 @@ if ! is_current helm; then
   done
   GOBIN="$TMP/helmbin" go install -trimpath -ldflags="$HLDF" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   install_bin helm "$TMP/helmbin/helm"
+fi
+
+# --- pause ----------------------------------------------------------------------------------------
+# The pod sandbox ("pause") container of the real node (startNode): a static program that sleeps
+# until SIGTERM/SIGINT and reaps orphans, as the upstream pause does. startNode packs it into an
+# OCI image itself; no registry is involved.
+if ! is_current pause; then
+  W="$TMP/pause"; mkdir -p "$W"; cd "$W"
+  printf 'module local/pause\n\ngo 1.24\n' >go.mod
+  cat >main.go <<'GO'
+// pause: the pod sandbox process. Holds the pod's namespaces until told to stop.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	for s := range sig {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
+GO
+  log "building pause"
+  go build -trimpath -ldflags="-s -w" -o "$TMP/pause.bin" .
+  install_bin pause "$TMP/pause.bin"
+  cd "$TMP"
+fi
+
+# --- coredns ------------------------------------------------------------------------------------
+# Cluster DNS of the real node (startNode): Services and the stream pods' names resolve as in a
+# real cluster. Its default plugin set (kubernetes, forward, ...) is what the test tier needs.
+if ! is_current coredns; then
+  log "building coredns $COREDNS_VERSION"
+  GOBIN="$TMP/corednsbin" go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  install_bin coredns "$TMP/corednsbin/coredns"
 fi
 
 left=$(missing)

@@ -31,6 +31,13 @@ export interface ControlPlaneOptions {
   binDir?: string;
   /** Aborting stops the plane (or cancels start-up). */
   signal?: AbortSignal;
+  /**
+   * Address the kube-apiserver binds to and advertises (default 127.0.0.1). A real node (startNode)
+   * needs one that pods can reach: the node address inside the test's network namespace.
+   */
+  address?: string;
+  /** With `withNodes`: also start kwok and its fake Node (default true; false for a real node). */
+  kwok?: boolean;
 }
 
 export interface ControlPlaneProcess {
@@ -401,6 +408,8 @@ function fakeNode(name: string): string {
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const { signal } = opts;
   signal?.throwIfAborted();
+  const apiHost = opts.address ?? HOST;
+  const useKwok = opts.withNodes === true && opts.kwok !== false;
   const t0 = Date.now();
   const binDir = await resolveBinDir(opts);
   const binDirMs = Date.now() - t0;
@@ -476,11 +485,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     // kube-apiserver: serving cert self-generated into --cert-dir (IP SAN 127.0.0.1, own CA).
     const certDir = join(pki, 'apiserver');
-    const server = `https://${HOST}:${apiPort}`;
+    const server = `https://${apiHost}:${apiPort}`;
     const apiserver = start('kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
-      `--advertise-address=${HOST}`,
-      `--bind-address=${HOST}`,
+      `--advertise-address=${apiHost}`,
+      `--bind-address=${apiHost}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${certDir}`,
       `--token-auth-file=${tokenFile}`,
@@ -488,7 +497,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--service-cluster-ip-range=10.0.0.0/24',
       // The "kubernetes" Service's Endpoints cannot hold a loopback address; without this the
       // apiserver logs "unable to sync kubernetes service" forever. Nothing in-cluster needs it.
-      '--endpoint-reconciler-type=none',
+      // (With a real node the address is reachable from pods: keep the default reconciler.)
+      ...(opts.address === undefined ? ['--endpoint-reconciler-type=none'] : []),
       '--allow-privileged=true',
       '--service-account-issuer=https://kubernetes.default.svc',
       `--service-account-key-file=${saPub}`,
@@ -496,6 +506,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       // Without a controller-manager nothing creates the "default" ServiceAccounts the admission
       // plugin insists on.
       ...(opts.withNodes ? [] : ['--disable-admission-plugins=ServiceAccount']),
+      // Webhooks (and aggregated APIs) are called at their Service's endpoint addresses rather
+      // than its ClusterIP, so no kube-proxy is needed for the apiserver to reach them.
+      ...(opts.address !== undefined ? ['--enable-aggregator-routing=true', '--kubelet-preferred-address-types=InternalIP'] : []),
     ]);
     const caPem = await waitFor('apiserver serving certificate', 60_000, [etcd, apiserver], signal, async () =>
       caFromChain(await readFile(join(certDir, 'apiserver.crt'), 'utf8')),
@@ -531,34 +544,37 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         `--bind-address=${HOST}`,
         '--secure-port=0',
       ]);
-      const stages = join(binDir, 'kwok-stages.yaml');
-      if (!existsSync(stages)) throw new Error(`missing ${stages} (re-run scripts/k8s-bins.sh)`);
-      const kwok = start('kwok', [
-        `--kubeconfig=${kubeconfigPath}`,
-        `--config=${stages}`,
-        '--manage-all-nodes=true',
-        '--node-lease-duration-seconds=40',
-        `--node-ip=${HOST}`,
-        '--cidr=10.244.0.0/16',
-        `--server-address=${HOST}:${kwokPort}`,
-      ]);
-      const all = [etcd, apiserver, kcm, scheduler, kwok];
+      const all = [etcd, apiserver, kcm, scheduler];
+      if (useKwok) {
+        const stages = join(binDir, 'kwok-stages.yaml');
+        if (!existsSync(stages)) throw new Error(`missing ${stages} (re-run scripts/k8s-bins.sh)`);
+        const kwok = start('kwok', [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--config=${stages}`,
+          '--manage-all-nodes=true',
+          '--node-lease-duration-seconds=40',
+          `--node-ip=${HOST}`,
+          '--cidr=10.244.0.0/16',
+          `--server-address=${HOST}:${kwokPort}`,
+        ]);
+        all.push(kwok);
 
-      const created = await kubectl(['create', '-f', '-'], fakeNode(NODE_NAME));
-      if (created.code !== 0) throw new Error(`creating Node ${NODE_NAME}: ${created.stderr}`);
-      nodeName = NODE_NAME;
-      await waitFor(`Node ${NODE_NAME} Ready (kwok)`, 60_000, all, signal, async () => {
-        const r = await httpGet(`${server}/api/v1/nodes/${NODE_NAME}`, { ca: caPem, token: adminToken });
-        if (r.status !== 200) return undefined;
-        const node = JSON.parse(r.body) as {
-          spec?: { taints?: { key: string }[] };
-          status?: { conditions?: { type: string; status: string }[] };
-        };
-        const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-        // The node lifecycle controller lifts its not-ready taint once it sees the node Ready.
-        const tainted = node.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/'));
-        return ready && !tainted ? true : undefined;
-      });
+        const created = await kubectl(['create', '-f', '-'], fakeNode(NODE_NAME));
+        if (created.code !== 0) throw new Error(`creating Node ${NODE_NAME}: ${created.stderr}`);
+        nodeName = NODE_NAME;
+        await waitFor(`Node ${NODE_NAME} Ready (kwok)`, 60_000, all, signal, async () => {
+          const r = await httpGet(`${server}/api/v1/nodes/${NODE_NAME}`, { ca: caPem, token: adminToken });
+          if (r.status !== 200) return undefined;
+          const node = JSON.parse(r.body) as {
+            spec?: { taints?: { key: string }[] };
+            status?: { conditions?: { type: string; status: string }[] };
+          };
+          const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+          // The node lifecycle controller lifts its not-ready taint once it sees the node Ready.
+          const tainted = node.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/'));
+          return ready && !tainted ? true : undefined;
+        });
+      }
       // The controller-manager is working once it has created the default ServiceAccount.
       await waitFor('ServiceAccount default/default (controller-manager)', 60_000, all, signal, async () => {
         const r = await httpGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, {

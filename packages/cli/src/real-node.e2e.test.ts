@@ -1,0 +1,401 @@
+/**
+ * The Kubernetes tier on a real node (docs/k8s-test-tier.md): the control plane, containerd, a
+ * kubelet and the pods all run inside a network namespace this test creates. The chart is
+ * installed with the images built here; the operator and the stream servers run as real pods,
+ * and the TypeScript client and the CLI (in the same namespace) publish and subscribe through
+ * the Stream's Service, resolved by the cluster DNS and routed by kube-proxy.
+ *
+ * Run with `npm run test:k8s` (needs root, containerd, runc, umoci, skopeo, CNI plugins and the
+ * binaries of scripts/k8s-bins.sh). Not part of `npm test` yet (see the doc).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createClient } from '@hadron/client';
+import { buildImages } from '@hadron/testing/images';
+import { startControlPlane, type ControlPlane, type KubectlResult } from '@hadron/testing/k8s/control-plane';
+import { createHostPathVolumes, ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from '@hadron/testing/k8s/node';
+
+const FILE = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CHART = join(ROOT, 'charts', 'hadron-operator');
+
+function missingPrereq(): string | undefined {
+  if (process.env['HADRON_K8S_REAL_NODE'] !== '1') return 'set HADRON_K8S_REAL_NODE=1 (npm run test:k8s)';
+  if (process.getuid?.() !== 0) return 'needs root (namespaces, mounts)';
+  for (const b of ['/usr/bin/containerd', '/usr/sbin/runc', '/usr/bin/umoci', '/usr/bin/skopeo', '/usr/lib/cni/bridge']) {
+    if (!existsSync(b)) return `missing ${b} (.ci/run installs it)`;
+  }
+  return undefined;
+}
+
+const skip = missingPrereq();
+
+if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
+  test('real node: everything runs in a private network namespace and nothing is left behind', { skip, timeout: 30 * 60_000 }, () => {
+    const r = inPrivateNetns(FILE, 25 * 60_000);
+    assert.ok(r);
+    process.stdout.write(r.output.replace(/^/gm, '    '));
+    assert.match(r.netns, /^net:\[\d+\]$/);
+    assert.equal(r.code, 0, 'the tests inside the namespace failed (output above)');
+    assert.match(r.output, /ℹ pass [1-9]\d*\n/, 'the tests inside the namespace ran');
+    assert.match(r.output, /ℹ fail 0\n/);
+    // Anything still in the namespace was started by this test (e.g. the inner run was killed at
+    // its timeout before its teardown): stop it, then fail.
+    const left = processesInNetns(r.netns);
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    assert.deepEqual(left, [], 'processes left in the test network namespace');
+  });
+} else {
+  const must = (r: KubectlResult, what: string): string => {
+    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const until = async <T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await f();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  let cp: ControlPlane | undefined;
+  let node: RealNode | undefined;
+  const figures: Record<string, number> = {};
+
+  test.after(async () => {
+    const left = node?.leftovers;
+    await node?.stop();
+    await cp?.stop();
+    if (left) assert.deepEqual(left(), [], 'node processes left after stop()');
+    process.stdout.write(`# figures ${JSON.stringify(figures)}\n`);
+  });
+
+  test('a real node registers and runs pods from the images built here', { timeout: 15 * 60_000 }, async () => {
+    const t0 = Date.now();
+    const images = await buildImages(['hadron-stream', 'hadron-operator', 'hadron']);
+    figures['imagesMs'] = Date.now() - t0;
+    const t1 = Date.now();
+    await ensureNodeAddress();
+    cp = await startControlPlane({ withNodes: true, kwok: false, address: NODE_IP });
+    node = await startNode({ controlPlane: cp, images: Object.values(images).map((i) => i.archivePath) });
+    figures['clusterStartMs'] = Date.now() - t1;
+    figures['nodeReadyMs'] = node.readyMs;
+    const listed = must(await node.ctr(['images', 'ls', '-q']), 'ctr images ls');
+    for (const i of Object.values(images)) assert.ok(listed.includes(i.ref), `${i.ref} imported (have: ${listed})`);
+  });
+
+  test('helm install: the operator runs as pods, is leader-elected, and its webhook is called through its Service', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    const helm = join(c.binDir, 'helm');
+    const { spawnSync } = await import('node:child_process');
+    const h = spawnSync(
+      helm,
+      [
+        'install', 'hadron', CHART, '--kubeconfig', c.kubeconfigPath, '--namespace', 'hadron', '--create-namespace',
+        '--set', 'container.image.pullPolicy=Never',
+        '--wait', '--timeout', '5m',
+      ],
+      { encoding: 'utf8', timeout: 6 * 60_000 },
+    );
+    if (h.status !== 0) {
+      const pods = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-o', 'wide']);
+      const desc = await c.kubectl(['-n', 'hadron', 'describe', 'pods']);
+      const logs = await c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/component=operator', '--tail=30']);
+      assert.fail(`helm install failed: ${h.stderr}\n${pods.stdout}\n${desc.stdout.slice(-4000)}\n${logs.stdout}${logs.stderr}`);
+    }
+    const pods = JSON.parse(must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-o', 'json']), 'get pods')) as {
+      items: { metadata: { name: string }; spec: { serviceAccountName: string; nodeName: string }; status: { podIP: string; containerStatuses: { image: string; ready: boolean }[] } }[];
+    };
+    const op = pods.items.filter((p) => p.metadata.name.startsWith('hadron-operator'));
+    assert.equal(op.length, 2, 'two operator replicas');
+    for (const p of op) {
+      assert.equal(p.spec.nodeName, node.name);
+      assert.equal(p.spec.serviceAccountName, 'hadron-operator');
+      assert.match(p.status.podIP, /^10\.244\.0\.\d+$/);
+      assert.ok(p.status.containerStatuses.every((s) => s.ready && s.image.includes('hadron-operator')));
+    }
+    // Leader election: the Lease is held by one of the pods.
+    const holder = await until('Lease hadron-operator held', 120_000, async () => {
+      const r = await c.kubectl(['-n', 'hadron', 'get', 'lease', 'hadron-operator', '-o', 'jsonpath={.spec.holderIdentity}']);
+      return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+    });
+    assert.ok(op.some((p) => p.metadata.name === holder), `lease holder ${holder} is an operator pod`);
+    // The webhook: the apiserver calls it through its Service (at the pod's address) and it
+    // rejects a Pipeline with a cycle, which only the operator's validation catches.
+    const bad = await c.kubectl(['-n', 'hadron', 'apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'hadron.rs/v1beta1', kind: 'Pipeline', metadata: { name: 'p-self' },
+      spec: { sourceStream: 'events', triggers: [], maxParallel: 1, startPoint: { location: 'beginning' }, stages: [{ name: 'a', dependencies: ['a'] }] },
+    }));
+    assert.notEqual(bad.code, 0, 'invalid Pipeline accepted');
+    assert.match(bad.stderr, /denied the request: stage 'a' of pipeline p-self creates a cycle/, bad.stderr);
+  });
+
+  test('kubectl apply the example: stream pods Ready with volumes; the client and the CLI publish and subscribe through the Service', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    await createHostPathVolumes(c, node, 5);
+    const tApply = Date.now();
+    must(await c.kubectl(['-n', 'hadron', 'apply', '-f', join(ROOT, 'examples', 'full.yaml')]), 'apply examples/full.yaml');
+    const token = await until('Secret hadron-full-access', 120_000, async () => {
+      const r = await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']);
+      return r.code === 0 && r.stdout ? Buffer.from(r.stdout, 'base64').toString() : undefined;
+    });
+    // Time to first event: publish through the Service until one is acknowledged.
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const client = createClient({ url, token });
+    try {
+      const run = `run-${Date.now()}`;
+      let lastErr = '';
+      try {
+        await until('first event acknowledged', 180_000, async () => {
+          try {
+            await client.publish([{ id: `${run}-first`, source: 'real-node-test', type: 'test.first', subject: 's', data: 'first' }]);
+            return true;
+          } catch (e) {
+            lastErr = e instanceof Error ? e.message : String(e);
+            return undefined;
+          }
+        });
+      } catch (e) {
+        const out = await Promise.all([
+          c.kubectl(['-n', 'hadron', 'get', 'pods,pvc,svc,endpoints,statefulset', '-o', 'wide']),
+          c.kubectl(['-n', 'hadron', 'get', 'events', '--sort-by=.lastTimestamp']),
+          c.kubectl(['-n', 'hadron', 'logs', 'events-0', '--tail=40']),
+          c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/component=operator', '--tail=20']),
+        ]);
+        throw new Error(`${e instanceof Error ? e.message : String(e)}; last publish error: ${lastErr}\n${out.map((o) => o.stdout + o.stderr).join('\n').slice(-12000)}`);
+      }
+      figures['firstEventAfterApplyMs'] = Date.now() - tApply;
+      await until('StatefulSet events: 3 pods Ready', 180_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.status.readyReplicas}']);
+        return r.stdout.trim() === '3' ? true : undefined;
+      });
+      figures['allPodsReadyAfterApplyMs'] = Date.now() - tApply;
+      const pvcs = JSON.parse(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', '-o', 'json']), 'get pvc')) as { items: { status: { phase: string } }[] };
+      assert.equal(pvcs.items.filter((p) => p.status.phase === 'Bound').length, 3, 'three bound claims');
+      // The client learns partition 2 from Metadata once its pod is Ready: publish batches until
+      // acknowledgements come from every partition.
+      const published = new Set<string>();
+      const partitions = new Set<number>();
+      for (let batch = 0; partitions.size < 3; batch++) {
+        assert.ok(batch < 60, `acks only from partitions ${[...partitions].join(', ')}`);
+        const events = Array.from({ length: 30 }, (_, i) => ({ id: `${run}-${batch}-${i}`, source: 'real-node-test', type: 'test.event', subject: `subject-${i}`, data: `event ${batch}/${i}` }));
+        const acks = await client.publish(events);
+        assert.equal(acks.length, events.length);
+        for (const e of events) published.add(e.id);
+        for (const a of acks) partitions.add(a.partition);
+        if (partitions.size < 3) await new Promise((r) => setTimeout(r, 1000));
+      }
+      const n = published.size;
+      const seen = new Set<string>();
+      const sub = client.subscribe({ group: run, durable: false, batchSize: 100, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (published.has(e.id)) seen.add(e.id);
+      });
+      try {
+        await until(`all ${n} events received`, 120_000, async () => (seen.size === n ? true : undefined));
+      } finally {
+        await sub.close();
+      }
+      // The CLI, as a user runs it, through the same Service.
+      const { spawnSync } = await import('node:child_process');
+      const cli = spawnSync(process.execPath, [join(ROOT, 'packages', 'cli', 'bin', 'hadron.js'), 'stream', 'pub', '--type', 'test.cli', '{"from": "cli"}'], {
+        env: { ...process.env, HADRON_URL: url, HADRON_TOKEN: token },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(cli.status, 0, `hadron stream pub: ${cli.stderr}`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  const fullAccessToken = async (c: ControlPlane): Promise<string> =>
+    Buffer.from(must(await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']), 'token'), 'base64').toString();
+  const podUid = async (c: ControlPlane, pod: string): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
+  const podReady = async (c: ControlPlane, pod: string): Promise<boolean> =>
+    (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout.trim() === 'True';
+
+  test('kill the leading operator pod: the other replica takes the Lease', { timeout: 5 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const holderOf = async (): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'lease', 'hadron-operator', '-o', 'jsonpath={.spec.holderIdentity}'])).stdout.trim();
+    const leader = await holderOf();
+    assert.ok(leader.startsWith('hadron-operator-'), `leader ${leader}`);
+    const pods = must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/component=operator', '-o', 'jsonpath={.items[*].metadata.name}']), 'pods').trim().split(/\s+/);
+    const other = pods.find((p) => p !== leader);
+    assert.ok(other, `a second replica besides ${leader}`);
+    const t = Date.now();
+    must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', leader, '--grace-period=0', '--force', '--wait=false']), 'kill leader');
+    const next = await until('a new Lease holder', 120_000, async () => {
+      const h = await holderOf();
+      return h && h !== leader ? h : undefined;
+    });
+    figures['operatorTakeoverMs'] = Date.now() - t;
+    assert.equal(next, other, 'the surviving replica took over');
+  });
+
+  test('delete a stream pod while a publisher and a subscriber run: it comes back with its volume, no acknowledged event is lost', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const token = await fullAccessToken(c);
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const pub = createClient({ url, token });
+    const subClient = createClient({ url, token });
+    const run = `kill-${Date.now()}`;
+    const acked = new Map<string, number>();
+    const seen = new Set<string>();
+    let errors = 0;
+    let stop = false;
+    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
+    });
+    const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
+    const uidBefore = await podUid(c, 'events-1');
+    const publisher = (async () => {
+      // Bounded: at most 3000 events or until told to stop.
+      for (let i = 0; i < 3000 && !stop; i++) {
+        const id = `${run}-${i}`;
+        try {
+          const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }]);
+          if (a) acked.set(id, a.partition);
+        } catch {
+          errors++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    try {
+      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+      const t = Date.now();
+      must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
+      await until('events-1 recreated and Ready', 180_000, async () => {
+        const uid = await podUid(c, 'events-1');
+        return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+      });
+      figures['podRecreatedReadyMs'] = Date.now() - t;
+      const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
+      await until('partition 1 acknowledges again', 120_000, async () => ([...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined));
+      figures['partitionRecoveredMs'] = Date.now() - t;
+    } finally {
+      stop = true;
+      await publisher;
+    }
+    figures['publishErrorsDuringPodDelete'] = errors;
+    figures['eventsAckedDuringPodDelete'] = acked.size;
+    try {
+      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined));
+    } finally {
+      await sub.close();
+      await pub.close();
+      await subClient.close();
+    }
+    assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
+  });
+
+  test('scale the Stream 3 -> 5 -> 3 with kubectl', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const token = await fullAccessToken(c);
+    const scaleTo = async (n: number): Promise<void> => {
+      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { partitions: n } })]), `scale to ${n}`);
+      await until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
+        return r.stdout.trim() === `${n} ${n} ${n}` ? true : undefined;
+      });
+    };
+    const t = Date.now();
+    await scaleTo(5);
+    figures['scaleUpTo5Ms'] = Date.now() - t;
+    const client = createClient({ url: 'http://events.hadron.svc.cluster.local:7000', token });
+    try {
+      const partitions = new Set<number>();
+      for (let batch = 0; partitions.size < 5; batch++) {
+        assert.ok(batch < 90, `acks only from partitions ${[...partitions].join(', ')}`);
+        const acks = await client.publish(Array.from({ length: 50 }, (_, i) => ({ id: `scale-${Date.now()}-${batch}-${i}`, source: 'real-node-test', type: 'test.scale', subject: `k-${i}`, data: '' })));
+        for (const a of acks) partitions.add(a.partition);
+        if (partitions.size < 5) await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      await client.close();
+    }
+    await scaleTo(3);
+    const pods = must(await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'jsonpath={.items[*].metadata.name}']), 'pods').trim().split(/\s+/).sort();
+    assert.deepEqual(pods, ['events-0', 'events-1', 'events-2']);
+  });
+
+  test('rolling upgrade to a second image tag while a publisher runs: no acknowledged event lost, publishes keep succeeding, the subscriber resumes', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    // The second tag: the same image under another name, so every pod is replaced.
+    must(await node.ctr(['images', 'tag', 'localhost/hadron-stream:0.1.0', 'localhost/hadron-stream:0.1.0-upgrade']), 'ctr images tag');
+    const token = await fullAccessToken(c);
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const pub = createClient({ url, token });
+    const subClient = createClient({ url, token });
+    const run = `upgrade-${Date.now()}`;
+    const acked = new Set<string>();
+    const seen = new Set<string>();
+    let errors = 0;
+    let stop = false;
+    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
+    });
+    const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
+    let longestGapMs = 0;
+    const publisher = (async () => {
+      let lastAck = Date.now();
+      for (let i = 0; i < 5000 && !stop; i++) {
+        const id = `${run}-${i}`;
+        try {
+          await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }]);
+          acked.add(id);
+          longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
+          lastAck = Date.now();
+        } catch {
+          errors++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    try {
+      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+      const t = Date.now();
+      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
+      await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'json']);
+        if (r.code !== 0) return undefined;
+        const items = (JSON.parse(r.stdout) as { items: { metadata: { uid: string }; spec: { containers: { image: string }[] }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
+        const done = items.length === 3 && items.every((p) => !uidsBefore.includes(p.metadata.uid) && p.spec.containers[0]?.image === 'localhost/hadron-stream:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+        return done ? true : undefined;
+      });
+      figures['rollingUpgradeMs'] = Date.now() - t;
+      const after = acked.size;
+      await until('publishes succeed after the upgrade', 60_000, async () => (acked.size >= after + 20 ? true : undefined));
+    } finally {
+      stop = true;
+      await publisher;
+    }
+    figures['upgradePublishErrors'] = errors;
+    figures['upgradeEventsAcked'] = acked.size;
+    figures['upgradeLongestPublishGapMs'] = longestGapMs;
+    try {
+      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined));
+    } finally {
+      await sub.close();
+      await pub.close();
+      await subClient.close();
+    }
+  });
+}
