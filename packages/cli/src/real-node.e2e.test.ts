@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@hadron/client';
+import { HadronError } from '@hadron/core';
 import { buildImages } from '@hadron/testing/images';
 import { startControlPlane, type ControlPlane, type KubectlResult } from '@hadron/testing/k8s/control-plane';
 import { createHostPathVolumes, ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from '@hadron/testing/k8s/node';
@@ -226,6 +227,52 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
   const podUid = async (c: ControlPlane, pod: string): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
   const podReady = async (c: ControlPlane, pod: string): Promise<boolean> =>
     (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout.trim() === 'True';
+
+  test('operator-made Tokens work with their permissions; the example Pipeline runs with workers', { timeout: 5 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const secretToken = async (name: string): Promise<string> =>
+      Buffer.from(must(await c.kubectl(['-n', 'hadron', 'get', 'secret', name, '-o', 'jsonpath={.data.token}']), name), 'base64').toString();
+    const run = `perm-${Date.now()}`;
+    // hadron-read-write publishes and subscribes; hadron-read-only only subscribes.
+    const rw = createClient({ url, token: await secretToken('hadron-read-write') });
+    const ro = createClient({ url, token: await secretToken('hadron-read-only') });
+    const full = createClient({ url, token: await fullAccessToken(c) });
+    try {
+      const [ack] = await rw.publish([{ id: `${run}-rw`, source: 'real-node-test', type: 'test.rw', data: 'rw' }]);
+      assert.ok(ack && ack.offset > 0, 'read-write token publishes');
+      await assert.rejects(ro.publish([{ id: `${run}-ro`, source: 'real-node-test', type: 'test.ro' }]), (e: HadronError) => e.code === 'PERMISSION_DENIED');
+      let seenByReader = false;
+      const readerSub = ro.subscribe({ group: `${run}-reader`, durable: false, batchSize: 500, startPoint: 'beginning' }, (d) => {
+        if (d.events.some((e) => e.id === `${run}-rw`)) seenByReader = true;
+      });
+      try {
+        await until('the read-only token receives the read-write token\'s event', 120_000, async () => (seenByReader ? true : undefined));
+      } finally {
+        await readerSub.close();
+      }
+      // The example Pipeline (examples/full.yaml): one worker per stage, service.created events.
+      const stages = ['deploy-service', 'setup-billing', 'setup-monitoring', 'notify-user', 'cleanup'];
+      const done = new Map<string, string[]>(); // root id → inputs the cleanup stage received
+      const workers = stages.map((stage) =>
+        full.pipelineStage('service-creation', stage, (d) => {
+          if (stage === 'cleanup' && d.rootEvent.id.startsWith(run)) done.set(d.rootEvent.id, Object.keys(d.inputs).sort());
+          return { id: `${d.rootEvent.id}-${stage}`, source: 'real-node-test', type: `${stage}.done` };
+        }),
+      );
+      try {
+        const roots = Array.from({ length: 6 }, (_, i) => ({ id: `${run}-svc-${i}`, source: 'real-node-test', type: 'service.created', subject: `svc-${i}` }));
+        await full.publish(roots);
+        await until('every service.created instance reaches cleanup', 180_000, async () => (done.size === roots.length ? true : undefined));
+        for (const r of roots) assert.deepEqual(done.get(r.id), ['notify-user', 'setup-billing', 'setup-monitoring'], `cleanup inputs of ${r.id}`);
+      } finally {
+        await Promise.all(workers.map((w) => w.close()));
+      }
+    } finally {
+      await Promise.all([rw.close(), ro.close(), full.close()]);
+    }
+  });
 
   test('kill the leading operator pod: the other replica takes the Lease', { timeout: 5 * 60_000 }, async () => {
     assert.ok(cp, 'cluster started');
