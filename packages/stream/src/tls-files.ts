@@ -35,11 +35,11 @@ export async function readTlsFiles(cfg: TlsFilesConfig): Promise<GrpcServerTls> 
       throw new HadronError('CONFIG_INVALID', `invalid configuration: ${variable} ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`, { context: { variable } });
     }
   };
-  const [cert, key, clientCa] = await Promise.all([
-    read(cfg.certFile, 'HADRON_TLS_CERT_FILE'),
-    read(cfg.keyFile, 'HADRON_TLS_KEY_FILE'),
-    cfg.clientCaFile === undefined ? undefined : read(cfg.clientCaFile, 'HADRON_TLS_CLIENT_CA_FILE'),
-  ]);
+  // One after the other, so that with several unreadable files the error always names the first
+  // (certificate, key, client CA) — not whichever read happened to fail first.
+  const cert = await read(cfg.certFile, 'HADRON_TLS_CERT_FILE');
+  const key = await read(cfg.keyFile, 'HADRON_TLS_KEY_FILE');
+  const clientCa = cfg.clientCaFile === undefined ? undefined : await read(cfg.clientCaFile, 'HADRON_TLS_CLIENT_CA_FILE');
   const material: GrpcServerTls = { cert, key, ...(clientCa ? { clientCa } : {}) };
   try {
     tls.createSecureContext(serverTlsOptions(material));
