@@ -290,7 +290,9 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       return h && h !== leader ? h : undefined;
     });
     figures['operatorTakeoverMs'] = Date.now() - t;
-    assert.equal(next, other, 'the surviving replica took over');
+    // The surviving replica usually wins; the Deployment's replacement pod may win the race too.
+    assert.notEqual(next, leader, 'a live replica took over');
+    assert.ok(next.startsWith('hadron-operator-'), `new holder ${next}`);
   });
 
   test('delete a stream pod while a publisher and a subscriber run: it comes back with its volume, no acknowledged event is lost', { timeout: 10 * 60_000 }, async () => {
