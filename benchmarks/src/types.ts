@@ -78,6 +78,16 @@ export function throughput(spec: WorkloadSpec, events: number, seconds: number):
   };
 }
 
+/** A successful throughput result: what was measured, what was checked, and how. */
+export function throughputResult(
+  spec: WorkloadSpec,
+  events: number,
+  seconds: number,
+  how: Pick<WorkloadResult, 'verified' | 'params' | 'notes'>,
+): WorkloadResult {
+  return { id: spec.id, system: spec.system, kind: spec.kind, title: spec.title, status: 'ok', ...throughput(spec, events, seconds), ...how };
+}
+
 /** Thrown by a workload whose correctness check failed: the run must not report a number. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';

@@ -13,7 +13,7 @@ import http from 'node:http';
 import { payload } from '../lib/events.js';
 import { now } from '../lib/stats.js';
 import { runWindowed } from '../lib/window.js';
-import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../types.js';
+import { check, throughputResult, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { withHadron } from './cluster.js';
 
 const POOL = 8;
@@ -82,16 +82,10 @@ export function hadronHttpPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
     const seconds = (now() - t0) / 1000;
     check(offsets.size === total, `${total} distinct offsets (got ${offsets.size})`);
     check(max === total, `last offset ${max} = events sent ${total}`);
-    return {
-      id: spec.id,
-      system: 'hadron',
-      kind: spec.kind,
-      title: spec.title,
-      status: 'ok',
-      ...throughput(spec, total, seconds),
+    return throughputResult(spec, total, seconds, {
       verified: [`${requests} requests answered 200, ${total} distinct offsets, last offset = ${total}`],
       params: { mode: batched ? 'batched' : 'binary', partitions: 1, eventSize: spec.eventSize, batch: spec.batch, connections: spec.window, fsync: true },
       notes: ['HTTP/1.1 keep-alive, one request in flight per connection; acked after fdatasync'],
-    };
+    });
   });
 }

@@ -10,7 +10,7 @@ import { decodePublishResponse } from '@hadron/proto';
 import { publishRequestPool } from '../lib/events.js';
 import { now } from '../lib/stats.js';
 import { runWindowed } from '../lib/window.js';
-import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../types.js';
+import { check, throughputResult, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { PUBLISH, withHadron } from './cluster.js';
 
 /** Distinct pre-encoded requests cycled per partition. */
@@ -47,16 +47,10 @@ export function hadronPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
       check(pl.offsets.size === requests, `partition ${p}: ${requests} distinct last offsets (got ${pl.offsets.size})`);
       check(pl.max === perPartition, `partition ${p}: last offset ${pl.max} = events sent ${perPartition}`);
     }
-    return {
-      id: spec.id,
-      system: 'hadron',
-      kind: spec.kind,
-      title: spec.title,
-      status: 'ok',
-      ...throughput(spec, perPartition * spec.partitions, seconds),
+    return throughputResult(spec, perPartition * spec.partitions, seconds, {
       verified: [`each of ${spec.partitions} partition(s): ${requests} requests answered with distinct offsets, last offset = ${perPartition}`],
       params: { ...(spec.serverEnv ? { serverEnv: spec.serverEnv } : {}), partitions: spec.partitions, eventSize: spec.eventSize, batch: spec.batch, windowPerPartition: spec.window, fsync: true },
       notes: ['acked after fdatasync (group commit)'],
-    };
+    });
   });
 }

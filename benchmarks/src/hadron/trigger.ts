@@ -14,7 +14,7 @@ import { decodePublishResponse } from '@hadron/proto';
 import { EVENT_TYPE, publishRequestPool } from '../lib/events.js';
 import { now } from '../lib/stats.js';
 import { runWindowed } from '../lib/window.js';
-import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../types.js';
+import { check, throughputResult, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { PUBLISH, withHadron } from './cluster.js';
 
 export function hadronTrigger(spec: WorkloadSpec): Promise<WorkloadResult> {
@@ -74,16 +74,10 @@ spec:
     const metrics = await (await fetch(`${h.stream.metricsUrl(0)}/metrics`)).text();
     const line = metrics.split('\n').find((l) => l.startsWith('hadron_stream_subscriber_last_offset_processed{') && l.includes('group="trigger:bench"'));
     check(line !== undefined && Number(line.split(' ').pop()) === n, `the Trigger's group acked offset ${n} (${line ?? 'no series'})`);
-    return {
-      id: spec.id,
-      system: 'hadron',
-      kind: spec.kind,
-      title: spec.title,
-      status: 'ok',
-      ...throughput(spec, n, seconds),
+    return throughputResult(spec, n, seconds, {
       verified: [`${n} POSTs received (binary mode, ${spec.eventSize}-byte bodies), group trigger:bench at offset ${n}`],
       params: { partitions: 1, eventSize: spec.eventSize, parallelism: spec.maxBatch, sinkAnswers: 204 },
       notes: ['sink in the load-generator process answers at once; timed from the first POST to the last'],
-    };
+    });
   });
 }
