@@ -66,6 +66,8 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
   private reloading: Promise<void> | undefined;
   /** Errors reported by the last reload (for tests and `hadron dev` output). */
   lastErrors: string[] = [];
+  /** The files (path, text) the current view was read from, in reading order. */
+  private currentSources: ReadonlyArray<{ file: string; text: string }> = [];
 
   constructor(private readonly opts: LocalManifestsOptions) {
     super();
@@ -73,6 +75,14 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
 
   view(): ControlPlaneView {
     return this.current;
+  }
+
+  /**
+   * The texts the current view was read from (set together with it): `hadron dev` hands exactly
+   * these to its partitions once it has accepted the view (scale-down safety, issue 10).
+   */
+  sources(): ReadonlyArray<{ file: string; text: string }> {
+    return this.currentSources;
   }
 
   async start(): Promise<void> {
@@ -226,6 +236,10 @@ export class LocalManifests extends EventEmitter<{ change: [ControlPlaneView] }>
     for (const e of errors) this.opts.logger.warn({ problem: e }, 'invalid manifest');
     if (viewDigest(next) !== viewDigest(prev)) {
       this.current = next;
+      this.currentSources = files.flatMap((file, i) => {
+        const text = contents[i];
+        return text === undefined ? [] : [{ file, text }];
+      });
       this.emit('change', next);
     }
   }

@@ -15,3 +15,4 @@ export * from './grpc/limits.js';
 export * from './grpc/client.js';
 export * from './names.js';
 export * from './tls/x509.js';
+export * from './partition-loss.js';

@@ -7,15 +7,25 @@
  *   secrets/<token>.yaml       the Secret of each Token, as the operator makes it
  *   tokens/<token>             the bare JWT of each Token
  *   logs/<stream>-<N>.log      each partition process's log
+ *   manifests/NNN-<file>       the manifests in force: copies of the user's files as last
+ *                              accepted, which is what the partitions read (see below)
  *   dev.json                   port slots of the streams, pids, the URL of each stream
  *
  * Ports: the stream in slot k (slots are given in order of first appearance and kept in
  * dev.json, so addresses survive restarts and edits) serves partition N for clients on
  * `base + 100·k + N` and metrics on `base + 100·k + 50 + N`; at most 50 partitions per stream.
  * Every partition announces loopback addresses (HADRON_ADVERTISE_TEMPLATE) in its Metadata
- * stream, and reads the user's manifests plus `secrets/` (HADRON_MANIFESTS), so scaling,
+ * stream, and reads the accepted manifests plus `secrets/` (HADRON_MANIFESTS), so scaling,
  * Pipelines and Tokens take effect in the servers themselves; this supervisor only starts and
- * stops processes and keeps the Secrets in step with the Tokens.
+ * stops processes, keeps the Secrets in step with the Tokens, and decides which version of the
+ * manifests is in force.
+ *
+ * Scale-down safety (issue 10, as the operator's webhook does in Kubernetes): a change that
+ * removes partitions is accepted only when every removed partition answers that no durable group
+ * or Pipeline has undelivered events on it (core `checkPartitionLoss`), or the Stream carries
+ * `hadron.rs/allow-partition-loss` (then what is left behind is reported and kept in dev.json).
+ * A refused change is not handed to the partitions: the previous manifests stay in force, and
+ * the check is repeated every few seconds and on every edit until it passes or is undone.
  *
  * States: new → starting → running → stopping → stopped. Reconciliations are serialized.
  */
@@ -25,11 +35,24 @@ import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { HadronError, LocalManifests, type ControlPlaneView, type Stream } from '@hadron/core';
+import {
+  HadronError,
+  LocalManifests,
+  allowsPartitionLoss,
+  checkPartitionLoss,
+  describeLeftBehind,
+  partitionLossRefusal,
+  tokenMayInspect,
+  type ControlPlaneView,
+  type LeftBehind,
+  type Stream,
+} from '@hadron/core';
 import { PartitionProcess, type ProcessEvent } from './partition-process.js';
 import { syncTokens, writeAtomic } from './tokens.js';
 
 export const MAX_DEV_PARTITIONS = 50;
+/** While a scale-down is refused, how often it is checked again. */
+export const SCALE_DOWN_RECHECK_MS = 3000;
 
 export interface DevClusterOptions {
   /** Manifest files or directories (absolute). */
@@ -72,6 +95,11 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   private pipelineSpecs = new Map<string, string>();
   /** The data directory is set up and locked by this run. */
   private created = false;
+  /** The refusal last printed (printed again only when it changes). */
+  private refusal: string | undefined;
+  private recheck: NodeJS.Timeout | undefined;
+  /** Per stream: what removing partitions left behind (allowed by the annotation). */
+  private leftBehind: Record<string, { at: string; from: number; to: number; items: LeftBehind[]; unreachable: Array<{ partition: number; error: string }> }> = {};
 
   constructor(private readonly o: DevClusterOptions) {
     super();
@@ -86,6 +114,10 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   }
   private get stateFile(): string {
     return path.join(this.o.dataDir, 'dev.json');
+  }
+  /** The manifests in force, as the partitions read them. */
+  private get acceptedDir(): string {
+    return path.join(this.o.dataDir, 'manifests');
   }
 
   clientPort(slot: number, partition: number): number {
@@ -123,7 +155,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       await this.manifests.start();
       await this.checkPorts(this.manifests.view());
     }
-    for (const d of ['partitions', 'secrets', 'tokens', 'logs']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
+    for (const d of ['partitions', 'secrets', 'tokens', 'logs', 'manifests']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
     this.lock();
     this.created = true;
     if (!fresh) {
@@ -136,7 +168,8 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     const view = this.manifests.view();
     if (view.streams.size === 0) o.print(`no Stream in ${o.manifests.join(', ')}; waiting for one to appear`);
     await this.reconcile(view, true);
-    this.manifests.on('change', (v) => void this.enqueue(() => this.reconcile(v, false)));
+    // Always the latest view (with the texts it was read from), not the one the event carried.
+    this.manifests.on('change', () => void this.enqueue(() => this.reconcile(this.manifests.view(), false)));
     this.state = 'running';
     const procs = [...this.streams.values()].flatMap((r) => [...r.procs.values()]);
     let timer: NodeJS.Timeout | undefined;
@@ -221,7 +254,8 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
 
   private readState(): DevState {
     try {
-      const s = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as Partial<DevState>;
+      const s = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as Partial<DevState> & { leftBehind?: DevCluster['leftBehind'] };
+      this.leftBehind = s.leftBehind ?? {};
       return { slots: s.slots ?? {} };
     } catch {
       return { slots: {} };
@@ -236,7 +270,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
         partitions: Object.fromEntries([...r.procs.values()].map((p) => [p.o.partition, { pid: p.pid ?? null, port: p.o.clientPort, metricsPort: p.o.metricsPort, state: p.state }])),
       };
     }
-    writeAtomic(this.stateFile, `${JSON.stringify({ pid: process.pid, basePort: this.o.basePort, slots: this.slots, streams }, null, 2)}\n`);
+    writeAtomic(this.stateFile, `${JSON.stringify({ pid: process.pid, basePort: this.o.basePort, slots: this.slots, streams, leftBehind: this.leftBehind }, null, 2)}\n`);
   }
 
   private slotOf(stream: string): number {
@@ -266,6 +300,21 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   private async reconcile(view: ControlPlaneView, initial: boolean): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const o = this.o;
+    const sources = this.manifests.sources();
+    if (!initial) {
+      const refusal = await this.scaleDownRefusal(view);
+      if (refusal !== undefined) {
+        if (refusal !== this.refusal) o.print(`${refusal}; the previous manifests stay in force (checked again every ${SCALE_DOWN_RECHECK_MS / 1000} s and on every edit)`);
+        this.refusal = refusal;
+        this.recheck ??= setInterval(() => void this.enqueue(() => this.reconcile(this.manifests.view(), false)), SCALE_DOWN_RECHECK_MS);
+        return;
+      }
+      if (this.refusal !== undefined) o.print('the refused scale-down is resolved; the manifests as they are now are in force');
+    }
+    this.refusal = undefined;
+    clearInterval(this.recheck);
+    this.recheck = undefined;
+    this.writeAccepted(sources);
     // Tokens first, so that partitions starting now already know every Secret.
     const t = syncTokens(view.tokens, this.secretsDir, this.tokensDir);
     this.tokens = t.tokens;
@@ -287,6 +336,63 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     this.writeState();
     await Promise.all(stops);
     this.writeState();
+  }
+
+  /**
+   * Asks the partitions a change would remove what they still hold (core `checkPartitionLoss`).
+   * Returns why the change is refused, or undefined when it may go ahead (reporting, when the
+   * annotation allowed it, what is left behind).
+   */
+  private async scaleDownRefusal(view: ControlPlaneView): Promise<string | undefined> {
+    const o = this.o;
+    const refusals: string[] = [];
+    for (const s of view.streams.values()) {
+      const r = this.streams.get(s.metadata.name);
+      const to = Math.min(s.spec.partitions, MAX_DEV_PARTITIONS);
+      if (!r || to >= r.partitions) continue;
+      const name = s.metadata.name;
+      const inspector = [...this.tokens.keys()].find((t) => {
+        const tok = view.tokens.get(t);
+        return tok !== undefined && tokenMayInspect(tok, name);
+      });
+      const report = await checkPartitionLoss({
+        stream: name,
+        from: r.partitions,
+        to,
+        urlOf: (n) => `${o.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort(r.slot, n)}`,
+        token: inspector ? this.tokens.get(inspector) : undefined,
+        noTokenReason: `no Token of the manifests may subscribe to stream ${name}, so hadron dev cannot ask it`,
+        pipelines: [...view.pipelines.values()].filter((p) => p.spec.sourceStream === name).map((p) => p.metadata.name),
+        ...(o.tls ? { tls: { ca: fs.readFileSync(o.tls.caFile) } } : {}),
+      });
+      const allowed = allowsPartitionLoss(s);
+      const refusal = partitionLossRefusal(report, allowed);
+      if (refusal !== undefined) {
+        refusals.push(refusal);
+        continue;
+      }
+      if (report.leftBehind.length || report.unreachable.length) {
+        const what = [
+          ...(report.leftBehind.length ? [describeLeftBehind(report.leftBehind)] : []),
+          ...report.unreachable.map((u) => `partition ${u.partition} could not be asked (${u.error})`),
+        ].join('; ');
+        o.print(`stream ${name}: scaling from ${r.partitions} to ${to} partitions as annotation allows; left behind (kept on disk in ${path.join(o.dataDir, 'partitions')}/, in dev.json): ${what}`);
+        this.leftBehind[name] = { at: new Date().toISOString(), from: r.partitions, to, items: report.leftBehind, unreachable: report.unreachable };
+      }
+    }
+    return refusals.length ? refusals.join('; ') : undefined;
+  }
+
+  /** Puts `sources` in force: what the partitions read (HADRON_MANIFESTS). */
+  private writeAccepted(sources: ReadonlyArray<{ file: string; text: string }>): void {
+    const names = sources.map((s, i) => `${String(i).padStart(3, '0')}-${path.basename(s.file)}`);
+    sources.forEach((s, i) => {
+      const file = path.join(this.acceptedDir, names[i]!);
+      // Unchanged files are not rewritten: every write wakes the partitions' watchers.
+      if (readOrUndefined(file) !== s.text) writeAtomic(file, s.text);
+    });
+    const keep = new Set(names);
+    for (const f of fs.readdirSync(this.acceptedDir)) if (!keep.has(f)) fs.rmSync(path.join(this.acceptedDir, f), { force: true });
   }
 
   /**
@@ -356,7 +462,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       STATEFULSET: r.name,
       POD_NAME: `${r.name}-${n}`,
       STORAGE_DATA_PATH: path.join(o.dataDir, 'partitions'),
-      HADRON_MANIFESTS: [...o.manifests, this.secretsDir].join(path.delimiter),
+      HADRON_MANIFESTS: [this.acceptedDir, this.secretsDir].join(path.delimiter),
       HADRON_BIND_HOST: '127.0.0.1',
       HADRON_ADVERTISE_TEMPLATE: '127.0.0.1:{port}',
       HADRON_PARTITION_PORT_BASE: String(this.clientPort(r.slot, 0)),
@@ -402,6 +508,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    clearInterval(this.recheck);
     await this.manifests?.close();
     await this.queue;
     await Promise.all([...this.streams.values()].flatMap((r) => [...r.procs.values()].map((p) => p.stop())));
@@ -416,6 +523,14 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   kill(): void {
     for (const r of this.streams.values()) for (const p of r.procs.values()) p.kill();
     fs.rmSync(this.lockFile, { force: true });
+  }
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 
