@@ -288,6 +288,29 @@ export const streamCrd = (): KubeObject =>
       partitions: { type: 'integer', minimum: 0, description: 'Desired partitions (spec.partitions at observedGeneration).' },
       readyPartitions: { type: 'integer', minimum: 0, description: 'Partitions whose pod is Ready.' },
       statefulSet: { type: 'string', description: 'Name of the StatefulSet.' },
+      partitionLoss: {
+        type: 'object',
+        description: 'The last scale-down that left undelivered events behind (allowed by annotation hadron.rs/allow-partition-loss): what the removed partitions still held.',
+        properties: {
+          time: { type: 'string', format: 'date-time' },
+          fromPartitions: { type: 'integer', minimum: 0 },
+          toPartitions: { type: 'integer', minimum: 0 },
+          leftBehind: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                partition: { type: 'integer', minimum: 0 },
+                kind: { type: 'string', enum: ['group', 'pipeline'] },
+                name: { type: 'string' },
+                unacked: { type: 'integer', minimum: 0, description: 'Group: events after its acked offset. Pipeline: source events not yet scanned.' },
+                activeInstances: { type: 'integer', minimum: 0 },
+              },
+            },
+          },
+          unreachable: { type: 'array', items: { type: 'object', properties: { partition: { type: 'integer', minimum: 0 }, error: { type: 'string' } } } },
+        },
+      },
     },
     columns: [
       { name: 'Partitions', type: 'integer', jsonPath: '.spec.partitions' },

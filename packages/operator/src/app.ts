@@ -14,6 +14,7 @@ import type { OperatorConfig } from './config.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
+import { PartitionLossProbe } from './partition-loss.js';
 import { WebhookServer } from './webhook.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -33,6 +34,7 @@ export class Operator {
   readonly elector: LeaderElector;
   readonly controller: Controller;
   private readonly webhooks: WebhookServer;
+  private readonly partitionLoss: PartitionLossProbe;
   private readonly grpc: GrpcServer;
   private readonly http: http.Server;
   private stopping: Promise<void> | undefined;
@@ -59,7 +61,16 @@ export class Operator {
         this.metrics.numLeadershipChanges.set(transitions);
       },
     });
-    this.controller = new Controller({ client: this.client, namespace: config.namespace, fence: this.elector, logger: log, metrics: this.metrics });
+    this.controller = new Controller({ client: this.client, namespace: config.namespace, fence: this.elector, logger: log, metrics: this.metrics, partitionLoss: (s, from, to) => this.partitionLoss.check(s, from, to) });
+    // Informers run on every instance, so a webhook call to a non-leader finds Tokens and Secrets.
+    this.partitionLoss = new PartitionLossProbe({
+      client: this.client,
+      namespace: config.namespace,
+      informers: this.controller.informers,
+      urlTemplate: config.partitionUrlTemplate,
+      ...(config.partitionPortBase === undefined ? {} : { portBase: config.partitionPortBase }),
+      logger: log,
+    });
     this.metrics.setWorkSource(() => this.controller.queue.pending);
     this.elector.on('state', (s) => {
       this.metrics.isLeader.set(s.kind === 'leading' ? 1 : 0);
@@ -69,7 +80,13 @@ export class Operator {
         });
       } else this.controller.follow();
     });
-    this.webhooks = new WebhookServer({ cert: config.webhookCert, key: config.webhookKey, logger: log, metrics: this.metrics });
+    this.webhooks = new WebhookServer({
+      cert: config.webhookCert,
+      key: config.webhookKey,
+      logger: log,
+      metrics: this.metrics,
+      partitionLoss: { probe: this.partitionLoss, streamOf: (name) => this.controller.informers.streams.get(name) },
+    });
     this.grpc = new GrpcServer({ logger: log, methods: {} });
     this.http = http.createServer((req, res) => void this.serveHttp(req, res));
   }

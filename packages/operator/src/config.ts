@@ -15,12 +15,15 @@
  * | LEASE_RENEW_SECONDS     | renewal interval (chart: 10)                              |
  * | WEBHOOK_CERT / _KEY     | PEM certificate chain and private key (the text itself)   |
  * | HADRON_BIND_HOST        | listen address (default 0.0.0.0)                          |
+ * | HADRON_PARTITION_URL_TEMPLATE | where the operator asks a partition (scale-down safety; partition-loss.ts) |
+ * | HADRON_PARTITION_PORT_BASE    | `{port}` = base + partition instead of 7000 (tests)  |
  *
  * Checks (as the original): every value ≥ 1 s, duration > renew, renew > ⌊1.2 × retry⌋ where the
  * retry period is 2 s.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { HadronError, envEnum, envInt, envPort, envString, type Env } from '@hadron/core';
+import { DEFAULT_PARTITION_URL_TEMPLATE } from './partition-loss.js';
 
 export const LEASE_RETRY_SECONDS = 2;
 
@@ -36,6 +39,9 @@ export interface OperatorConfig {
   leaseRenewSeconds: number;
   webhookCert: string;
   webhookKey: string;
+  /** Client URL of a partition (partition-loss.ts); `{scheme}`, `{stream}`, `{partition}`, `{namespace}`, `{port}`. */
+  partitionUrlTemplate: string;
+  partitionPortBase: number | undefined;
 }
 
 function invalid(variable: string, problem: string): never {
@@ -55,6 +61,8 @@ export function parseOperatorConfig(env: Env): Readonly<OperatorConfig> {
     leaseRenewSeconds: envInt(env, 'LEASE_RENEW_SECONDS', { min: 1 }),
     webhookCert: envString(env, 'WEBHOOK_CERT'),
     webhookKey: envString(env, 'WEBHOOK_KEY'),
+    partitionUrlTemplate: envString(env, 'HADRON_PARTITION_URL_TEMPLATE', DEFAULT_PARTITION_URL_TEMPLATE),
+    partitionPortBase: env.HADRON_PARTITION_PORT_BASE ? envPort(env, 'HADRON_PARTITION_PORT_BASE') : undefined,
   };
   if (cfg.leaseDurationSeconds <= cfg.leaseRenewSeconds) {
     invalid('LEASE_DURATION_SECONDS', `must be greater than LEASE_RENEW_SECONDS (${cfg.leaseDurationSeconds} ≤ ${cfg.leaseRenewSeconds})`);

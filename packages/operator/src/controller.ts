@@ -25,6 +25,7 @@ import {
   parseToken,
   parseTokenSecret,
   type Logger,
+  type PartitionLossReport,
   type Stream,
 } from '@hadron/core';
 import {
@@ -43,6 +44,7 @@ import {
 import { FIELD_MANAGER, LABEL_STATEFULSET, LABEL_STREAM, headlessService, podIndexOf, podService, statefulSet, tokenSecret } from './objects.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './workqueue.js';
+import { partitionLossCondition, type PartitionLossStatus } from './partition-loss.js';
 import { caSecretName, newCaSecret, newServerSecret, serverSecretProblem, usableCa } from './tls-secrets.js';
 
 export const OWNED_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
@@ -59,6 +61,8 @@ export interface ControllerOptions {
   metrics: OperatorMetrics;
   workers?: number;
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Scale-down safety: what partitions `to … from-1` still hold (partition-loss.ts). */
+  partitionLoss?: (s: Stream, from: number, to: number) => Promise<PartitionLossReport>;
 }
 
 type Kind = 'Stream' | 'Token' | 'Pipeline' | 'Trigger';
@@ -236,6 +240,7 @@ export class Controller {
         note = '; PVC settings differ from the existing StatefulSet and apply only to a recreated Stream';
       }
     }
+    const loss = (await this.recordPartitionLoss(raw, s, live)) ?? ((raw as Raw).status as Raw | undefined)?.partitionLoss;
     if (!live || !satisfies(desired, live)) live = await this.apply(RT.statefulsets, desired);
 
     const wanted = [headlessService(s, this.o.namespace), ...Array.from({ length: s.spec.partitions }, (_, i) => podService(s, this.o.namespace, i))];
@@ -261,7 +266,28 @@ export class Controller {
         message: `${ready}/${partitions} partitions ready${note}${tlsNote}`,
         observedGeneration: gen,
       },
+      // Derived from status.partitionLoss on every write: a cached `raw` that predates it must
+      // not drop the condition.
+      ...(loss ? [partitionLossCondition(loss as PartitionLossStatus, gen)] : []),
     ]);
+  }
+
+  /**
+   * Just before the StatefulSet shrinks (the webhook admitted it, with the annotation or because
+   * nothing was pending), asks the partitions that go away what they still hold and writes it to
+   * `status.partitionLoss` with a `PartitionsRemoved` condition, so what was left behind stays
+   * visible on the Stream. Written first: if that fails, the reconcile is retried before scaling.
+   * Returns what it wrote, for the status written later in the same reconcile.
+   */
+  private async recordPartitionLoss(raw: KubeObject, s: Stream, live: KubeObject | undefined): Promise<PartitionLossStatus | undefined> {
+    const from = ((live?.spec as Raw | undefined)?.replicas as number | undefined) ?? 0;
+    const to = s.spec.partitions;
+    if (!this.o.partitionLoss || from <= to) return undefined;
+    const r = await this.o.partitionLoss(s, from, to);
+    if (r.leftBehind.length === 0 && r.unreachable.length === 0) return undefined;
+    const loss: PartitionLossStatus = { time: new Date().toISOString(), fromPartitions: from, toPartitions: to, leftBehind: r.leftBehind, unreachable: r.unreachable };
+    await this.writeStatus(RT.streams, raw, { partitionLoss: loss }, [partitionLossCondition(loss, raw.metadata.generation ?? 0)]);
+    return loss;
   }
 
   /**

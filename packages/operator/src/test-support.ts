@@ -151,7 +151,7 @@ export class OperatorProcess {
     this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static async start(o: { name: string; namespace: string; kubeconfig: string; tls: { cert: string; key: string }; leaseDurationSeconds?: number; leaseRenewSeconds?: number; webhooksPort?: number }): Promise<OperatorProcess> {
+  static async start(o: { name: string; namespace: string; kubeconfig: string; tls: { cert: string; key: string }; leaseDurationSeconds?: number; leaseRenewSeconds?: number; webhooksPort?: number; env?: Record<string, string> }): Promise<OperatorProcess> {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -167,6 +167,7 @@ export class OperatorProcess {
       LEASE_RENEW_SECONDS: String(o.leaseRenewSeconds ?? 3),
       WEBHOOK_CERT: o.tls.cert,
       WEBHOOK_KEY: o.tls.key,
+      ...o.env,
     };
     const proc = spawn(process.execPath, [OPERATOR_BIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const op = new OperatorProcess(o.name, proc);

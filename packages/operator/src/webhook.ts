@@ -15,11 +15,28 @@
  *   of at most 52 characters), and on UPDATE the volume settings, which the StatefulSet cannot change.
  * - Tokens: `parseToken`.
  * - Triggers: `parseTrigger` (docs/http.md).
+ * - Streams, UPDATE that lowers `spec.partitions` (also through the `scale` subresource, when the
+ *   webhook rule includes `streams/scale`): the partitions that would go away are asked what they
+ *   still hold (partition-loss.ts); undelivered events or a partition that cannot be asked refuse
+ *   the change unless the Stream carries `hadron.rs/allow-partition-loss`.
  */
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { parsePipeline, parseStream, parseToken, parseTrigger, validatePipelineUpdate, type Logger } from '@hadron/core';
+import {
+  allowsPartitionLoss,
+  parsePipeline,
+  parseStream,
+  parseToken,
+  parseTrigger,
+  partitionLossRefusal,
+  validatePipelineUpdate,
+  type Logger,
+  type Stream,
+} from '@hadron/core';
+import type { KubeObject } from '@hadron/k8s';
 import type { OperatorMetrics } from './metrics.js';
+import type { PartitionLossProbe } from './partition-loss.js';
 
 export const WEBHOOK_PATHS = {
   pipelines: '/k8s/admissions/vaw/pipelines',
@@ -103,11 +120,35 @@ export function review(resource: Resource, body: unknown): { apiVersion: string;
   return reply(uid, validateAdmission(resource, String(req.operation ?? ''), req.object, req.oldObject));
 }
 
+/**
+ * A Stream UPDATE that removes partitions: the Stream after the change and the partition counts,
+ * or undefined. A `Scale` (the `scale` subresource) carries only replicas; the Stream itself
+ * comes from `streamOf`.
+ */
+export function scaleDownOf(body: unknown, streamOf: (name: string) => KubeObject | undefined): { stream: Stream; from: number; to: number } | undefined {
+  const req = isObj(body) && isObj(body.request) ? body.request : undefined;
+  if (!req || req.operation !== 'UPDATE' || !isObj(req.object) || !isObj(req.oldObject)) return undefined;
+  const replicas = (o: Raw): number | undefined => (isObj(o.spec) && typeof o.spec.replicas === 'number' ? o.spec.replicas : undefined);
+  if (req.subResource === 'scale' || req.object.kind === 'Scale') {
+    const to = replicas(req.object);
+    const from = replicas(req.oldObject);
+    const raw = streamOf(String(req.name ?? (isObj(req.object.metadata) ? req.object.metadata.name : '')));
+    const s = raw ? parseStream(raw as unknown as Raw) : undefined;
+    return s?.ok && to !== undefined && from !== undefined && to < from ? { stream: s.value, from, to } : undefined;
+  }
+  const next = parseStream(req.object);
+  const old = parseStream(req.oldObject);
+  if (!next.ok || !old.ok || next.value.spec.partitions >= old.value.spec.partitions) return undefined;
+  return { stream: next.value, from: old.value.spec.partitions, to: next.value.spec.partitions };
+}
+
 export interface WebhookServerOptions {
   cert: string;
   key: string;
   logger: Logger;
   metrics?: OperatorMetrics;
+  /** Scale-down safety; without it removing partitions is not checked. */
+  partitionLoss?: { probe: PartitionLossProbe; streamOf: (name: string) => KubeObject | undefined };
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -130,19 +171,29 @@ export class WebhookServer {
         if (size > MAX_BODY) req.destroy();
         else chunks.push(c);
       });
-      req.on('end', () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          body = undefined;
-        }
-        const answer = review(resource, body);
-        o.metrics?.admissions.inc({ resource, allowed: String(answer.response.allowed) });
-        if (!answer.response.allowed) o.logger.info({ resource, uid: answer.response.uid, message: answer.response.status?.message }, 'admission rejected');
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
-      });
+      req.on('end', () => void this.answer(resource, Buffer.concat(chunks), res));
     });
+  }
+
+  /** Validates one AdmissionReview body and writes the answer (always 200 with a review). */
+  private async answer(resource: Resource, bytes: Buffer, res: http.ServerResponse): Promise<void> {
+    const o = this.o;
+    let body: unknown;
+    try {
+      body = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      body = undefined;
+    }
+    const answer = review(resource, body);
+    const down = resource === 'streams' && answer.response.allowed && o.partitionLoss ? scaleDownOf(body, o.partitionLoss.streamOf) : undefined;
+    if (down && o.partitionLoss) {
+      const report = await o.partitionLoss.probe.check(down.stream, down.from, down.to);
+      const refusal = partitionLossRefusal(report, allowsPartitionLoss(down.stream));
+      if (refusal !== undefined) answer.response = { uid: answer.response.uid, allowed: false, status: { code: 400, status: 'Failure', reason: 'Invalid', message: refusal } };
+    }
+    o.metrics?.admissions.inc({ resource, allowed: String(answer.response.allowed) });
+    if (!answer.response.allowed) o.logger.info({ resource, uid: answer.response.uid, message: answer.response.status?.message }, 'admission rejected');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
   }
 
   async listen(port: number, host: string): Promise<number> {
