@@ -42,6 +42,7 @@ import {
   type ResetTarget,
   type StreamInfo,
 } from './inspect.js';
+import { listPipelines, listTokens, type PipelineSpecInfo, type TokenInfo } from './inspect-specs.js';
 
 export const PUBLISH_METHOD = METHOD.publish;
 export const PIPELINE_STATUS_METHOD = METHOD.pipelineStatus;
@@ -276,6 +277,18 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   async streamInfo(opts: { timeoutMs?: number } = {}): Promise<StreamInfo> {
     await this.ready();
     return aggregate(await partitionInfos(this.callPartition, this.topology.partitions(), opts.timeoutMs ?? 5000), '');
+  }
+
+  /** The Pipelines whose source is this stream, with their stage graph (specs only). */
+  async pipelines(opts: { timeoutMs?: number } = {}): Promise<PipelineSpecInfo[]> {
+    await this.ready();
+    return listPipelines(this.callPartition, this.topology.partitions().map((p) => p.partition), opts.timeoutMs ?? 5000);
+  }
+
+  /** The Tokens the cluster knows: names and permissions, never keys or JWTs. Needs \`all: true\`. */
+  async tokens(opts: { timeoutMs?: number } = {}): Promise<TokenInfo[]> {
+    await this.ready();
+    return listTokens(this.callPartition, this.topology.partitions().map((p) => p.partition), opts.timeoutMs ?? 5000);
   }
 
   /** Consumer groups over all partitions (as in \`streamInfo().groups\`). */

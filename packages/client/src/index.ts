@@ -27,3 +27,4 @@ export type {
   StoredEvent,
   StreamInfo,
 } from './inspect.js';
+export type { PipelineSpecInfo, TokenInfo } from './inspect-specs.js';

@@ -10,6 +10,8 @@ export const METHOD = {
   pipelineStatus: '/stream.Inspection/PipelineStatus',
   partitionInfo: '/stream.Inspection/PartitionInfo',
   readEvents: '/stream.Inspection/ReadEvents',
+  listPipelines: '/stream.Inspection/ListPipelines',
+  listTokens: '/stream.Inspection/ListTokens',
   resetGroup: '/stream.GroupAdmin/ResetGroup',
   deleteGroup: '/stream.GroupAdmin/DeleteGroup',
 } as const;

@@ -187,7 +187,7 @@ export class StreamServer {
       observer: m,
       ...(tls ? { tls } : {}),
       methods: {
-        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth }),
+        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth, view }),
         ...streamControllerMethods({
         stream: cfg.stream,
         partition: cfg.partition,

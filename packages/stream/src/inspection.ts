@@ -1,15 +1,19 @@
 /**
- * `stream.Inspection` (PartitionInfo, ReadEvents) and `stream.GroupAdmin` (ResetGroup,
- * DeleteGroup) of one partition (issue 10; docs/inspection.md). Inspection is read-only and
- * needs `sub` on the stream; group administration moves or removes stored state and needs a
- * token with `all: true` (no narrower permission exists in the Token spec, and a reset can skip
- * or replay events for every subscriber of the group).
+ * `stream.Inspection` (PartitionInfo, ReadEvents, ListPipelines, ListTokens) and
+ * `stream.GroupAdmin` (ResetGroup, DeleteGroup) of one partition (issue 10; docs/inspection.md).
+ * Inspection is read-only and needs `sub` on the stream, except ListTokens, which names every
+ * credential of the namespace and so needs `all: true` (it returns names and permissions only,
+ * never keys or JWTs); group administration moves or removes stored state and needs a token with
+ * `all: true` (no narrower permission exists in the Token spec, and a reset can skip or replay
+ * events for every subscriber of the group).
  */
-import { HadronError, type CallContext, type MethodDef } from '@hadron/core';
+import { HadronError, type CallContext, type ControlPlaneView, type MethodDef, type PubSub } from '@hadron/core';
 import {
   DeleteGroupRequestSchema,
   DeleteGroupResponseSchema,
   EventSchema,
+  ListPipelinesResponseSchema,
+  ListTokensResponseSchema,
   PartitionInfoResponseSchema,
   ReadEventsRequestSchema,
   ReadEventsResponseSchema,
@@ -40,12 +44,16 @@ export interface InspectionDeps {
   subscriptions: Subscriptions;
   retention: Retention;
   auth: Authenticator;
+  /** The control-plane view (Pipelines and Tokens for ListPipelines / ListTokens). */
+  view: () => ControlPlaneView;
 }
 
 export function inspectionMethods(d: InspectionDeps): Record<string, MethodDef> {
   return {
     [METHOD.partitionInfo]: { kind: 'unary', handler: (_req, ctx) => partitionInfo(d, ctx) },
     [METHOD.readEvents]: { kind: 'unary', handler: (req, ctx) => readEvents(d, req, ctx) },
+    [METHOD.listPipelines]: { kind: 'unary', handler: (_req, ctx) => listPipelines(d, ctx) },
+    [METHOD.listTokens]: { kind: 'unary', handler: (_req, ctx) => listTokens(d, ctx) },
     [METHOD.resetGroup]: { kind: 'unary', handler: (req, ctx) => resetGroup(d, req, ctx) },
     [METHOD.deleteGroup]: { kind: 'unary', handler: (req, ctx) => deleteGroup(d, req, ctx) },
   };
@@ -182,4 +190,31 @@ async function deleteGroup(d: InspectionDeps, req: Buffer, ctx: CallContext): Pr
   const r = decode(DeleteGroupRequestSchema, req);
   const res = await d.subscriptions.deleteGroup(r.group, { force: r.force });
   return toBinary(DeleteGroupResponseSchema, create(DeleteGroupResponseSchema, { partition: d.partition, deleted: res.deleted, membersDisconnected: res.disconnected }));
+}
+
+async function listPipelines(d: InspectionDeps, ctx: CallContext): Promise<Uint8Array> {
+  d.auth.authorize(d.auth.authenticate(ctx.metadata.authorization), 'sub', d.stream);
+  const pipelines = [...d.view().pipelines.values()]
+    .filter((p) => p.spec.sourceStream === d.stream)
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((p) => ({
+      name: p.metadata.name,
+      triggers: p.spec.triggers,
+      maxParallel: p.spec.maxParallel,
+      startLocation: p.spec.startPoint.location,
+      stages: p.spec.stages.map((st) => ({ name: st.name, dependencies: st.dependencies, after: st.after })),
+    }));
+  return toBinary(ListPipelinesResponseSchema, create(ListPipelinesResponseSchema, { pipelines }));
+}
+
+async function listTokens(d: InspectionDeps, ctx: CallContext): Promise<Uint8Array> {
+  const p = d.auth.authenticate(ctx.metadata.authorization);
+  if (!p.token.spec.all) {
+    throw new HadronError('PERMISSION_DENIED', `unauthorized to perform the requested action: token '${p.name}' may not list Tokens (needs all: true)`, { context: { token: p.name } });
+  }
+  const perms = (x: PubSub | null | undefined): { pub: string[]; sub: string[] } => ({ pub: x?.pub ?? [], sub: x?.sub ?? [] });
+  const tokens = [...d.view().tokens.values()]
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((t) => ({ name: t.metadata.name, all: t.spec.all, streams: perms(t.spec.streams), exchanges: perms(t.spec.exchanges), endpoints: perms(t.spec.endpoints) }));
+  return toBinary(ListTokensResponseSchema, create(ListTokensResponseSchema, { tokens }));
 }

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMiRAoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNIhYKFFBhcnRpdGlvbkluZm9SZXF1ZXN0IvoBChVQYXJ0aXRpb25JbmZvUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEg4KBnN0cmVhbRgCIAEoCRIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIQCghzZWdtZW50cxgGIAEoDRIoCglyZXRlbnRpb24YByABKAsyFS5zdHJlYW0uUmV0ZW50aW9uSW5mbxIhCgZncm91cHMYCCADKAsyES5zdHJlYW0uR3JvdXBJbmZvEhoKEmxhc3RfZXZlbnRfdGltZV9tcxgJIAEoA0oECAoQECKYAQoNUmV0ZW50aW9uSW5mbxIQCghzdHJhdGVneRgBIAEoCRIZChFyZXRlbnRpb25fc2Vjb25kcxgCIAEoBBIRCgltYXhfYnl0ZXMYAyABKAQSEwoLbGFzdF9ydW5fbXMYBCABKAMSGQoRbGFzdF9yZW1vdmVkX2Zyb20YBSABKAQSFwoPbGFzdF9yZW1vdmVkX3RvGAYgASgEIuQBCglHcm91cEluZm8SDAoEbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEhQKDGFja2VkX29mZnNldBgEIAEoBBILCgNsYWcYBSABKAQSHgoWb2xkZXN0X3VuYWNrZWRfdGltZV9tcxgGIAEoAxIPCgdtZW1iZXJzGAcgASgNEhwKFGluZmxpZ2h0X2xhc3Rfb2Zmc2V0GAggASgEEhgKEGluZmxpZ2h0X2F0dGVtcHQYCSABKA0SFAoMcmVkZWxpdmVyaWVzGAogASgEIjIKEVJlYWRFdmVudHNSZXF1ZXN0Eg4KBm9mZnNldBgBIAEoBBINCgVjb3VudBgCIAEoDSJ7ChJSZWFkRXZlbnRzUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEicKBmV2ZW50cxgCIAMoCzIXLnN0cmVhbS5TdG9yZWRFdmVudEluZm8SFAoMZmlyc3Rfb2Zmc2V0GAMgASgEEhMKC2xhc3Rfb2Zmc2V0GAQgASgEImUKD1N0b3JlZEV2ZW50SW5mbxIOCgZvZmZzZXQYASABKAQSDwoHdGltZV9tcxgCIAEoAxIcCgVldmVudBgDIAEoCzINLnN0cmVhbS5FdmVudBITCgt1bmRlY29kYWJsZRgEIAEoDCKhAQoRUmVzZXRHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgSIgoJYmVnaW5uaW5nGAMgASgLMg0uc3RyZWFtLkVtcHR5SAASHwoGbGF0ZXN0GAQgASgLMg0uc3RyZWFtLkVtcHR5SAASEAoGb2Zmc2V0GAUgASgESAASEQoHdGltZV9tcxgGIAEoA0gAQgQKAnRvInoKElJlc2V0R3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVcHJldmlvdXNfYWNrZWRfb2Zmc2V0GAIgASgEEhQKDGFja2VkX29mZnNldBgDIAEoBBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgEIAEoDSIyChJEZWxldGVHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgiVwoTRGVsZXRlR3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SDwoHZGVsZXRlZBgCIAEoCBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgDIAEoDSorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEy8AEKCkluc3BlY3Rpb24STwoOUGlwZWxpbmVTdGF0dXMSHS5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXF1ZXN0Gh4uc3RyZWFtLlBpcGVsaW5lU3RhdHVzUmVzcG9uc2USTAoNUGFydGl0aW9uSW5mbxIcLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVxdWVzdBodLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVzcG9uc2USQwoKUmVhZEV2ZW50cxIZLnN0cmVhbS5SZWFkRXZlbnRzUmVxdWVzdBoaLnN0cmVhbS5SZWFkRXZlbnRzUmVzcG9uc2UymQEKCkdyb3VwQWRtaW4SQwoKUmVzZXRHcm91cBIZLnN0cmVhbS5SZXNldEdyb3VwUmVxdWVzdBoaLnN0cmVhbS5SZXNldEdyb3VwUmVzcG9uc2USRgoLRGVsZXRlR3JvdXASGi5zdHJlYW0uRGVsZXRlR3JvdXBSZXF1ZXN0Ghsuc3RyZWFtLkRlbGV0ZUdyb3VwUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMiRAoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNIhYKFFBhcnRpdGlvbkluZm9SZXF1ZXN0IvoBChVQYXJ0aXRpb25JbmZvUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEg4KBnN0cmVhbRgCIAEoCRIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIQCghzZWdtZW50cxgGIAEoDRIoCglyZXRlbnRpb24YByABKAsyFS5zdHJlYW0uUmV0ZW50aW9uSW5mbxIhCgZncm91cHMYCCADKAsyES5zdHJlYW0uR3JvdXBJbmZvEhoKEmxhc3RfZXZlbnRfdGltZV9tcxgJIAEoA0oECAoQECKYAQoNUmV0ZW50aW9uSW5mbxIQCghzdHJhdGVneRgBIAEoCRIZChFyZXRlbnRpb25fc2Vjb25kcxgCIAEoBBIRCgltYXhfYnl0ZXMYAyABKAQSEwoLbGFzdF9ydW5fbXMYBCABKAMSGQoRbGFzdF9yZW1vdmVkX2Zyb20YBSABKAQSFwoPbGFzdF9yZW1vdmVkX3RvGAYgASgEIuQBCglHcm91cEluZm8SDAoEbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEhQKDGFja2VkX29mZnNldBgEIAEoBBILCgNsYWcYBSABKAQSHgoWb2xkZXN0X3VuYWNrZWRfdGltZV9tcxgGIAEoAxIPCgdtZW1iZXJzGAcgASgNEhwKFGluZmxpZ2h0X2xhc3Rfb2Zmc2V0GAggASgEEhgKEGluZmxpZ2h0X2F0dGVtcHQYCSABKA0SFAoMcmVkZWxpdmVyaWVzGAogASgEIjIKEVJlYWRFdmVudHNSZXF1ZXN0Eg4KBm9mZnNldBgBIAEoBBINCgVjb3VudBgCIAEoDSJ7ChJSZWFkRXZlbnRzUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEicKBmV2ZW50cxgCIAMoCzIXLnN0cmVhbS5TdG9yZWRFdmVudEluZm8SFAoMZmlyc3Rfb2Zmc2V0GAMgASgEEhMKC2xhc3Rfb2Zmc2V0GAQgASgEImUKD1N0b3JlZEV2ZW50SW5mbxIOCgZvZmZzZXQYASABKAQSDwoHdGltZV9tcxgCIAEoAxIcCgVldmVudBgDIAEoCzINLnN0cmVhbS5FdmVudBITCgt1bmRlY29kYWJsZRgEIAEoDCIWChRMaXN0UGlwZWxpbmVzUmVxdWVzdCJEChVMaXN0UGlwZWxpbmVzUmVzcG9uc2USKwoJcGlwZWxpbmVzGAEgAygLMhguc3RyZWFtLlBpcGVsaW5lU3BlY0luZm8iiwEKEFBpcGVsaW5lU3BlY0luZm8SDAoEbmFtZRgBIAEoCRIQCgh0cmlnZ2VycxgCIAMoCRIUCgxtYXhfcGFyYWxsZWwYAyABKA0SFgoOc3RhcnRfbG9jYXRpb24YBCABKAkSKQoGc3RhZ2VzGAUgAygLMhkuc3RyZWFtLlBpcGVsaW5lU3RhZ2VTcGVjIkYKEVBpcGVsaW5lU3RhZ2VTcGVjEgwKBG5hbWUYASABKAkSFAoMZGVwZW5kZW5jaWVzGAIgAygJEg0KBWFmdGVyGAMgAygJIhMKEUxpc3RUb2tlbnNSZXF1ZXN0IjcKEkxpc3RUb2tlbnNSZXNwb25zZRIhCgZ0b2tlbnMYASADKAsyES5zdHJlYW0uVG9rZW5JbmZvIqsBCglUb2tlbkluZm8SDAoEbmFtZRgBIAEoCRILCgNhbGwYAiABKAgSKQoHc3RyZWFtcxgDIAEoCzIYLnN0cmVhbS5Ub2tlblBlcm1pc3Npb25zEisKCWV4Y2hhbmdlcxgEIAEoCzIYLnN0cmVhbS5Ub2tlblBlcm1pc3Npb25zEisKCWVuZHBvaW50cxgFIAEoCzIYLnN0cmVhbS5Ub2tlblBlcm1pc3Npb25zIiwKEFRva2VuUGVybWlzc2lvbnMSCwoDcHViGAEgAygJEgsKA3N1YhgCIAMoCSKhAQoRUmVzZXRHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgSIgoJYmVnaW5uaW5nGAMgASgLMg0uc3RyZWFtLkVtcHR5SAASHwoGbGF0ZXN0GAQgASgLMg0uc3RyZWFtLkVtcHR5SAASEAoGb2Zmc2V0GAUgASgESAASEQoHdGltZV9tcxgGIAEoA0gAQgQKAnRvInoKElJlc2V0R3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVcHJldmlvdXNfYWNrZWRfb2Zmc2V0GAIgASgEEhQKDGFja2VkX29mZnNldBgDIAEoBBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgEIAEoDSIyChJEZWxldGVHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgiVwoTRGVsZXRlR3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SDwoHZGVsZXRlZBgCIAEoCBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgDIAEoDSorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEygwMKCkluc3BlY3Rpb24STwoOUGlwZWxpbmVTdGF0dXMSHS5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXF1ZXN0Gh4uc3RyZWFtLlBpcGVsaW5lU3RhdHVzUmVzcG9uc2USTAoNUGFydGl0aW9uSW5mbxIcLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVxdWVzdBodLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVzcG9uc2USQwoKUmVhZEV2ZW50cxIZLnN0cmVhbS5SZWFkRXZlbnRzUmVxdWVzdBoaLnN0cmVhbS5SZWFkRXZlbnRzUmVzcG9uc2USTAoNTGlzdFBpcGVsaW5lcxIcLnN0cmVhbS5MaXN0UGlwZWxpbmVzUmVxdWVzdBodLnN0cmVhbS5MaXN0UGlwZWxpbmVzUmVzcG9uc2USQwoKTGlzdFRva2VucxIZLnN0cmVhbS5MaXN0VG9rZW5zUmVxdWVzdBoaLnN0cmVhbS5MaXN0VG9rZW5zUmVzcG9uc2UymQEKCkdyb3VwQWRtaW4SQwoKUmVzZXRHcm91cBIZLnN0cmVhbS5SZXNldEdyb3VwUmVxdWVzdBoaLnN0cmVhbS5SZXNldEdyb3VwUmVzcG9uc2USRgoLRGVsZXRlR3JvdXASGi5zdHJlYW0uRGVsZXRlR3JvdXBSZXF1ZXN0Ghsuc3RyZWFtLkRlbGV0ZUdyb3VwUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message stream.Empty
@@ -857,6 +857,193 @@ export const StoredEventInfoSchema: GenMessage<StoredEventInfo> = /*@__PURE__*/
   messageDesc(file_stream, 23);
 
 /**
+ * @generated from message stream.ListPipelinesRequest
+ */
+export type ListPipelinesRequest = Message<"stream.ListPipelinesRequest"> & {
+};
+
+/**
+ * Describes the message stream.ListPipelinesRequest.
+ * Use `create(ListPipelinesRequestSchema)` to create a new message.
+ */
+export const ListPipelinesRequestSchema: GenMessage<ListPipelinesRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 24);
+
+/**
+ * @generated from message stream.ListPipelinesResponse
+ */
+export type ListPipelinesResponse = Message<"stream.ListPipelinesResponse"> & {
+  /**
+   * @generated from field: repeated stream.PipelineSpecInfo pipelines = 1;
+   */
+  pipelines: PipelineSpecInfo[];
+};
+
+/**
+ * Describes the message stream.ListPipelinesResponse.
+ * Use `create(ListPipelinesResponseSchema)` to create a new message.
+ */
+export const ListPipelinesResponseSchema: GenMessage<ListPipelinesResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 25);
+
+/**
+ * @generated from message stream.PipelineSpecInfo
+ */
+export type PipelineSpecInfo = Message<"stream.PipelineSpecInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string triggers = 2;
+   */
+  triggers: string[];
+
+  /**
+   * @generated from field: uint32 max_parallel = 3;
+   */
+  maxParallel: number;
+
+  /**
+   * beginning | latest | offset
+   *
+   * @generated from field: string start_location = 4;
+   */
+  startLocation: string;
+
+  /**
+   * @generated from field: repeated stream.PipelineStageSpec stages = 5;
+   */
+  stages: PipelineStageSpec[];
+};
+
+/**
+ * Describes the message stream.PipelineSpecInfo.
+ * Use `create(PipelineSpecInfoSchema)` to create a new message.
+ */
+export const PipelineSpecInfoSchema: GenMessage<PipelineSpecInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 26);
+
+/**
+ * @generated from message stream.PipelineStageSpec
+ */
+export type PipelineStageSpec = Message<"stream.PipelineStageSpec"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Stages whose outputs this stage needs, and stages it merely runs after.
+   *
+   * @generated from field: repeated string dependencies = 2;
+   */
+  dependencies: string[];
+
+  /**
+   * @generated from field: repeated string after = 3;
+   */
+  after: string[];
+};
+
+/**
+ * Describes the message stream.PipelineStageSpec.
+ * Use `create(PipelineStageSpecSchema)` to create a new message.
+ */
+export const PipelineStageSpecSchema: GenMessage<PipelineStageSpec> = /*@__PURE__*/
+  messageDesc(file_stream, 27);
+
+/**
+ * @generated from message stream.ListTokensRequest
+ */
+export type ListTokensRequest = Message<"stream.ListTokensRequest"> & {
+};
+
+/**
+ * Describes the message stream.ListTokensRequest.
+ * Use `create(ListTokensRequestSchema)` to create a new message.
+ */
+export const ListTokensRequestSchema: GenMessage<ListTokensRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 28);
+
+/**
+ * @generated from message stream.ListTokensResponse
+ */
+export type ListTokensResponse = Message<"stream.ListTokensResponse"> & {
+  /**
+   * @generated from field: repeated stream.TokenInfo tokens = 1;
+   */
+  tokens: TokenInfo[];
+};
+
+/**
+ * Describes the message stream.ListTokensResponse.
+ * Use `create(ListTokensResponseSchema)` to create a new message.
+ */
+export const ListTokensResponseSchema: GenMessage<ListTokensResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 29);
+
+/**
+ * @generated from message stream.TokenInfo
+ */
+export type TokenInfo = Message<"stream.TokenInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bool all = 2;
+   */
+  all: boolean;
+
+  /**
+   * @generated from field: stream.TokenPermissions streams = 3;
+   */
+  streams?: TokenPermissions | undefined;
+
+  /**
+   * @generated from field: stream.TokenPermissions exchanges = 4;
+   */
+  exchanges?: TokenPermissions | undefined;
+
+  /**
+   * @generated from field: stream.TokenPermissions endpoints = 5;
+   */
+  endpoints?: TokenPermissions | undefined;
+};
+
+/**
+ * Describes the message stream.TokenInfo.
+ * Use `create(TokenInfoSchema)` to create a new message.
+ */
+export const TokenInfoSchema: GenMessage<TokenInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 30);
+
+/**
+ * @generated from message stream.TokenPermissions
+ */
+export type TokenPermissions = Message<"stream.TokenPermissions"> & {
+  /**
+   * @generated from field: repeated string pub = 1;
+   */
+  pub: string[];
+
+  /**
+   * @generated from field: repeated string sub = 2;
+   */
+  sub: string[];
+};
+
+/**
+ * Describes the message stream.TokenPermissions.
+ * Use `create(TokenPermissionsSchema)` to create a new message.
+ */
+export const TokenPermissionsSchema: GenMessage<TokenPermissions> = /*@__PURE__*/
+  messageDesc(file_stream, 31);
+
+/**
  * @generated from message stream.ResetGroupRequest
  */
 export type ResetGroupRequest = Message<"stream.ResetGroupRequest"> & {
@@ -909,7 +1096,7 @@ export type ResetGroupRequest = Message<"stream.ResetGroupRequest"> & {
  * Use `create(ResetGroupRequestSchema)` to create a new message.
  */
 export const ResetGroupRequestSchema: GenMessage<ResetGroupRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 24);
+  messageDesc(file_stream, 32);
 
 /**
  * @generated from message stream.ResetGroupResponse
@@ -941,7 +1128,7 @@ export type ResetGroupResponse = Message<"stream.ResetGroupResponse"> & {
  * Use `create(ResetGroupResponseSchema)` to create a new message.
  */
 export const ResetGroupResponseSchema: GenMessage<ResetGroupResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 25);
+  messageDesc(file_stream, 33);
 
 /**
  * @generated from message stream.DeleteGroupRequest
@@ -963,7 +1150,7 @@ export type DeleteGroupRequest = Message<"stream.DeleteGroupRequest"> & {
  * Use `create(DeleteGroupRequestSchema)` to create a new message.
  */
 export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 26);
+  messageDesc(file_stream, 34);
 
 /**
  * @generated from message stream.DeleteGroupResponse
@@ -992,7 +1179,7 @@ export type DeleteGroupResponse = Message<"stream.DeleteGroupResponse"> & {
  * Use `create(DeleteGroupResponseSchema)` to create a new message.
  */
 export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 27);
+  messageDesc(file_stream, 35);
 
 /**
  * How many copies must hold a batch before the publish is acknowledged.
@@ -1106,6 +1293,26 @@ export const Inspection: GenService<{
     methodKind: "unary";
     input: typeof ReadEventsRequestSchema;
     output: typeof ReadEventsResponseSchema;
+  },
+  /**
+   * The Pipelines whose source is this stream, with their stage graph (specs only).
+   *
+   * @generated from rpc stream.Inspection.ListPipelines
+   */
+  listPipelines: {
+    methodKind: "unary";
+    input: typeof ListPipelinesRequestSchema;
+    output: typeof ListPipelinesResponseSchema;
+  },
+  /**
+   * The Tokens this partition knows: names and permissions, never keys or JWTs. Needs `all: true`.
+   *
+   * @generated from rpc stream.Inspection.ListTokens
+   */
+  listTokens: {
+    methodKind: "unary";
+    input: typeof ListTokensRequestSchema;
+    output: typeof ListTokensResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stream, 1);
