@@ -72,9 +72,172 @@
     prev = s;
   }
 
+  const SVG = 'http://www.w3.org/2000/svg';
+  const svgEl = (tag, attrs, text) => {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  };
+  const STATES = ['waiting', 'ready', 'delivered', 'done'];
+  let selected; // { pipeline, partition, offset } of the instance whose detail is shown
+
+  // Layers by longest path from the entry stages (edges: dependencies and after).
+  function layout(stages) {
+    const parents = new Map(stages.map((s) => [s.name, [...s.dependencies, ...s.after]]));
+    const layer = new Map();
+    const depth = (name, seen) => {
+      if (layer.has(name)) return layer.get(name);
+      if (seen.has(name)) return 0; // a cycle cannot pass validation; do not loop
+      seen.add(name);
+      const ps = (parents.get(name) || []).filter((p) => parents.has(p));
+      const d = ps.length ? 1 + Math.max(...ps.map((p) => depth(p, seen))) : 0;
+      layer.set(name, d);
+      return d;
+    };
+    for (const s of stages) depth(s.name, new Set());
+    const rows = new Map();
+    const pos = new Map();
+    for (const s of stages) {
+      const l = layer.get(s.name);
+      const r = rows.get(l) || 0;
+      rows.set(l, r + 1);
+      pos.set(s.name, { x: 10 + l * 200, y: 10 + r * 70 });
+    }
+    return { pos, width: 10 + (Math.max(0, ...layer.values()) + 1) * 200, height: 10 + Math.max(1, ...rows.values()) * 70 };
+  }
+
+  // The pipeline's DAG as SVG: a box per stage with its counts over active instances.
+  function dag(p, counts) {
+    const W = 160;
+    const H = 48;
+    const { pos, width, height } = layout(p.stages);
+    const svg = svgEl('svg', { class: 'dag', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `pipeline ${p.name} stage graph` });
+    const defs = svgEl('defs');
+    const marker = svgEl('marker', { id: `arrow-${p.name}`, viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto' });
+    marker.appendChild(svgEl('path', { d: 'M0,0 L10,5 L0,10 z' }));
+    defs.appendChild(marker);
+    svg.appendChild(defs);
+    for (const s of p.stages) {
+      for (const [kind, list] of [['dependency', s.dependencies], ['after', s.after]]) {
+        for (const from of list) {
+          const a = pos.get(from);
+          const b = pos.get(s.name);
+          if (!a || !b) continue;
+          const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+          const edge = svgEl('path', { class: `edge ${kind}`, d: `M${x1},${y1} C${x1 + 20},${y1} ${x2 - 20},${y2} ${x2},${y2}`, 'marker-end': `url(#arrow-${p.name})`, 'data-from': from, 'data-to': s.name });
+          edge.appendChild(svgEl('title', {}, `${s.name} ${kind === 'after' ? 'runs after' : 'depends on'} ${from}`));
+          svg.appendChild(edge);
+        }
+      }
+    }
+    for (const s of p.stages) {
+      const { x, y } = pos.get(s.name);
+      const c = counts.get(s.name) || { waiting: 0, ready: 0, delivered: 0, done: 0 };
+      const g = svgEl('g', { class: 'stage', 'data-stage': s.name });
+      g.appendChild(svgEl('rect', { x, y, width: W, height: H }));
+      g.appendChild(svgEl('text', { x: x + 8, y: y + 18 }, s.name));
+      g.appendChild(svgEl('text', { class: 'counts', x: x + 8, y: y + 36 }, STATES.filter((st) => c[st] > 0).map((st) => `${c[st]} ${st}`).join(' · ') || 'no active instance'));
+      g.appendChild(svgEl('title', {}, `${s.name}: ${STATES.map((st) => `${c[st]} ${st}`).join(', ')}`));
+      svg.appendChild(g);
+    }
+    return svg;
+  }
+
+  function showInstance(pipeline, partition, inst) {
+    selected = { pipeline, partition, offset: inst.offset };
+    $('instance').hidden = false;
+    $('instance-title').textContent = `Instance of ${pipeline}: partition ${partition}, offset ${inst.offset}, root event ${inst.rootEventId}`;
+    const tb = $('instance-stages').tBodies[0];
+    tb.replaceChildren();
+    for (const st of inst.stages) {
+      const o = st.output;
+      const attrs = o ? Object.entries({ id: o.id, source: o.source, type: o.type, ...o.optattrs }).map(([k, v]) => `${k}=${v}`).join('\n') : '';
+      const data = o ? showData(decode(o.data), 'json') : st.outputBytes ? `(${st.outputBytes} bytes, too large to show)` : '';
+      tb.appendChild(row([st.name, el('td', st.state, `state-${st.state}`), st.attempts, el('td', attrs, 'data'), el('td', data, 'data')]));
+    }
+  }
+
+  async function refreshPipelines() {
+    const list = (await api('/api/pipelines')).pipelines;
+    const out = $('pipelines');
+    const cards = [];
+    for (const p of list) {
+      const st = await api(`/api/pipeline?name=${encodeURIComponent(p.name)}`);
+      const counts = new Map();
+      const instances = [];
+      for (const part of st.partitions) {
+        if (part.error) continue;
+        for (const i of part.instances) {
+          instances.push({ partition: part.partition, inst: i });
+          for (const s of i.stages) {
+            const c = counts.get(s.name) || { waiting: 0, ready: 0, delivered: 0, done: 0 };
+            c[s.state] = (c[s.state] || 0) + 1;
+            counts.set(s.name, c);
+          }
+        }
+      }
+      const card = el('div', undefined, 'pipeline-card');
+      card.dataset.pipeline = p.name;
+      card.appendChild(el('h3', p.name));
+      const oldest = instances.reduce((m, x) => Math.min(m, x.inst.offset), Infinity);
+      card.appendChild(el('p', `${instances.length} active instance(s)${instances.length ? `, oldest at offset ${oldest}` : ''}; triggers: ${p.triggers.join(', ') || '(all events)'}; max parallel ${p.maxParallel}; start: ${p.startLocation}`, 'summary'));
+      card.appendChild(dag(p, counts));
+      const t = el('table', undefined, 'instances');
+      t.appendChild(row([el('th', 'Partition'), el('th', 'Offset'), el('th', 'Root event'), el('th', 'Stages')]));
+      for (const { partition, inst } of instances) {
+        const tr = row([partition, inst.offset, inst.rootEventId, inst.stages.map((s) => `${s.name}=${s.state}`).join(' ')]);
+        tr.className = 'instance';
+        tr.addEventListener('click', () => {
+          for (const x of document.querySelectorAll('tr.instance.selected')) x.classList.remove('selected');
+          tr.classList.add('selected');
+          showInstance(p.name, partition, inst);
+        });
+        if (selected && selected.pipeline === p.name && selected.partition === partition && selected.offset === inst.offset) {
+          tr.classList.add('selected');
+          showInstance(p.name, partition, inst);
+        }
+        t.appendChild(tr);
+      }
+      if (instances.length === 0) t.appendChild(row(['no active instances', '', '', '']));
+      card.appendChild(t);
+      cards.push(card);
+    }
+    if (list.length === 0) cards.push(el('p', 'no Pipeline reads this stream'));
+    out.replaceChildren(...cards);
+  }
+
+  async function refreshTokens() {
+    const r = await api('/api/tokens');
+    const tb = $('tokens').tBodies[0];
+    tb.replaceChildren();
+    if (!r.tokens) {
+      $('tokens-note').textContent = `Tokens are not shown: ${r.refused}`;
+      return;
+    }
+    $('tokens-note').textContent = `${r.tokens.length} token(s): names and permissions only (keys and JWTs are never shown)`;
+    const both = (x) => `${x.pub.join(', ') || '-'} / ${x.sub.join(', ') || '-'}`;
+    for (const t of r.tokens) tb.appendChild(row([t.name, t.all ? 'yes' : 'no', t.streams.pub.join(', ') || '-', t.streams.sub.join(', ') || '-', both(t.exchanges), both(t.endpoints)]));
+  }
+
+  async function refreshRest() {
+    try {
+      await refreshPipelines();
+      $('pipelines-error').textContent = '';
+    } catch (err) {
+      $('pipelines-error').textContent = err.message;
+    }
+    try {
+      await refreshTokens();
+    } catch (err) {
+      $('tokens-note').textContent = `error: ${err.message}`;
+    }
+  }
+
   async function refresh() {
     try {
       render(await api('/api/stream'));
+      await refreshRest();
       $('status').textContent = `live, updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
       if (err.status === 401 || err.status === 403) return signOut(err.message);
@@ -185,6 +348,7 @@
       $('signout').hidden = false;
       $('signin-error').textContent = '';
       render(s);
+      await refreshRest();
       $('status').textContent = 'live';
       timer = setInterval(refresh, REFRESH_MS);
     } catch (err) {

@@ -3,7 +3,8 @@
  * The web console in a real headless browser (Debian's chromium driven by playwright-core, no
  * browser download) against `hadron console` (the real bin) and real partition processes:
  * sign-in with a token, partitions and groups, live updates, the event browser (JSON, text,
- * hex), pipeline errors. Screenshots go to test-artifacts/console/ (gitignored); their paths are
+ * hex), pipelines drawn as their DAG with per-stage counts, an instance's detail with a stage's
+ * output, the token list (names and permissions only), pipeline errors. Screenshots go to test-artifacts/console/ (gitignored); their paths are
  * printed as test diagnostics.
  */
 import { test } from 'node:test';
@@ -21,13 +22,28 @@ const BIN = path.join(here, '..', 'bin', 'hadron.js');
 const ARTIFACTS = path.resolve(here, '..', '..', '..', 'test-artifacts', 'console');
 const CHROMIUM = process.env.HADRON_CHROMIUM ?? '/usr/bin/chromium';
 
+const PIPELINE = `apiVersion: hadron.rs/v1beta1
+kind: Pipeline
+metadata: {name: orders}
+spec:
+  sourceStream: events
+  triggers: [order.created]
+  maxParallel: 5
+  startPoint: {location: beginning}
+  stages:
+    - {name: reserve}
+    - {name: charge, dependencies: [reserve]}
+    - {name: notify, after: [reserve]}
+    - {name: ship, dependencies: [charge], after: [notify]}
+`;
+
 function keyFor(p: number, n: number): string {
   for (let i = 0; ; i++) if (partitionOf({ id: '', source: '', optattrs: { partitionkey: `k${i}` } }, n) === p) return `k${i}`;
 }
 
 test('web console in headless chromium', { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (.ci/run installs Debian's chromium)` }, async (t) => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const cluster = await startStream({ partitions: 2 });
+  const cluster = await startStream({ partitions: 2, manifests: { 'pipeline.yaml': PIPELINE } });
   t.after(() => cluster[Symbol.asyncDispose]());
   const client = createClient({ url: cluster.url(0), token: cluster.tokens.full });
   t.after(() => client.close());
@@ -123,6 +139,53 @@ test('web console in headless chromium', { skip: fs.existsSync(CHROMIUM) ? false
   await page.waitForFunction(() => (document.getElementById('browse-error')!.textContent ?? '') !== '');
   assert.equal(await page.textContent('#browse-error'), 'no events there (readable: 1–5)');
 
+  // Pipelines as their DAG: one instance (order-1), its first stage done by a worker.
+  const stage = client.pipelineStage('orders', 'reserve', () => ({ id: 'reservation-1', source: 'stock', type: 'stock.reserved', datacontenttype: 'application/json', data: '{"sku":"a1","qty":1}' }));
+  t.after(() => stage.close());
+  await page.waitForFunction(() => document.querySelector('.pipeline-card[data-pipeline="orders"] svg.dag g[data-stage="reserve"] text.counts')?.textContent === '1 done', undefined, { timeout: 15_000 });
+  const card = '.pipeline-card[data-pipeline="orders"]';
+  assert.equal(await page.textContent(`${card} h3`), 'orders');
+  assert.match((await page.textContent(`${card} p.summary`))!, /^1 active instance\(s\), oldest at offset 1; triggers: order\.created; max parallel 5; start: beginning$/);
+  const nodes = await page.$$eval(`${card} svg.dag g.stage`, (gs) => gs.map((g) => [g.getAttribute('data-stage'), g.querySelector('text.counts')!.textContent]));
+  assert.deepEqual(nodes, [
+    ['reserve', '1 done'],
+    ['charge', '1 ready'],
+    ['notify', '1 ready'],
+    ['ship', '1 waiting'],
+  ]);
+  const edges = await page.$$eval(`${card} svg.dag path.edge`, (ps) => ps.map((p) => `${p.getAttribute('data-from')}->${p.getAttribute('data-to')}:${p.classList.contains('after') ? 'after' : 'dependency'}`));
+  assert.deepEqual(edges.sort(), ['charge->ship:dependency', 'notify->ship:after', 'reserve->charge:dependency', 'reserve->notify:after']);
+  // Stages of a later layer are drawn to the right of their parents.
+  const xOf = (name: string): Promise<number> => page.$eval(`${card} g[data-stage="${name}"] rect`, (r) => Number(r.getAttribute('x')));
+  assert.ok((await xOf('reserve')) < (await xOf('charge')) && (await xOf('charge')) < (await xOf('ship')));
+  await shot('5-pipelines-dag');
+  await page.click(`${card} tr.instance`);
+  await page.waitForSelector('#instance:not([hidden])');
+  assert.match((await page.textContent('#instance-title'))!, /^Instance of orders: partition 0, offset 1, root event order-1$/);
+  const detail = await page.$$eval('#instance-stages tbody tr', (trs) => trs.map((tr) => Array.from(tr.children, (td) => td.textContent)));
+  assert.deepEqual(detail.map((r) => [r[0], r[1], r[2]]), [
+    ['reserve', 'done', '1'],
+    ['charge', 'ready', '0'],
+    ['notify', 'ready', '0'],
+    ['ship', 'waiting', '0'],
+  ]);
+  assert.match(detail[0]![3]!, /^id=reservation-1\nsource=stock\ntype=stock\.reserved\ndatacontenttype=application\/json$/);
+  assert.equal(detail[0]![4], '{\n  "sku": "a1",\n  "qty": 1\n}');
+  await shot('6-pipeline-instance');
+
+  // Tokens: names and permissions, never a key or a JWT.
+  await page.waitForFunction(() => document.querySelectorAll('#tokens tbody tr').length === 4);
+  const tokens = await page.$$eval('#tokens tbody tr', (trs) => trs.map((tr) => Array.from(tr.children, (td) => td.textContent)));
+  assert.deepEqual(tokens, [
+    ['t-full', 'yes', '-', '-', '- / -', '- / -'],
+    ['t-none', 'no', '-', '-', '- / -', '- / -'],
+    ['t-reader', 'no', '-', 'events', '- / -', '- / -'],
+    ['t-writer', 'no', 'events', 'events', '- / -', '- / -'],
+  ]);
+  const html = await page.content();
+  for (const jwt of Object.values(cluster.tokens)) assert.ok(!html.includes(jwt.split('.')[2]!), 'no JWT signature on the page');
+  await shot('7-tokens');
+
   await page.fill('#p-name', 'no-such-pipeline');
   await page.click('#pipeline-form button');
   await page.waitForFunction(() => (document.getElementById('pipeline-error')!.textContent ?? '') !== '');
@@ -132,4 +195,13 @@ test('web console in headless chromium', { skip: fs.existsSync(CHROMIUM) ? false
   assert.deepEqual(foreign, [], 'no request leaves the console');
   await page.click('#signout');
   assert.equal(await page.isVisible('#signin'), true);
+
+  // A token without all: true sees the stream and pipelines, and is told why Tokens are not shown.
+  await page.fill('#token', cluster.tokens.reader);
+  await page.click('#signin-form button');
+  await page.waitForSelector('#app:not([hidden])');
+  await page.waitForFunction(() => (document.getElementById('tokens-note')!.textContent ?? '').startsWith('Tokens are not shown'));
+  assert.match((await page.textContent('#tokens-note'))!, /token 't-reader' may not list Tokens \(needs all: true\)/);
+  assert.equal(await page.$$eval('#tokens tbody tr', (trs) => trs.length), 0);
+  assert.equal(await page.isVisible('.pipeline-card[data-pipeline="orders"] svg.dag'), true);
 });

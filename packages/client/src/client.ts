@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { AsyncQueue, GrpcChannel, HadronError, checkGroupName, silentLogger, type BackoffOptions, type ChannelTls, type Logger } from '@hadron/core';
-import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary, METHOD } from '@hadron/proto';
+import { PipelineStatusRequestSchema, PipelineStatusResponseSchema, create, decodePublishResponse, fromBinary, toBinary, METHOD, type WireEvent } from '@hadron/proto';
 import type { EventInput } from './event.js';
 import { MetadataFollower, grpcMetadataOpener, type MetadataState } from './metadata.js';
 import { pipelineProtocol, type PipelineStageOptions, type StageDelivery, type StageHandler } from './pipeline-stage.js';
@@ -47,13 +47,23 @@ import { listPipelines, listTokens, type PipelineSpecInfo, type TokenInfo } from
 export const PUBLISH_METHOD = METHOD.publish;
 export const PIPELINE_STATUS_METHOD = METHOD.pipelineStatus;
 
+/** A stage of a pipeline instance; `output` is a done stage's stored output (active instances, at most 64 KiB). */
+export interface PipelineStageState {
+  name: string;
+  state: string;
+  attempts: number;
+  output?: WireEvent;
+  /** Size of the stored output (0: none). */
+  outputBytes?: number;
+}
+
 /** One partition's answer to `pipelineStatus()`. */
 export type PipelinePartitionStatus =
   | {
       partition: number;
       lastOffsetProcessed: number;
       maxParallel: number;
-      instances: Array<{ offset: number; rootEventId: string; stages: Array<{ name: string; state: string; attempts: number }> }>;
+      instances: Array<{ offset: number; rootEventId: string; stages: PipelineStageState[] }>;
       /** Recently completed instances, newest first (bounded; since the partition started). */
       completed: Array<{ offset: number; rootEventId: string; completedAtMs: number; stages: Array<{ name: string; state: string; attempts: number }> }>;
     }
@@ -243,7 +253,13 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
             instances: res.instances.map((i) => ({
               offset: Number(i.offset),
               rootEventId: i.rootEventId,
-              stages: i.stages.map((st) => ({ name: st.name, state: st.state, attempts: st.attempts })),
+              stages: i.stages.map((st) => ({
+                name: st.name,
+                state: st.state,
+                attempts: st.attempts,
+                outputBytes: Number(st.outputBytes),
+                ...(st.output ? { output: { id: st.output.id, source: st.output.source, specversion: st.output.specversion, type: st.output.type, optattrs: { ...st.output.optattrs }, data: st.output.data } } : {}),
+              })),
             })),
             completed: res.completed.map((i) => ({
               offset: Number(i.offset),

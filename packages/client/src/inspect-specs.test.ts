@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HadronError } from '@hadron/core';
-import { startStream } from '@hadron/testing';
+import { startStream, until } from '@hadron/testing';
 import { createClient } from './client.js';
 
 const PIPELINE = `apiVersion: hadron.rs/v1beta1
@@ -52,6 +52,25 @@ test('client.pipelines() and client.tokens()', async (t) => {
     ];
     assert.deepEqual(await full.pipelines(), expected);
     assert.deepEqual(await reader.pipelines(), expected);
+  });
+
+  await t.test("pipelineStatus shows a done stage's stored output of an active instance", async () => {
+    const stage = full.pipelineStage('orders', 'reserve', (d) => ({ id: `reserved-${d.offset}`, source: 'stock', type: 'stock.reserved', data: '{"sku":"a1"}', datacontenttype: 'application/json' }));
+    t.after(() => stage.close());
+    await full.publish([{ id: 'o-1', source: 'shop', type: 'order.created', data: '{}' }]);
+    let done: { name: string; state: string; output?: { id: string; type: string; data?: Uint8Array | string }; outputBytes?: number } | undefined;
+    await until(async () => {
+      for (const p of await full.pipelineStatus('orders')) {
+        if ('error' in p) continue;
+        done = p.instances[0]?.stages.find((s) => s.name === 'reserve' && s.state === 'done');
+        if (done) return true;
+      }
+      return false;
+    }, 15_000, 'reserve done');
+    assert.equal(done!.output?.type, 'stock.reserved');
+    assert.match(done!.output!.id, /^reserved-\d+$/);
+    assert.equal(Buffer.from(done!.output!.data as Uint8Array).toString(), '{"sku":"a1"}');
+    assert.ok((done!.outputBytes ?? 0) > 0);
   });
 
   await t.test('tokens: names and permissions, nothing secret; refused without all: true', async () => {

@@ -28,9 +28,25 @@ import {
   type MessageShape,
 } from '@hadron/proto';
 import type { Authenticator } from './auth.js';
+import type { StageStatus } from './pipelines/controller.js';
 import type { Retention } from './retention.js';
 import type { PartitionStore } from './storage/partition-store.js';
 import type { Subscriptions } from './subscriptions.js';
+
+/** Largest stage output PipelineStatus returns (bigger ones: only their size). */
+export const MAX_STATUS_OUTPUT_BYTES = 64 * 1024;
+
+/** A stage's status for PipelineStatus, with its stored output decoded when small enough. */
+export function stageStatusWithOutput(s: StageStatus): { name: string; state: string; attempts: number; output?: Event; outputBytes: bigint } {
+  const base = { name: s.name, state: s.state, attempts: s.attempts, outputBytes: BigInt(s.output?.length ?? 0) };
+  if (!s.output || s.output.length > MAX_STATUS_OUTPUT_BYTES) return base;
+  try {
+    return { ...base, output: fromBinary(EventSchema, s.output) };
+  } catch {
+    // Checked when acked, so this cannot happen; a status call must not fail for it.
+    return base;
+  }
+}
 
 /** Most events one ReadEvents call returns. */
 export const MAX_READ_EVENTS = 1000;

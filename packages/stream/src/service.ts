@@ -34,6 +34,7 @@ import {
 import type { Counter } from 'prom-client';
 import type { PipelineManager } from './pipelines/manager.js';
 import { scanPublishInChunks } from './publish-scan.js';
+import { stageStatusWithOutput } from './inspection.js';
 import type { Action, Authenticator } from './auth.js';
 import { callsEndedCounter, guardCredentials } from './credential-guard.js';
 import type { StreamMetrics } from './metrics.js';
@@ -260,8 +261,8 @@ async function pipelineStatus(d: ServiceDeps, req: Buffer, ctx: CallContext): Pr
       partition: d.partition,
       lastOffsetProcessed: BigInt(st.lastOffsetProcessed),
       maxParallel: pipeline.spec.maxParallel,
-      instances: st.instances.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages })),
-      completed: st.completed.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages, completedAtMs: BigInt(i.completedAtMs) })),
+      instances: st.instances.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages.map(stageStatusWithOutput) })),
+      completed: st.completed.map((i) => ({ offset: BigInt(i.offset), rootEventId: i.rootId, stages: i.stages.map(stageStatusWithOutput), completedAtMs: BigInt(i.completedAtMs) })),
     }),
   );
 }

@@ -33,7 +33,8 @@ export const pipelineStatus: CommandSpec = {
         parts = parts.map((p) => ('error' in p ? p : { ...p, completed: [] }));
       }
       if (output === 'json') {
-        for (const p of parts) ctx.out(`${JSON.stringify(p)}\n`);
+        // Stage outputs' data as base64 (a Uint8Array would become {"0": …}).
+        for (const p of parts) ctx.out(`${JSON.stringify(p, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v))}\n`);
       } else {
         for (const p of parts) {
           if ('error' in p) {

@@ -110,8 +110,25 @@ export class ConsoleServer {
         }
         case '/api/pipeline': {
           const name = u.searchParams.get('name') ?? '';
-          return json(res, 200, { name, partitions: await client.pipelineStatus(name) });
+          // Stage outputs' data as base64, like events.
+          const partitions = (await client.pipelineStatus(name)).map((p) =>
+            'error' in p
+              ? p
+              : { ...p, instances: p.instances.map((i) => ({ ...i, stages: i.stages.map((st) => (st.output ? { ...st, output: { ...st.output, data: Buffer.from(st.output.data ?? []).toString('base64') } } : st)) })) },
+          );
+          return json(res, 200, { name, partitions });
         }
+        case '/api/pipelines':
+          return json(res, 200, { pipelines: await client.pipelines() });
+        case '/api/tokens':
+          // Names and permissions only (ListTokens never returns keys or JWTs). It needs all: true;
+          // a narrower token gets the reason instead of a 403, which would sign the page out.
+          try {
+            return json(res, 200, { tokens: await client.tokens() });
+          } catch (err) {
+            if (err instanceof HadronError && err.code === 'PERMISSION_DENIED') return json(res, 200, { tokens: null, refused: err.message });
+            throw err;
+          }
         default:
           return json(res, 404, { error: `no API ${u.pathname}`, code: 'NOT_FOUND' });
       }

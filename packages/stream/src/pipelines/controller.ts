@@ -120,6 +120,8 @@ export interface StageStatus {
   name: string;
   state: 'waiting' | 'ready' | 'delivered' | 'done';
   attempts: number;
+  /** Active instances: the stored output of a done stage (an encoded Event). */
+  output?: Buffer;
 }
 
 export class PipelineController {
@@ -599,7 +601,8 @@ export class PipelineController {
             const done = inst.outputs.has(st.name);
             const deps = st.dependencies.every((d) => inst.outputs.has(d)) && st.after.every((a) => inst.outputs.has(a));
             const state: StageStatus['state'] = done ? 'done' : run?.inflight || run?.persisting ? 'delivered' : deps ? 'ready' : 'waiting';
-            return { name: st.name, state, attempts: run?.attempts ?? (done ? 1 : 0) };
+            const output = inst.outputs.get(st.name);
+            return { name: st.name, state, attempts: run?.attempts ?? (done ? 1 : 0), ...(output ? { output } : {}) };
           }),
         };
       }),
