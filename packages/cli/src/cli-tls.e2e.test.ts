@@ -63,7 +63,7 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   const data = path.join(root, 'data');
   fs.writeFileSync(manifests, MANIFEST);
   const base = await freePortRange(100);
-  const dev = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base)]);
+  const dev = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--console-port', '0']);
   t.after(async () => {
     if (dev.child.exitCode === null) dev.child.kill('SIGINT');
     await dev.exited;
@@ -81,6 +81,13 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   assert.ok(server.verify(new X509Certificate(fs.readFileSync(caFile)).publicKey), 'the server certificate is signed by the dev CA');
   assert.equal(server.checkIP('127.0.0.1'), '127.0.0.1');
   assert.equal(fs.statSync(path.join(data, 'tls', 'ca.key')).mode & 0o777, 0o600);
+
+  // The console of hadron dev --tls reaches the https:// partitions with the dev CA.
+  const consoleUrl = /console of stream events at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(dev.out.join('\n'))?.[1];
+  assert.ok(consoleUrl, dev.out.join('\n'));
+  const streamView = await fetch(`${consoleUrl}api/stream`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(streamView.status, 200, await streamView.clone().text());
+  assert.equal(((await streamView.json()) as { partitions: unknown[] }).partitions.length, 2);
 
   const env = { HADRON_URL: url, HADRON_TOKEN: token };
   // Without the CA: a clear TLS error, exit 1, nothing published.
@@ -104,7 +111,7 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   const caBefore = fs.readFileSync(caFile, 'utf8');
   dev.child.kill('SIGINT');
   assert.equal(await dev.exited, 0);
-  const again = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base)]);
+  const again = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--no-console']);
   try {
     await until(() => again.out.some((l) => l.includes('hadron dev: ready;')) || again.child.exitCode !== null, 30_000, 'hadron dev --tls to restart');
     assert.equal(fs.readFileSync(caFile, 'utf8'), caBefore);

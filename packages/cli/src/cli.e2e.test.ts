@@ -87,7 +87,8 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   const manifestFile = path.join(manifests, 'full.yaml');
   fs.copyFileSync(EXAMPLE, manifestFile);
   const base = await freePortRange(100);
-  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base)];
+  // --no-console: the console is tested with hadron dev in dev-scale-down.e2e.test.ts.
+  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base), '--no-console'];
   let dev = hadron(devArgs);
   const clients: HadronClient[] = [];
   const children: Proc[] = [dev];
@@ -108,6 +109,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     fs.rmSync(root, { recursive: true, force: true });
   });
   await dev.waitFor(/hadron dev: ready;/, 0, 30_000);
+  assert.ok(!dev.lines.some((l) => /console/.test(l)), 'no console with --no-console');
   const url = `http://127.0.0.1:${base}`;
   assert.ok(dev.lines.some((l) => l.includes(`stream events: 3 partition(s), bootstrap URL ${url}`)));
   const tokenFile = (name: string): string => path.join(data, 'tokens', name);

@@ -73,7 +73,7 @@ test('hadron dev refuses removing partitions with undelivered events unless the 
   };
   write(manifest(2));
   const base = await freePortRange(100);
-  const dev = new Proc(spawn(process.execPath, [BIN, 'dev', '-f', file, '--data', data, '--port', String(base)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const dev = new Proc(spawn(process.execPath, [BIN, 'dev', '-f', file, '--data', data, '--port', String(base), '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const clients: HadronClient[] = [];
   t.after(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -100,6 +100,24 @@ test('hadron dev refuses removing partitions with undelivered events unless the 
     await until(async () => (await lagOn1()) === 0, 15_000, 'audit caught up on partition 1');
     await sub.close();
   };
+
+  await t.test('hadron dev starts the web console and prints its URL before the ready line', async () => {
+    const ready = dev.lines.findIndex((l) => l.startsWith('hadron dev: ready;'));
+    const at = dev.lines.findIndex((l) => /^hadron dev: console of stream events at http:\/\/127\.0\.0\.1:\d+\/ \(sign in with one of the tokens above\)$/.test(l));
+    assert.ok(at >= 0 && at < ready, dev.lines.join('\n'));
+    const consoleUrl = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(dev.lines[at]!)![1]!;
+    const page = await fetch(consoleUrl);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Hadron console<\/title>/);
+    const refused = await fetch(`${consoleUrl}api/stream`);
+    assert.equal(refused.status, 401);
+    const s = await fetch(`${consoleUrl}api/stream`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(s.status, 200);
+    const body = (await s.json()) as { stream: string; partitions: unknown[] };
+    assert.deepEqual([body.stream, body.partitions.length], ['events', 2]);
+    const tokens = (await (await fetch(`${consoleUrl}api/tokens`, { headers: { authorization: `Bearer ${token}` } })).json()) as { tokens: Array<{ name: string; all: boolean }> };
+    assert.deepEqual(tokens.tokens.map((x) => [x.name, x.all]), [['full', true]]);
+  });
 
   await t.test('refused with partition, group and count; the old layout keeps running', async () => {
     await publishTo(1, 2, 'a');

@@ -37,6 +37,30 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     }
   });
 
+  it('renders the optional web console (hadron console of the CLI image) only when enabled', async () => {
+    assert.equal((await template()).filter((o) => o.metadata.name === 'hadron-console').length, 0, 'off by default');
+    const objs = await template('console.enabled=true');
+    const d = find(objs, 'Deployment', 'hadron-console');
+    const c = d.spec.template.spec.containers[0];
+    assert.equal(c.image, 'localhost/hadron:0.1.0');
+    assert.deepEqual(c.args, ['console', '--host', '0.0.0.0', '--port', '7900', '--url', 'http://events.hadron.svc.cluster.local:7000']);
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/', port: 'http' });
+    assert.equal(d.spec.template.spec.automountServiceAccountToken, false, 'the console needs no Kubernetes credentials');
+    assert.deepEqual(d.spec.selector.matchLabels, { app: 'hadron', 'hadron.rs/component': 'console' });
+    const svc = find(objs, 'Service', 'hadron-console');
+    assert.deepEqual([svc.spec.type, svc.spec.ports[0].port, svc.spec.ports[0].targetPort], ['ClusterIP', 7900, 'http']);
+    assert.deepEqual(svc.spec.selector, { app: 'hadron', 'hadron.rs/component': 'console' });
+    // The operator's Services must not select console pods.
+    assert.equal(find(objs, 'Service', 'hadron-operator').spec.selector['hadron.rs/component'], 'operator');
+    const tls = find(await template('console.enabled=true', 'console.stream=orders', 'console.caSecret=orders-tls', 'image.registry=ghcr.io/me'), 'Deployment', 'hadron-console');
+    const tc = tls.spec.template.spec.containers[0];
+    assert.equal(tc.image, 'ghcr.io/me/hadron:0.1.0');
+    assert.deepEqual(tc.args.slice(5), ['--url', 'https://orders.hadron.svc.cluster.local:7000', '--ca', '/etc/hadron/console-ca/ca.crt']);
+    assert.deepEqual(tls.spec.template.spec.volumes, [{ name: 'ca', secret: { secretName: 'orders-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
+    const r = await run(helm, ['lint', '--strict', CHART_DIR, '--set', 'console.enabled=true']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
   it('renders the operator Deployment with the reference env, probes and ports', async () => {
     const objs = await template();
     const d = find(objs, 'Deployment', 'hadron-operator');

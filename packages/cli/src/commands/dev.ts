@@ -7,6 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, type CommandSpec } from '../args.js';
 import { DevCluster } from '../dev/cluster.js';
+import { cliLogger } from '../connect.js';
+import { startDevConsole } from '../dev/console.js';
+import type { ConsoleServer } from '../console/server.js';
 import { ensureDevCertificates } from '../dev/certs.js';
 
 /**
@@ -43,6 +46,8 @@ export const dev: CommandSpec = {
     port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (default 7000)' },
     namespace: { type: 'string', value: 'NS', help: 'namespace of the manifests to run (default "default")' },
     tls: { type: 'boolean', help: 'serve TLS with a generated local CA and certificate (in <data>/tls/)' },
+    'console-port': { type: 'string', value: 'PORT', help: 'port of the web console on 127.0.0.1 (default 7900; 0 = any free port)' },
+    'no-console': { type: 'boolean', help: 'do not start the web console' },
   },
   async run(ctx) {
     const v = ctx.values;
@@ -50,8 +55,11 @@ export const dev: CommandSpec = {
     const dataDir = path.resolve((v.data as string | undefined) ?? '.hadron');
     const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 100 }) ?? 7000;
     const namespace = (v.namespace as string | undefined) ?? 'default';
+    const consolePort = intOption(v, 'console-port', this, { max: 65535 }) ?? 7900;
+    if (v['no-console'] && v['console-port'] !== undefined) throw new UsageError('give --console-port or --no-console, not both', this.path);
+    let webConsole: ConsoleServer | undefined;
     if (namespace === '') throw new UsageError('--namespace may not be empty', this.path);
-    let tls;
+    let tls: { caFile: string; certFile: string; keyFile: string } | undefined;
     if (v.tls) {
       const made = ensureDevCertificates(dataDir);
       for (const f of made.created) ctx.out(`hadron dev: created ${f}\n`);
@@ -65,6 +73,11 @@ export const dev: CommandSpec = {
       namespace,
       streamBin: streamBin(),
       print: (line) => ctx.out(`hadron dev: ${line}\n`),
+      ...(v['no-console'] ? {} : { beforeReady: async (c: DevCluster) => {
+        const r = await startDevConsole(c, { port: consolePort, logger: cliLogger(ctx), ...(tls ? { caFile: tls.caFile } : {}) });
+        webConsole = r.server;
+        return [r.line];
+      } }),
     });
     const stopped = new Promise<void>((resolve) => {
       if (ctx.signal.aborted) resolve();
@@ -75,6 +88,7 @@ export const dev: CommandSpec = {
       await stopped;
     } finally {
       ctx.out('hadron dev: stopping\n');
+      await webConsole?.close();
       await cluster.stop();
       ctx.out('hadron dev: stopped\n');
     }

@@ -70,6 +70,8 @@ export interface DevClusterOptions {
   env?: Record<string, string>;
   /** Serve TLS with these files (`hadron dev --tls`); URLs become https://. */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** Runs once every partition has started, before the ready line; its lines are printed first. */
+  beforeReady?: (c: DevCluster) => Promise<string[]>;
 }
 
 interface StreamRun {
@@ -122,6 +124,11 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
 
   clientPort(slot: number, partition: number): number {
     return this.o.basePort + 100 * slot + partition;
+  }
+
+  /** The first stream (in slot order), if any runs. */
+  firstStream(): string | undefined {
+    return [...this.streams.values()].sort((a, b) => a.slot - b.slot)[0]?.name;
   }
 
   /** Bootstrap URL of a stream (its partition 0), if it runs. */
@@ -179,7 +186,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     ]);
     clearTimeout(timer);
     if (slow) o.print(`not every partition started within 30 s (see ${path.join(o.dataDir, 'logs')}/); going on`);
-    this.printSummary();
+    this.printSummary(o.beforeReady ? await o.beforeReady(this) : []);
     this.emit('ready');
   }
 
@@ -491,7 +498,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     return `export HADRON_URL=${url} HADRON_TOKEN=${this.tokens.get(token) ?? ''}${ca}`;
   }
 
-  private printSummary(): void {
+  private printSummary(extra: string[]): void {
     const o = this.o;
     for (const r of [...this.streams.values()].sort((a, b) => a.slot - b.slot)) {
       o.print(`stream ${r.name}: ${r.partitions} partition(s), bootstrap URL ${this.url(r.name)}`);
@@ -501,6 +508,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       for (const name of this.tokens.keys()) o.print(`  ${name}: ${this.exportLine(name)}`);
     } else o.print('no Token in the manifests: add one to call the cluster');
     if (o.tls) o.print(`TLS on: partitions serve https:// with ${o.tls.certFile}; clients verify it with the CA ${o.tls.caFile} (--ca or HADRON_CA_FILE)`);
+    for (const line of extra) o.print(line);
     o.print(`ready; data in ${o.dataDir}; watching ${o.manifests.join(', ')} (Ctrl-C to stop)`);
   }
 
