@@ -17,9 +17,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
 const EXAMPLE = path.join(here, '..', '..', '..', 'examples', 'full.yaml');
 
-/** A child process whose stdout lines can be awaited. */
+/** A child process whose output lines can be awaited. */
 class Proc {
+  /** stdout lines. */
   readonly lines: string[] = [];
+  /** stdout and stderr lines, in arrival order (hadron dev's diagnostics are on stderr). */
+  readonly all: string[] = [];
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: Array<() => void> = [];
@@ -30,11 +33,22 @@ class Proc {
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         this.lines.push(buf.slice(0, nl));
+        this.all.push(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
       }
       this.waiters.splice(0).forEach((w) => w());
     });
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    let ebuf = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      this.stderr += c.toString();
+      ebuf += c.toString();
+      let nl: number;
+      while ((nl = ebuf.indexOf('\n')) >= 0) {
+        this.all.push(ebuf.slice(0, nl));
+        ebuf = ebuf.slice(nl + 1);
+      }
+      this.waiters.splice(0).forEach((w) => w());
+    });
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     void this.exited.then(() => this.waiters.splice(0).forEach((w) => w()));
   }
@@ -42,10 +56,10 @@ class Proc {
   async waitFor(re: RegExp, from = 0, ms = 20_000): Promise<string> {
     const end = Date.now() + ms;
     for (;;) {
-      const hit = this.lines.slice(from).find((l) => re.test(l));
+      const hit = this.all.slice(from).find((l) => re.test(l));
       if (hit !== undefined) return hit;
       if (Date.now() > end || this.child.exitCode !== null) {
-        throw new Error(`no line matching ${re} (exit ${this.child.exitCode}); output:\n${this.lines.slice(-30).join('\n')}\n${this.stderr.slice(-2000)}`);
+        throw new Error(`no line matching ${re} (exit ${this.child.exitCode}); output:\n${this.all.slice(-30).join('\n')}`);
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, 200);
@@ -109,7 +123,11 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     fs.rmSync(root, { recursive: true, force: true });
   });
   await dev.waitFor(/hadron dev: ready;/, 0, 30_000);
-  assert.ok(!dev.lines.some((l) => /console/.test(l)), 'no console with --no-console');
+  assert.ok(!dev.all.some((l) => /console/.test(l)), 'no console with --no-console');
+  // stdout: only what a script parses; diagnostics such as partitions starting are on stderr.
+  assert.ok(dev.all.some((l) => /^hadron dev: partition events-0 started/.test(l)));
+  assert.ok(!dev.lines.some((l) => /partition events-0 started/.test(l)), dev.lines.join('\n'));
+  assert.match(dev.lines.at(-1)!, /^hadron dev: ready;/);
   const url = `http://127.0.0.1:${base}`;
   assert.ok(dev.lines.some((l) => l.includes(`stream events: 3 partition(s), bootstrap URL ${url}`)));
   const tokenFile = (name: string): string => path.join(data, 'tokens', name);
@@ -216,7 +234,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     clients.push(client);
     await client.ready();
     assert.equal(client.partitionCount, 3);
-    const from = dev.lines.length;
+    const from = dev.all.length;
     fs.writeFileSync(`${manifestFile}.tmp`, fs.readFileSync(manifestFile, 'utf8').replace('partitions: 3', 'partitions: 5'));
     fs.renameSync(`${manifestFile}.tmp`, manifestFile);
     await dev.waitFor(/stream events scaled from 3 to 5 partitions/, from);
@@ -236,7 +254,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   });
 
   await t.test('an invalid manifest is reported and the last valid state keeps running', async () => {
-    const from = dev.lines.length;
+    const from = dev.all.length;
     const valid = fs.readFileSync(manifestFile, 'utf8');
     fs.writeFileSync(path.join(manifests, 'broken.yaml'), 'apiVersion: hadron.rs/v1beta1\nkind: Stream\nmetadata: {name: events}\nspec: {partitions: -2}\n');
     await dev.waitFor(/invalid manifest: .*spec\.partitions must be an integer ≥ 1/, from);
@@ -246,11 +264,11 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     assert.match(r.out[0] ?? '', /^partition=4 /, r.err);
     total += 1;
     assert.equal(fs.readFileSync(manifestFile, 'utf8'), valid);
-    assert.ok(!dev.lines.slice(from).some((l) => /scaled|stopped/.test(l)), 'nothing was stopped');
+    assert.ok(!dev.all.slice(from).some((l) => /scaled|stopped/.test(l)), 'nothing was stopped');
   });
 
   await t.test('Pipelines added and removed live are reported, with a missing sourceStream named', async () => {
-    const from = dev.lines.length;
+    const from = dev.all.length;
     const file = path.join(manifests, 'extra-pipeline.yaml');
     fs.writeFileSync(
       file,
@@ -263,7 +281,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   });
 
   await t.test('Tokens added and removed live', async () => {
-    const from = dev.lines.length;
+    const from = dev.all.length;
     fs.writeFileSync(path.join(manifests, 'extra-token.yaml'), 'apiVersion: hadron.rs/v1beta1\nkind: Token\nmetadata: {name: extra}\nspec: {all: true}\n');
     await dev.waitFor(/token extra created: export HADRON_URL=/, from);
     const extra = fs.readFileSync(tokenFile('extra'), 'utf8');
@@ -306,7 +324,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     total += 1;
     await sub.waitFor(/"id":"before-5"/);
     const victim = devState().streams.events!.partitions['1']!.pid!;
-    const from = dev.lines.length;
+    const from = dev.all.length;
     // Hold hadron dev (SIGSTOP) so that the partition stays down while the publishers are
     // checked; once resumed it sees the exit and restarts the partition.
     process.kill(dev.child.pid!, 'SIGSTOP');
@@ -357,7 +375,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   await t.test('Ctrl-C stops everything; state and tokens survive a restart; a killed hadron dev leaves nothing behind', async () => {
     dev.child.kill('SIGINT');
     assert.deepEqual(await dev.exited, { code: 0, signal: null });
-    assert.ok(dev.lines.at(-1)?.includes('hadron dev: stopped'));
+    assert.ok(dev.all.at(-1)?.includes('hadron dev: stopped'));
     for (const pid of seenPids) assert.ok(!alive(pid), `partition process ${pid} is gone`);
     await Promise.all(clients.splice(0).map((c) => c.close()));
 
@@ -381,7 +399,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
     dev = hadron(devArgs);
     children.push(dev);
     await dev.waitFor(/hadron dev: ready;/, 0, 30_000);
-    assert.ok(dev.lines.some((l) => l.includes(`stopping 5 partition process(es) left running by a previous hadron dev`)));
+    assert.ok(dev.all.some((l) => l.includes(`stopping 5 partition process(es) left running by a previous hadron dev`)));
     assert.ok(!orphans.some(alive));
     notePids();
     dev.child.kill('SIGINT');

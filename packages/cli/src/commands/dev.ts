@@ -38,7 +38,12 @@ export const dev: CommandSpec = {
     'restarts of hadron dev with the same --data. Without -f, runs examples/full.yaml.\n' +
     'With --tls, partitions serve TLS: a local CA and a server certificate for 127.0.0.1, ::1 and\n' +
     'localhost are made in <data>/tls/ (the CA is kept across runs); clients use the https:// URL\n' +
-    'and --ca <data>/tls/ca.crt (or HADRON_CA_FILE).',
+    'and --ca <data>/tls/ca.crt (or HADRON_CA_FILE).\n' +
+    'A web console for the first Stream is served on 127.0.0.1:7900 (--console-port, --no-console).\n' +
+    'Removing partitions that hold undelivered events is refused unless the Stream has the\n' +
+    'annotation hadron.rs/allow-partition-loss.\n' +
+    'Output: stdout has only what a script would parse (bootstrap URLs, token export lines, the\n' +
+    'console URL, the ready line); everything else (partitions, manifest problems, …) goes to stderr.',
   positionals: [],
   options: {
     file: { type: 'string', short: 'f', multiple: true, value: 'FILE_OR_DIR', help: 'manifests: a YAML file or a directory of them (default: examples/full.yaml)' },
@@ -62,7 +67,7 @@ export const dev: CommandSpec = {
     let tls: { caFile: string; certFile: string; keyFile: string } | undefined;
     if (v.tls) {
       const made = ensureDevCertificates(dataDir);
-      for (const f of made.created) ctx.out(`hadron dev: created ${f}\n`);
+      for (const f of made.created) ctx.err(`hadron dev: created ${f}\n`);
       tls = { caFile: made.caFile, certFile: made.certFile, keyFile: made.keyFile };
     }
     const cluster = new DevCluster({
@@ -73,10 +78,13 @@ export const dev: CommandSpec = {
       namespace,
       streamBin: streamBin(),
       print: (line) => ctx.out(`hadron dev: ${line}\n`),
+      note: (line) => ctx.err(`hadron dev: ${line}\n`),
       ...(v['no-console'] ? {} : { beforeReady: async (c: DevCluster) => {
         const r = await startDevConsole(c, { port: consolePort, logger: cliLogger(ctx), ...(tls ? { caFile: tls.caFile } : {}) });
         webConsole = r.server;
-        return [r.line];
+        // Its URL on stdout with the other addresses; a console that did not start on stderr.
+        if (!r.server) ctx.err(`hadron dev: ${r.line}\n`);
+        return r.server ? [r.line] : [];
       } }),
     });
     const stopped = new Promise<void>((resolve) => {
@@ -87,10 +95,10 @@ export const dev: CommandSpec = {
       await Promise.race([cluster.start(), stopped]);
       await stopped;
     } finally {
-      ctx.out('hadron dev: stopping\n');
+      ctx.err('hadron dev: stopping\n');
       await webConsole?.close();
       await cluster.stop();
-      ctx.out('hadron dev: stopped\n');
+      ctx.err('hadron dev: stopped\n');
     }
     return 0;
   },

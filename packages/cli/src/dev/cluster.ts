@@ -64,8 +64,13 @@ export interface DevClusterOptions {
   namespace: string;
   /** Path of the `hadron-stream` bin. */
   streamBin: string;
-  /** One line of status output (no trailing newline). */
+  /**
+   * One line for stdout (no trailing newline): what a script would parse — bootstrap URLs, the
+   * token export lines, the console URL, the ready line.
+   */
   print: (line: string) => void;
+  /** One line of diagnostics for stderr: everything that happens (partitions, manifests, …). */
+  note: (line: string) => void;
   /** Extra environment for every partition process. */
   env?: Record<string, string>;
   /** Serve TLS with these files (`hadron dev --tls`); URLs become https://. */
@@ -154,7 +159,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       logger: this.problemLogger(),
       pollMs: 500,
       onProblems: (list) => {
-        if (list.length === 0 && hadProblems) o.print('manifests are valid again: every problem reported above is fixed');
+        if (list.length === 0 && hadProblems) o.note('manifests are valid again: every problem reported above is fixed');
         hadProblems = list.length > 0;
       },
     });
@@ -173,7 +178,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       await this.checkPorts(this.manifests.view());
     }
     const view = this.manifests.view();
-    if (view.streams.size === 0) o.print(`no Stream in ${o.manifests.join(', ')}; waiting for one to appear`);
+    if (view.streams.size === 0) o.note(`no Stream in ${o.manifests.join(', ')}; waiting for one to appear`);
     await this.reconcile(view, true);
     // Always the latest view (with the texts it was read from), not the one the event carried.
     this.manifests.on('change', () => void this.enqueue(() => this.reconcile(this.manifests.view(), false)));
@@ -185,19 +190,19 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 30_000))),
     ]);
     clearTimeout(timer);
-    if (slow) o.print(`not every partition started within 30 s (see ${path.join(o.dataDir, 'logs')}/); going on`);
+    if (slow) o.note(`not every partition started within 30 s (see ${path.join(o.dataDir, 'logs')}/); going on`);
     this.printSummary(o.beforeReady ? await o.beforeReady(this) : []);
     this.emit('ready');
   }
 
   private enqueue(fn: () => Promise<void>): Promise<void> {
-    this.queue = this.queue.then(fn).catch((err: unknown) => this.o.print(`error: ${(err as Error).message}`));
+    this.queue = this.queue.then(fn).catch((err: unknown) => this.o.note(`error: ${(err as Error).message}`));
     return this.queue;
   }
 
   /** A pino logger for LocalManifests whose warnings become readable status lines. */
   private problemLogger(): pino.Logger {
-    const print = this.o.print;
+    const print = this.o.note;
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
         for (const line of chunk.toString('utf8').split('\n')) {
@@ -252,7 +257,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       }
     });
     if (ours.length === 0) return;
-    this.o.print(`stopping ${ours.length} partition process(es) left running by a previous hadron dev on ${this.o.dataDir} (pids ${ours.join(', ')})`);
+    this.o.note(`stopping ${ours.length} partition process(es) left running by a previous hadron dev on ${this.o.dataDir} (pids ${ours.join(', ')})`);
     for (const pid of ours) process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
     while (ours.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -311,12 +316,12 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     if (!initial) {
       const refusal = await this.scaleDownRefusal(view);
       if (refusal !== undefined) {
-        if (refusal !== this.refusal) o.print(`${refusal}; the previous manifests stay in force (checked again every ${SCALE_DOWN_RECHECK_MS / 1000} s and on every edit)`);
+        if (refusal !== this.refusal) o.note(`${refusal}; the previous manifests stay in force (checked again every ${SCALE_DOWN_RECHECK_MS / 1000} s and on every edit)`);
         this.refusal = refusal;
         this.recheck ??= setInterval(() => void this.enqueue(() => this.reconcile(this.manifests.view(), false)), SCALE_DOWN_RECHECK_MS);
         return;
       }
-      if (this.refusal !== undefined) o.print('the refused scale-down is resolved; the manifests as they are now are in force');
+      if (this.refusal !== undefined) o.note('the refused scale-down is resolved; the manifests as they are now are in force');
     }
     this.refusal = undefined;
     clearInterval(this.recheck);
@@ -327,7 +332,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     this.tokens = t.tokens;
     if (!initial) {
       for (const name of t.created) o.print(`token ${name} created: ${this.exportLine(name)}`);
-      for (const name of t.removed) o.print(`token ${name} removed: its Secret is deleted, the token no longer works`);
+      for (const name of t.removed) o.note(`token ${name} removed: its Secret is deleted, the token no longer works`);
     }
     this.reportPipelines(view, initial);
     const stops: Promise<void>[] = [];
@@ -336,7 +341,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     }
     for (const [name, r] of this.streams) {
       if (view.streams.has(name)) continue;
-      o.print(`stream ${name} removed from the manifests: stopping its ${r.procs.size} partition(s) (data kept)`);
+      o.note(`stream ${name} removed from the manifests: stopping its ${r.procs.size} partition(s) (data kept)`);
       stops.push(...[...r.procs.values()].map((p) => p.stop()));
       this.streams.delete(name);
     }
@@ -383,7 +388,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
           ...(report.leftBehind.length ? [describeLeftBehind(report.leftBehind)] : []),
           ...report.unreachable.map((u) => `partition ${u.partition} could not be asked (${u.error})`),
         ].join('; ');
-        o.print(`stream ${name}: scaling from ${r.partitions} to ${to} partitions as annotation allows; left behind (kept on disk in ${path.join(o.dataDir, 'partitions')}/, in dev.json): ${what}`);
+        o.note(`stream ${name}: scaling from ${r.partitions} to ${to} partitions as annotation allows; left behind (kept on disk in ${path.join(o.dataDir, 'partitions')}/, in dev.json): ${what}`);
         this.leftBehind[name] = { at: new Date().toISOString(), from: r.partitions, to, items: report.leftBehind, unreachable: report.unreachable };
       }
     }
@@ -414,13 +419,13 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       const key = JSON.stringify(p.spec);
       next.set(name, key);
       const before = this.pipelineSpecs.get(name);
-      if (!initial && before === undefined) o.print(`pipeline ${name} added: ${p.spec.stages.length} stage(s) on stream ${p.spec.sourceStream}`);
-      else if (!initial && before !== key) o.print(`pipeline ${name} changed`);
+      if (!initial && before === undefined) o.note(`pipeline ${name} added: ${p.spec.stages.length} stage(s) on stream ${p.spec.sourceStream}`);
+      else if (!initial && before !== key) o.note(`pipeline ${name} changed`);
       if ((initial || before !== key) && !view.streams.has(p.spec.sourceStream)) {
-        o.print(`pipeline ${name}: its sourceStream ${p.spec.sourceStream} is not a Stream of the manifests; it runs once that Stream exists`);
+        o.note(`pipeline ${name}: its sourceStream ${p.spec.sourceStream} is not a Stream of the manifests; it runs once that Stream exists`);
       }
     }
-    if (!initial) for (const name of this.pipelineSpecs.keys()) if (!next.has(name)) o.print(`pipeline ${name} removed (its state is deleted by the partitions)`);
+    if (!initial) for (const name of this.pipelineSpecs.keys()) if (!next.has(name)) o.note(`pipeline ${name} removed (its state is deleted by the partitions)`);
     this.pipelineSpecs = next;
   }
 
@@ -429,7 +434,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     const name = s.metadata.name;
     let wanted = s.spec.partitions;
     if (wanted > MAX_DEV_PARTITIONS) {
-      o.print(`stream ${name} asks for ${wanted} partitions; hadron dev runs at most ${MAX_DEV_PARTITIONS}`);
+      o.note(`stream ${name} asks for ${wanted} partitions; hadron dev runs at most ${MAX_DEV_PARTITIONS}`);
       wanted = MAX_DEV_PARTITIONS;
     }
     let r = this.streams.get(name);
@@ -438,7 +443,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       this.streams.set(name, r);
       if (!initial) o.print(`stream ${name} added: ${wanted} partition(s), bootstrap URL ${this.url(name)}`);
     } else if (r.partitions !== wanted) {
-      o.print(`stream ${name} scaled from ${r.partitions} to ${wanted} partitions`);
+      o.note(`stream ${name} scaled from ${r.partitions} to ${wanted} partitions`);
     }
     r.partitions = wanted;
     for (let n = 0; n < wanted; n++) {
@@ -451,7 +456,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const [n, p] of r.procs) {
       if (n < wanted) continue;
       r.procs.delete(n);
-      stops.push(p.stop().then(() => o.print(`partition ${p.name} stopped (scaled down; its data is kept in ${path.join(o.dataDir, 'partitions', p.name)})`)));
+      stops.push(p.stop().then(() => o.note(`partition ${p.name} stopped (scaled down; its data is kept in ${path.join(o.dataDir, 'partitions', p.name)})`)));
     }
     return stops;
   }
@@ -480,11 +485,11 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     const p = new PartitionProcess({ stream: r.name, partition: n, clientPort, metricsPort: clientPort + 50, env, bin: o.streamBin, logFile: path.join(o.dataDir, 'logs', `${r.name}-${n}.log`) });
     p.on('event', (e: ProcessEvent) => {
       if (e.kind === 'started') {
-        o.print(`partition ${p.name} ${e.restarts ? 'restarted' : 'started'} (pid ${e.pid}) on 127.0.0.1:${clientPort}`);
+        o.note(`partition ${p.name} ${e.restarts ? 'restarted' : 'started'} (pid ${e.pid}) on 127.0.0.1:${clientPort}`);
         this.writeState();
       } else if (e.kind === 'exited') {
         const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
-        o.print(`partition ${p.name} ${how}${e.lastError ? ` (${e.lastError})` : ''}; restarting in ${e.restartInMs} ms`);
+        o.note(`partition ${p.name} ${how}${e.lastError ? ` (${e.lastError})` : ''}; restarting in ${e.restartInMs} ms`);
         this.writeState();
       }
     });
@@ -506,7 +511,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     if (this.tokens.size) {
       o.print(`tokens (also in ${this.tokensDir}/); paste one of these lines in another terminal:`);
       for (const name of this.tokens.keys()) o.print(`  ${name}: ${this.exportLine(name)}`);
-    } else o.print('no Token in the manifests: add one to call the cluster');
+    } else o.note('no Token in the manifests: add one to call the cluster');
     if (o.tls) o.print(`TLS on: partitions serve https:// with ${o.tls.certFile}; clients verify it with the CA ${o.tls.caFile} (--ca or HADRON_CA_FILE)`);
     for (const line of extra) o.print(line);
     o.print(`ready; data in ${o.dataDir}; watching ${o.manifests.join(', ')} (Ctrl-C to stop)`);

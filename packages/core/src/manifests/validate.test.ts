@@ -57,6 +57,36 @@ test('a self-loop is a cycle and a pipeline needs an entrypoint', () => {
   ]);
 });
 
+test('a cycle names exactly its stages: not those that only depend on it, and every stage of it', () => {
+  const cycleOf = (stages: unknown): string[] =>
+    ((parsePipeline(pipelineDoc(stages)) as { errors?: string[] }).errors ?? [])
+      .map((e) => /^stage '([^']+)' of pipeline p1 creates a cycle/.exec(e)?.[1])
+      .filter((x): x is string => x !== undefined);
+  // 'late' depends on the cycle b ↔ c, 'start' leads into it: neither is on it.
+  assert.deepEqual(
+    cycleOf([{ name: 'start' }, { name: 'b', dependencies: ['start', 'c'] }, { name: 'c', after: ['b'] }, { name: 'late', dependencies: ['b', 'c'] }]),
+    ['b', 'c'],
+  );
+  // d is on the cycle a → d → c → a as well as a → b → c → a (a depth-first back-edge walk
+  // reaches c through b first and then missed d).
+  assert.deepEqual(
+    cycleOf([{ name: 'entry' }, { name: 'a', dependencies: ['b', 'd'] }, { name: 'b', dependencies: ['c'] }, { name: 'c', dependencies: ['a'], after: ['entry'] }, { name: 'd', dependencies: ['c'] }]),
+    ['a', 'b', 'c', 'd'],
+  );
+  // Two separate cycles, and the stages between them that are on neither.
+  assert.deepEqual(
+    cycleOf([
+      { name: 'entry' },
+      { name: 'x', dependencies: ['entry', 'y'] },
+      { name: 'y', dependencies: ['x'] },
+      { name: 'between', dependencies: ['y'] },
+      { name: 'p', dependencies: ['between', 'q'] },
+      { name: 'q', after: ['p'] },
+    ]),
+    ['x', 'y', 'p', 'q'],
+  );
+});
+
 test('stage names longer than 63 characters are rejected', () => {
   const long = 'a'.repeat(64);
   const r = parsePipeline(pipelineDoc([{ name: long }]));

@@ -279,27 +279,45 @@ export function validatePipeline(p: Pipeline): string[] {
   return errors;
 }
 
-/** Stages that lie on a cycle of the dependencies+after graph (self-loops included). */
+/**
+ * Stages that lie on a cycle of the dependencies+after graph (self-loops included), in spec
+ * order: exactly the members of strongly connected components with more than one stage, plus
+ * stages that name themselves (Tarjan's algorithm). Stages that merely depend on a cycle are not
+ * on it and are not named; neither is a stage on a second path through the cycle missed (a
+ * depth-first back-edge walk would miss it).
+ */
 export function findCycleNodes(stages: readonly PipelineStage[]): string[] {
   const edges = new Map<string, string[]>();
   for (const s of stages) edges.set(s.name, [...(edges.get(s.name) ?? []), ...s.dependencies, ...s.after]);
-  const state = new Map<string, 1 | 2>(); // 1 visiting, 2 done
-  const onCycle = new Set<string>();
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
   const stack: string[] = [];
-  const visit = (n: string): void => {
-    state.set(n, 1);
+  const onCycle = new Set<string>();
+  let next = 0;
+  const connect = (n: string): void => {
+    index.set(n, next);
+    low.set(n, next);
+    next++;
     stack.push(n);
+    onStack.add(n);
     for (const m of edges.get(n) ?? []) {
       if (!edges.has(m)) continue;
-      const st = state.get(m);
-      if (st === 1) {
-        for (let i = stack.lastIndexOf(m); i < stack.length; i++) onCycle.add(stack[i]!);
-      } else if (st === undefined) visit(m);
+      if (!index.has(m)) {
+        connect(m);
+        low.set(n, Math.min(low.get(n)!, low.get(m)!));
+      } else if (onStack.has(m)) low.set(n, Math.min(low.get(n)!, index.get(m)!));
     }
-    stack.pop();
-    state.set(n, 2);
+    if (low.get(n) !== index.get(n)) return;
+    const scc: string[] = [];
+    for (let m = stack.pop()!; ; m = stack.pop()!) {
+      onStack.delete(m);
+      scc.push(m);
+      if (m === n) break;
+    }
+    if (scc.length > 1 || (edges.get(n) ?? []).includes(n)) for (const m of scc) onCycle.add(m);
   };
-  for (const s of stages) if (!state.has(s.name)) visit(s.name);
+  for (const s of stages) if (!index.has(s.name)) connect(s.name);
   return stages.map((s) => s.name).filter((n, i, a) => onCycle.has(n) && a.indexOf(n) === i);
 }
 
