@@ -359,7 +359,10 @@ export class ClientCall {
 }
 
 function unavailable(url: string, err: unknown, rstCode?: number): HadronError {
-  const why = err instanceof Error ? err.message : rstCode !== undefined ? `stream reset (code ${rstCode})` : 'connection closed';
+  // A call started before the connection was up fails with Node's "The pending stream has been
+  // canceled (caused by: …)": the cause is the reason (e.g. connect ECONNREFUSED), say only that.
+  const cause = err instanceof Error && (err as { code?: unknown }).code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause instanceof Error ? err.cause : err;
+  const why = cause instanceof Error ? cause.message : rstCode !== undefined ? `stream reset (code ${rstCode})` : 'connection closed';
   // OpenSSL's texts ("certificate has expired") gain their code and say that TLS refused; a
   // call started before the handshake fails with "pending stream canceled", the TLS error as cause.
   // Not retriable: a certificate that does not verify is a configuration problem, not a blip.
