@@ -74,6 +74,9 @@ export function validateAdmission(resource: Resource, operation: string, object:
       return o.ok ? validatePipelineUpdate(o.value, r.value) : [];
     }
     case 'streams': {
+      // The `scale` subresource sends an autoscaling/v1 Scale, not a Stream: only the partition
+      // check applies to it (scaleDownOf).
+      if (object.kind === 'Scale') return [];
       const r = parseStream(object);
       const errors = r.ok ? [] : [...r.errors];
       const name = isObj(object.metadata) ? String(object.metadata.name) : '';

@@ -1,7 +1,8 @@
 /**
  * `hadron console`: serves the web console (streams and partitions, groups with lag over time,
- * an event browser, pipeline status) on a local port; prints its URL. The browser signs in
- * with a token (docs/console.md).
+ * an event browser, pipelines drawn as their DAG with instances and stage outputs, tokens) on a
+ * local port; prints its URL. The browser signs in with a token (docs/console.md). `hadron dev`
+ * starts the same server (dev/console.ts); the chart can deploy it (console.enabled).
  */
 import { UsageError, intOption, type CommandSpec } from '../args.js';
 import { cliLogger } from '../connect.js';
@@ -10,7 +11,10 @@ import { ConsoleServer } from '../console/server.js';
 export const consoleCommand: CommandSpec = {
   path: ['console'],
   summary: 'Serve the web console for the cluster at --url; prints its address.',
-  description: 'Assets are served from the CLI package (no internet access needed). The page asks for a token.',
+  description:
+    'Assets are served from the CLI package (no internet access needed). The page asks for a token and\n' +
+    'shows the stream, its groups, an event browser, its Pipelines drawn as DAGs with their instances,\n' +
+    'and the Tokens (names and permissions; needs a token with all: true).',
   positionals: [],
   options: {
     host: { type: 'string', value: 'HOST', help: 'address to listen on (default 127.0.0.1)' },
