@@ -26,8 +26,8 @@ ${annotations}spec: {partitions: ${partitions}, image: hadron-stream:dev, pvcVol
 ---
 apiVersion: hadron.rs/v1beta1
 kind: Pipeline
-metadata: {name: quiet}
-spec: {sourceStream: events, triggers: [never.published], maxParallel: 1, startPoint: {location: beginning}, stages: [{name: only}]}
+metadata: {name: orders}
+spec: {sourceStream: events, triggers: [order.created], maxParallel: 5, startPoint: {location: beginning}, stages: [{name: only}]}
 ---
 apiVersion: hadron.rs/v1beta1
 kind: Token
@@ -86,8 +86,8 @@ test('hadron dev refuses removing partitions with undelivered events unless the 
   const client = createClient({ url: `http://127.0.0.1:${base}`, token });
   clients.push(client);
   await client.ready();
-  const publishTo = async (partition: number, n: number, prefix: string): Promise<void> => {
-    const acks = await client.publish(Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, source: 'e2e', type: 'scale.test', partitionkey: keyFor(partition, 2, `${prefix}${i}-`) })));
+  const publishTo = async (partition: number, n: number, prefix: string, type = 'scale.test'): Promise<void> => {
+    const acks = await client.publish(Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, source: 'e2e', type, partitionkey: keyFor(partition, 2, `${prefix}${i}-`) })));
     assert.deepEqual(new Set(acks.map((a) => a.partition)), new Set([partition]));
   };
   const lagOn1 = async (): Promise<number | undefined> => {
@@ -119,30 +119,42 @@ test('hadron dev refuses removing partitions with undelivered events unless the 
     assert.deepEqual(tokens.tokens.map((x) => [x.name, x.all]), [['full', true]]);
   });
 
-  await t.test('refused with partition, group and count; the old layout keeps running', async () => {
+  const activeOn1 = async (): Promise<number | undefined> => {
+    const p = (await client.pipelineStatus('orders')).find((x) => x.partition === 1);
+    return p && !('error' in p) ? p.instances.length : undefined;
+  };
+
+  await t.test('refused with partition, group, pipeline and counts; the old layout keeps running', async () => {
     await publishTo(1, 2, 'a');
     await catchUp();
     await publishTo(1, 3, 'b');
-    assert.equal(await lagOn1(), 3);
+    // An order on partition 1 starts an instance of Pipeline orders that no worker runs yet.
+    await publishTo(1, 1, 'o', 'order.created');
+    await until(async () => (await activeOn1()) === 1, 15_000, 'an active instance of orders on partition 1');
+    assert.equal(await lagOn1(), 4);
     const from = dev.lines.length;
     write(manifest(1));
     const line = await dev.waitFor(/scaling stream events from 2 to 1 partitions/, from, 'the refusal');
     assert.match(
       line,
-      /^hadron dev: scaling stream events from 2 to 1 partitions would remove partitions 1\.\.1, but they hold events not yet delivered: partition 1: group audit \(3 unacked event\(s\)\); consume them first, or set annotation hadron\.rs\/allow-partition-loss: "true" on the Stream to remove them anyway; the previous manifests stay in force/,
+      /^hadron dev: scaling stream events from 2 to 1 partitions would remove partitions 1\.\.1, but they hold events not yet delivered: partition 1: group audit \(4 unacked event\(s\)\); partition 1: pipeline orders \(1 active instance\(s\), 0 event\(s\) not yet scanned\); consume them first, or set annotation hadron\.rs\/allow-partition-loss: "true" on the Stream to remove them anyway; the previous manifests stay in force/,
     );
     assert.ok(!dev.lines.slice(from).some((l) => /scaled from|events-1 stopped/.test(l)), 'nothing was stopped');
     // The partitions still read the 2-partition manifests, and partition 1 still takes events.
     const inForce = fs.readdirSync(path.join(data, 'manifests')).map((f) => fs.readFileSync(path.join(data, 'manifests', f), 'utf8'));
     assert.deepEqual(inForce, [manifest(2)]);
     await publishTo(1, 1, 'c');
-    assert.equal(await lagOn1(), 4);
+    assert.equal(await lagOn1(), 5);
     assert.equal(client.partitionCount, 2);
   });
 
-  await t.test('once the group has caught up, the refused change goes through by itself', async () => {
+  await t.test('once the group has caught up and the instance is done, the refused change goes through by itself', async () => {
     const from = dev.lines.length;
     await catchUp();
+    assert.ok(!dev.lines.slice(from).some((l) => /resolved/.test(l)), 'not while the pipeline instance is active');
+    const worker = client.pipelineStage('orders', 'only', (d) => ({ id: `done-${d.offset}`, source: 'e2e', type: 'order.done' }));
+    t.after(() => worker.close());
+    await until(async () => (await activeOn1()) === 0, 15_000, 'the instance completed');
     await dev.waitFor(/the refused scale-down is resolved/, from, 'resolved');
     await dev.waitFor(/stream events scaled from 2 to 1 partitions/, from, 'scaled');
     await dev.waitFor(/partition events-1 stopped \(scaled down/, from, 'stopped');
