@@ -144,6 +144,14 @@ export function describeLeftBehind(items: LeftBehind[]): string {
     .join('; ');
 }
 
+/** What a report lists, in words: what is left behind, then what could not be asked. */
+export function describePartitionLoss(r: Pick<PartitionLossReport, 'leftBehind' | 'unreachable'>): string {
+  return [
+    ...(r.leftBehind.length ? [describeLeftBehind(r.leftBehind)] : []),
+    ...r.unreachable.map((u) => `partition ${u.partition} could not be asked (${u.error})`),
+  ].join('; ');
+}
+
 /**
  * Why the change must be refused, or undefined when it may go ahead: nothing left behind and
  * every removed partition answered, or the Stream carries {@link ALLOW_PARTITION_LOSS}.

@@ -17,7 +17,7 @@
  */
 import {
   checkPartitionLoss,
-  describeLeftBehind,
+  describePartitionLoss,
   mintShortLivedToken,
   parseToken,
   tokenMayInspect,
@@ -55,10 +55,7 @@ export interface PartitionLossStatus {
 
 /** The `PartitionsRemoved` condition that says in words what `status.partitionLoss` lists. */
 export function partitionLossCondition(l: PartitionLossStatus, generation: number): Omit<Condition, 'lastTransitionTime'> {
-  const what = [
-    ...(l.leftBehind.length ? [describeLeftBehind(l.leftBehind)] : []),
-    ...l.unreachable.map((u) => `partition ${u.partition} could not be asked (${u.error})`),
-  ].join('; ');
+  const what = describePartitionLoss(l);
   return {
     type: 'PartitionsRemoved',
     status: 'True',

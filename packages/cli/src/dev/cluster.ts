@@ -35,19 +35,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import {
-  HadronError,
-  LocalManifests,
-  allowsPartitionLoss,
-  checkPartitionLoss,
-  describeLeftBehind,
-  partitionLossRefusal,
-  tokenMayInspect,
-  type ControlPlaneView,
-  type LeftBehind,
-  type Stream,
-} from '@hadron/core';
+import { HadronError, LocalManifests, describePartitionLoss, type ControlPlaneView, type LeftBehind, type Stream } from '@hadron/core';
 import { PartitionProcess, type ProcessEvent } from './partition-process.js';
+import { checkDevScaleDown } from './scale-down.js';
 import { syncTokens, writeAtomic } from './tokens.js';
 
 export const MAX_DEV_PARTITIONS = 50;
@@ -351,48 +341,26 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   }
 
   /**
-   * Asks the partitions a change would remove what they still hold (core `checkPartitionLoss`).
-   * Returns why the change is refused, or undefined when it may go ahead (reporting, when the
-   * annotation allowed it, what is left behind).
+   * Asks the partitions a change would remove what they still hold (scale-down.ts). Returns why
+   * the change is refused, or undefined when it may go ahead (reporting, when the annotation
+   * allowed it, what is left behind).
    */
   private async scaleDownRefusal(view: ControlPlaneView): Promise<string | undefined> {
     const o = this.o;
-    const refusals: string[] = [];
-    for (const s of view.streams.values()) {
-      const r = this.streams.get(s.metadata.name);
-      const to = Math.min(s.spec.partitions, MAX_DEV_PARTITIONS);
-      if (!r || to >= r.partitions) continue;
-      const name = s.metadata.name;
-      const inspector = [...this.tokens.keys()].find((t) => {
-        const tok = view.tokens.get(t);
-        return tok !== undefined && tokenMayInspect(tok, name);
-      });
-      const report = await checkPartitionLoss({
-        stream: name,
-        from: r.partitions,
-        to,
-        urlOf: (n) => `${o.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort(r.slot, n)}`,
-        token: inspector ? this.tokens.get(inspector) : undefined,
-        noTokenReason: `no Token of the manifests may subscribe to stream ${name}, so hadron dev cannot ask it`,
-        pipelines: [...view.pipelines.values()].filter((p) => p.spec.sourceStream === name).map((p) => p.metadata.name),
-        ...(o.tls ? { tls: { ca: fs.readFileSync(o.tls.caFile) } } : {}),
-      });
-      const allowed = allowsPartitionLoss(s);
-      const refusal = partitionLossRefusal(report, allowed);
-      if (refusal !== undefined) {
-        refusals.push(refusal);
-        continue;
-      }
-      if (report.leftBehind.length || report.unreachable.length) {
-        const what = [
-          ...(report.leftBehind.length ? [describeLeftBehind(report.leftBehind)] : []),
-          ...report.unreachable.map((u) => `partition ${u.partition} could not be asked (${u.error})`),
-        ].join('; ');
-        o.note(`stream ${name}: scaling from ${r.partitions} to ${to} partitions as annotation allows; left behind (kept on disk in ${path.join(o.dataDir, 'partitions')}/, in dev.json): ${what}`);
-        this.leftBehind[name] = { at: new Date().toISOString(), from: r.partitions, to, items: report.leftBehind, unreachable: report.unreachable };
-      }
+    const scheme = o.tls ? 'https' : 'http';
+    const r = await checkDevScaleDown({
+      view,
+      running: [...this.streams.values()].map((run) => ({ name: run.name, partitions: run.partitions, urlOf: (n) => `${scheme}://127.0.0.1:${this.clientPort(run.slot, n)}` })),
+      wanted: (n) => Math.min(n, MAX_DEV_PARTITIONS),
+      tokens: this.tokens,
+      ...(o.tls ? { caFile: o.tls.caFile } : {}),
+    });
+    if (r.refusals.length) return r.refusals.join('; ');
+    for (const l of r.allowedLoss) {
+      o.note(`stream ${l.stream}: scaling from ${l.from} to ${l.to} partitions as annotation allows; left behind (kept on disk in ${path.join(o.dataDir, 'partitions')}/, in dev.json): ${describePartitionLoss(l)}`);
+      this.leftBehind[l.stream] = { at: new Date().toISOString(), from: l.from, to: l.to, items: l.leftBehind, unreachable: l.unreachable };
     }
-    return refusals.length ? refusals.join('; ') : undefined;
+    return undefined;
   }
 
   /** Puts `sources` in force: what the partitions read (HADRON_MANIFESTS). */
