@@ -2,7 +2,7 @@
  * @hadron/client — the TypeScript client of Hadron: topology-aware publishing, consumer groups
  * and pipeline stage handlers. See docs/client.md.
  */
-export { createClient, HadronClient, PUBLISH_METHOD, PIPELINE_STATUS_METHOD, type PipelinePartitionStatus, type ClientEvent, type ClientOptions, type ClientState } from './client.js';
+export { createClient, HadronClient, PUBLISH_METHOD, PIPELINE_STATUS_METHOD, type PipelinePartitionStatus, type PipelineStageState, type ClientEvent, type ClientOptions, type ClientState } from './client.js';
 export { toWireEvent, toCloudEvent, dataText, type EventInput, type CloudEventInput, type WireEventInput, type ReceivedEvent, type WireEvent } from './event.js';
 export { partitionOf, partitionOfKey, partitionKeyOf, xxh64Hex, xxh64BigInt, xxh64Pair, type KeyedEvent } from './hash.js';
 export { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublishAck, type PublishOptions, type PublisherOptions, type PublisherStats, type PublishTransport, type WriteAckMode } from './publisher.js';
