@@ -170,6 +170,7 @@ export class StreamServer {
       deadLetters: this.deadLetters,
       registry: m.registry,
       logger: this.log,
+      maxReplyBytes: cfg.maxMessageBytes,
       onFatal: (err) => this.fatal(err),
     });
     await this.triggers.start();

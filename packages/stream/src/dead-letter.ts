@@ -79,7 +79,7 @@ export function parseStreamUrls(v: string | undefined): Map<string, string> {
 }
 
 export class DeadLetters implements DeadLetterHook {
-  /** One client per dead-letter Stream, re-made when its URL, Token or key changes. */
+  /** One client per target Stream and Token, re-made when its URL, Token or key changes. */
   private readonly clients = new Map<string, { key: string; client: HadronClient }>();
   private readonly events: Counter<'consumer'>;
   private readonly failures: Counter<'consumer'>;
@@ -118,6 +118,14 @@ export class DeadLetters implements DeadLetterHook {
     }
   }
 
+  /**
+   * Publishes `events` unchanged to `target.stream` as the Token `target.token` (a Trigger's
+   * reply Stream), with the same client, bootstrap and credentials as dead-lettering.
+   */
+  async publishAs(target: { stream: string; token: string }, events: WireEvent[]): Promise<void> {
+    await this.clientFor(target).publish(events, { fsync: true });
+  }
+
   private annotate(e: Pick<StoredEvent, 'offset' | 'payload'>, origin: DeadLetterOrigin): WireEvent {
     const ev = decodeEvent(e.payload);
     const optattrs: Record<string, string> = {
@@ -141,12 +149,14 @@ export class DeadLetters implements DeadLetterHook {
     }
     const url = this.o.urls.get(policy.stream) ?? this.o.urlTemplate.replaceAll('{stream}', policy.stream).replaceAll('{namespace}', this.o.namespace);
     const key = `${url}\n${policy.token}\n${Buffer.from(secret.hmacKey).toString('base64')}`;
-    let c = this.clients.get(policy.stream);
+    // One client per Stream and Token: a Trigger's dead-letter and reply targets may share a Stream.
+    const slot = `${policy.stream}\n${policy.token}`;
+    let c = this.clients.get(slot);
     if (c?.key !== key) {
       void c?.client.close();
       const token = signJwt({ jti: randomUUID(), sub: policy.token }, secret.hmacKey);
       c = { key, client: createClient({ url, token, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
-      this.clients.set(policy.stream, c);
+      this.clients.set(slot, c);
     }
     return c.client;
   }

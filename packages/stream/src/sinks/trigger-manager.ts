@@ -22,6 +22,8 @@ export interface TriggerManagerOptions {
   deadLetters: DeadLetters;
   registry: Registry;
   logger: Logger;
+  /** Largest sink reply read (HADRON_MAX_MESSAGE_BYTES). */
+  maxReplyBytes: number;
   onFatal: (err: unknown) => void;
 }
 
@@ -36,7 +38,7 @@ export class TriggerManager {
   constructor(private readonly o: TriggerManagerOptions) {
     this.deliveries = new Counter({
       name: TRIGGER_METRIC.deliveries,
-      help: 'Trigger sink deliveries by outcome: delivered (2xx), failed (an attempt that will be retried or dead-lettered), dead_lettered, filtered (type not matched).',
+      help: 'Trigger sink deliveries by outcome: delivered (2xx), failed (an attempt that will be retried or dead-lettered), dead_lettered, filtered (type not matched), replied (a CloudEvent reply published to spec.reply), reply_invalid (a reply that is not a valid CloudEvent, dropped), reply_failed (a reply publish that failed and is retried).',
       labelNames: ['trigger', 'outcome'],
       registers: [o.registry],
     });
@@ -58,7 +60,7 @@ export class TriggerManager {
     }
     for (const [name, t] of wanted) {
       if (this.runners.has(name)) continue;
-      const runner = new TriggerRunner({ trigger: t, namespace: this.o.namespace, subscriptions: this.o.subscriptions, deadLetters: this.o.deadLetters, logger: this.o.logger, deliveries: this.deliveries });
+      const runner = new TriggerRunner({ trigger: t, namespace: this.o.namespace, subscriptions: this.o.subscriptions, deadLetters: this.o.deadLetters, logger: this.o.logger, deliveries: this.deliveries, maxReplyBytes: this.o.maxReplyBytes });
       this.runners.set(name, { runner, digest: JSON.stringify(t.spec) });
       await runner.start();
     }

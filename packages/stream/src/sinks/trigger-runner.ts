@@ -10,6 +10,10 @@
  *                   └─other status / network error / timeout──▶ backoff with jitter, POST again
  *                      … after retry.maxAttempts POSTs → dead-letter Stream (if configured),
  *                        else keep retrying (capped backoff) — never dropped
+ *   2xx with a CloudEvent reply and spec.reply set ──▶ publish it to the reply Stream (retried
+ *        with backoff until stored; a reply that is not a valid CloudEvent is counted as
+ *        `reply_invalid`, logged, and the delivery still counts as done: the sink has processed
+ *        the event, and POSTing it again would not make its answer valid)
  *   all events done ──▶ ack the delivery (the group moves on)
  *
  * parallelism 1 (default) keeps one event in flight per partition: events reach the sink in
@@ -25,6 +29,7 @@ import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../dead-letter.js';
 import type { StoredEvent } from '../storage/partition-store.js';
 import type { Delivery, MemberHandle, Subscriptions } from '../subscriptions.js';
+import { parseSinkReply } from './sink-reply.js';
 
 export interface TriggerRunnerOptions {
   trigger: Trigger;
@@ -34,6 +39,17 @@ export interface TriggerRunnerOptions {
   logger: Logger;
   /** hadron_stream_trigger_deliveries_total{trigger, outcome}. */
   deliveries: Counter<'trigger' | 'outcome'>;
+  /** Largest sink answer body read (HADRON_MAX_MESSAGE_BYTES): a larger one is an invalid reply. */
+  maxReplyBytes: number;
+}
+
+/** One POST's result: '' on 2xx, else what went wrong; the 2xx answer's headers and body. */
+interface PostResult {
+  problem: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  /** The answer's body exceeded maxReplyBytes (it was drained, not kept). */
+  truncated: boolean;
 }
 
 /** Group name of a Trigger's durable group. */
@@ -133,9 +149,11 @@ export class TriggerRunner {
     for (let attempt = 1; ; attempt++) {
       const signal = this.abort.signal;
       if (signal.aborted) throw signal.reason;
-      lastError = await this.post(ev);
+      const res = await this.post(ev);
+      lastError = res.problem;
       if (lastError === '') {
         this.o.deliveries.inc({ trigger: this.name, outcome: 'delivered' });
+        await this.handleReply(e, res);
         return;
       }
       this.o.deliveries.inc({ trigger: this.name, outcome: 'failed' });
@@ -154,24 +172,70 @@ export class TriggerRunner {
     }
   }
 
-  /** One POST; '' on 2xx, else what went wrong (rejects only when the runner stops). */
-  private post(ev: WireEvent): Promise<string> {
+  /**
+   * A 2xx answer may carry a CloudEvent: published to spec.reply (retried until stored or the
+   * runner stops — then the delivery stays unacked and is redelivered, at-least-once), or, when
+   * it is not a valid CloudEvent, counted and logged (the delivery is done either way).
+   */
+  private async handleReply(e: StoredEvent, res: PostResult): Promise<void> {
+    const target = this.spec.reply;
+    if (!target) return;
+    const reply = res.truncated ? { kind: 'invalid' as const, problem: `the reply body exceeds ${this.o.maxReplyBytes} bytes (HADRON_MAX_MESSAGE_BYTES)` } : parseSinkReply(res.headers, res.body);
+    if (reply.kind === 'none') return;
+    if (reply.kind === 'invalid') {
+      this.o.deliveries.inc({ trigger: this.name, outcome: 'reply_invalid' });
+      this.o.logger.warn({ trigger: this.name, offset: e.offset, problem: reply.problem }, 'the sink replied with something that is not a valid CloudEvent; reply dropped, delivery done');
+      return;
+    }
+    const { retry } = this.spec;
+    for (let attempt = 1; ; attempt++) {
+      if (this.abort.signal.aborted) throw this.abort.signal.reason;
+      try {
+        await this.o.deadLetters.publishAs(target, [reply.event]);
+        this.o.deliveries.inc({ trigger: this.name, outcome: 'replied' });
+        return;
+      } catch (err) {
+        this.o.deliveries.inc({ trigger: this.name, outcome: 'reply_failed' });
+        this.o.logger.error({ err, trigger: this.name, offset: e.offset, replyStream: target.stream, attempt }, 'publishing the sink reply failed; retrying');
+      }
+      await sleep(backoffDelay(attempt, { baseMs: retry.backoffMs, maxMs: retry.maxBackoffMs }), this.abort.signal);
+    }
+  }
+
+  /** One POST (rejects only when the runner stops). */
+  private post(ev: WireEvent): Promise<PostResult> {
     const { headers, body } = binaryRequest(ev);
     const signal = this.abort.signal;
-    return new Promise<string>((resolve, reject) => {
+    // The answer's body is kept only when a reply Stream wants it; otherwise it is drained.
+    const keep = this.spec.reply !== null;
+    return new Promise<PostResult>((resolve, reject) => {
       let settled = false;
+      let answer: Pick<PostResult, 'headers' | 'body' | 'truncated'> = { headers: {}, body: Buffer.alloc(0), truncated: false };
       const finish = (problem: string): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        resolve(problem);
+        resolve({ problem, ...answer });
       };
       const mod = this.url.protocol === 'https:' ? https : http;
       const req = mod.request(this.url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(body.byteLength) } }, (res) => {
-        // Drain the reply (replies to a reply stream are not supported yet).
-        res.resume();
-        res.on('end', () => finish(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300 ? '' : `sink answered HTTP ${res.statusCode}`));
+        const ok = res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        let truncated = false;
+        res.on('data', (c: Buffer) => {
+          if (!keep || !ok || truncated) return;
+          bytes += c.length;
+          if (bytes > this.o.maxReplyBytes) {
+            truncated = true;
+            chunks.length = 0;
+          } else chunks.push(c);
+        });
+        res.on('end', () => {
+          answer = { headers: res.headers, body: Buffer.concat(chunks), truncated };
+          finish(ok ? '' : `sink answered HTTP ${res.statusCode}`);
+        });
         res.on('error', (err) => finish(`sink reply failed: ${err.message}`));
       });
       const timer = setTimeout(() => {
