@@ -171,6 +171,7 @@ export class StreamServer {
       registry: m.registry,
       logger: this.log,
       maxReplyBytes: cfg.maxMessageBytes,
+      meta: this.store.meta,
       onFatal: (err) => this.fatal(err),
     });
     await this.triggers.start();
@@ -325,6 +326,7 @@ export class StreamServer {
     this.log.info('partition server stopping');
     if (was !== 'new') {
       await this.tlsReloader?.stop();
+      this.subscriptions?.stopping();
       await this.ingress?.close();
       await this.forwarder?.close();
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));

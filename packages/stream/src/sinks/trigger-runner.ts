@@ -27,6 +27,7 @@ import { HadronError, backoffDelay, matchesTriggers, sleep, type Logger, type Tr
 import { decodeEvent, type WireEvent } from '@hadron/proto';
 import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../dead-letter.js';
+import type { DeliveryAttempts } from '../delivery-attempts.js';
 import type { StoredEvent } from '../storage/partition-store.js';
 import type { Delivery, MemberHandle, Subscriptions } from '../subscriptions.js';
 import { parseSinkReply } from './sink-reply.js';
@@ -41,6 +42,8 @@ export interface TriggerRunnerOptions {
   deliveries: Counter<'trigger' | 'outcome'>;
   /** Largest sink answer body read (HADRON_MAX_MESSAGE_BYTES): a larger one is an invalid reply. */
   maxReplyBytes: number;
+  /** Failed POSTs per event, stored so that maxAttempts counts across restarts (key t/{trigger}). */
+  attempts: DeliveryAttempts;
 }
 
 /** One POST's result: '' on 2xx, else what went wrong; the 2xx answer's headers and body. */
@@ -132,6 +135,7 @@ export class TriggerRunner {
     try {
       await Promise.all(d.events.map((e) => this.deliverOne(e)));
       this.handle?.ack(d.lastIncludedOffset);
+      void this.o.attempts.settled(this.name, d.lastIncludedOffset);
     } catch (err) {
       // Only a stop gets here: leave the delivery unacked; it is redelivered after restart.
       if (!this.abort.signal.aborted) this.o.logger.error({ err, trigger: this.name }, 'trigger delivery failed');
@@ -145,10 +149,25 @@ export class TriggerRunner {
       return;
     }
     const { retry } = this.spec;
-    let lastError = '';
-    for (let attempt = 1; ; attempt++) {
+    // Failed POSTs before a restart count too (stored before each retry).
+    const prior = this.o.attempts.get(this.name, e.offset);
+    let attempts = prior?.attempts ?? 0;
+    let lastError = prior?.lastError ?? '';
+    for (;;) {
       const signal = this.abort.signal;
       if (signal.aborted) throw signal.reason;
+      if (attempts >= retry.maxAttempts && this.spec.deadLetter) {
+        const dl = this.spec.deadLetter;
+        try {
+          await this.o.deadLetters.sendTo(dl, [e], { kind: 'group', consumer: triggerGroup(this.name), attempts, lastError });
+          this.o.deliveries.inc({ trigger: this.name, outcome: 'dead_lettered' });
+          return;
+        } catch (err) {
+          this.o.logger.error({ err, trigger: this.name, offset: e.offset }, 'dead-lettering failed; delivery goes on');
+        }
+      }
+      if (attempts > 0) await sleep(backoffDelay(attempts, { baseMs: retry.backoffMs, maxMs: retry.maxBackoffMs }), signal);
+      attempts++;
       const res = await this.post(ev);
       lastError = res.problem;
       if (lastError === '') {
@@ -157,18 +176,8 @@ export class TriggerRunner {
         return;
       }
       this.o.deliveries.inc({ trigger: this.name, outcome: 'failed' });
-      this.o.logger.info({ trigger: this.name, offset: e.offset, attempt, problem: lastError }, 'sink delivery failed');
-      if (attempt >= retry.maxAttempts && this.spec.deadLetter) {
-        const dl = this.spec.deadLetter;
-        try {
-          await this.o.deadLetters.sendTo(dl, [e], { kind: 'group', consumer: triggerGroup(this.name), attempts: attempt, lastError });
-          this.o.deliveries.inc({ trigger: this.name, outcome: 'dead_lettered' });
-          return;
-        } catch (err) {
-          this.o.logger.error({ err, trigger: this.name, offset: e.offset }, 'dead-lettering failed; delivery goes on');
-        }
-      }
-      await sleep(backoffDelay(attempt, { baseMs: retry.backoffMs, maxMs: retry.maxBackoffMs }), this.abort.signal);
+      this.o.logger.info({ trigger: this.name, offset: e.offset, attempt: attempts, problem: lastError }, 'sink delivery failed');
+      await this.o.attempts.recorded(this.name, e.offset, { attempts, lastError });
     }
   }
 
