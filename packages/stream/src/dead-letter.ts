@@ -16,7 +16,8 @@
  * address — HADRON_STREAM_URLS (`name=url,…`) or else HADRON_STREAM_URL_TEMPLATE (default
  * `http://{stream}.{namespace}.svc.cluster.local:7000`, the Stream's Service) — authenticated as
  * the policy's Token, whose JWT the server signs with that Token's Secret (which it already holds
- * to verify callers), so no extra credential has to be mounted.
+ * to verify callers), so no extra credential has to be mounted. Over https:// it trusts and
+ * presents what outbound-tls.ts says (a private CA, the pod's client certificate).
  */
 import { randomUUID } from 'node:crypto';
 import { HadronError, signJwt, type ControlPlaneView, type DeadLetterPolicy, type Logger } from '@hadron/core';
@@ -24,6 +25,7 @@ import { createClient, type HadronClient } from '@hadron/client';
 import { decodeEvent, type WireEvent } from '@hadron/proto';
 import { Counter, type Registry } from 'prom-client';
 import type { StoredEvent } from './storage/partition-store.js';
+import type { OutboundTlsMaterial } from './outbound-tls.js';
 
 export const DEAD_LETTER_METRIC = {
   events: 'hadron_stream_dead_lettered_events_total',
@@ -59,6 +61,8 @@ export interface DeadLetterOptions {
   urls: ReadonlyMap<string, string>;
   /** HADRON_STREAM_URL_TEMPLATE: `{stream}` and `{namespace}` are replaced. */
   urlTemplate: string;
+  /** CA and client certificate for https:// Streams (outbound-tls.ts). */
+  tls?: OutboundTlsMaterial;
   registry: Registry;
   logger: Logger;
 }
@@ -155,7 +159,9 @@ export class DeadLetters implements DeadLetterHook {
     if (c?.key !== key) {
       void c?.client.close();
       const token = signJwt({ jti: randomUUID(), sub: policy.token }, secret.hmacKey);
-      c = { key, client: createClient({ url, token, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
+      // TLS material only for https:// (the client refuses it for http://, rightly).
+      const tls = url.startsWith('https://') ? (this.o.tls ?? {}) : {};
+      c = { key, client: createClient({ url, token, ...tls, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
       this.clients.set(slot, c);
     }
     return c.client;

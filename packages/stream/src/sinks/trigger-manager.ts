@@ -10,6 +10,7 @@ import type { DeadLetters } from '../dead-letter.js';
 import { DeliveryAttempts } from '../delivery-attempts.js';
 import { metaKeys } from '../storage/layout.js';
 import type { MetaAccess } from '../storage/partition-store.js';
+import type { OutboundTlsMaterial } from '../outbound-tls.js';
 import type { Subscriptions } from '../subscriptions.js';
 import { TriggerRunner } from './trigger-runner.js';
 
@@ -29,6 +30,8 @@ export interface TriggerManagerOptions {
   maxReplyBytes: number;
   /** The partition's durable key/value state (failed POSTs per event, delivery-attempts.ts). */
   meta: MetaAccess;
+  /** CA and client certificate for https:// sinks (outbound-tls.ts). */
+  sinkTls?: OutboundTlsMaterial;
   onFatal: (err: unknown) => void;
 }
 
@@ -67,7 +70,7 @@ export class TriggerManager {
     }
     for (const [name, t] of wanted) {
       if (this.runners.has(name)) continue;
-      const runner = new TriggerRunner({ trigger: t, namespace: this.o.namespace, subscriptions: this.o.subscriptions, deadLetters: this.o.deadLetters, logger: this.o.logger, deliveries: this.deliveries, maxReplyBytes: this.o.maxReplyBytes, attempts: this.attempts });
+      const runner = new TriggerRunner({ trigger: t, namespace: this.o.namespace, subscriptions: this.o.subscriptions, deadLetters: this.o.deadLetters, logger: this.o.logger, deliveries: this.deliveries, maxReplyBytes: this.o.maxReplyBytes, attempts: this.attempts, ...(this.o.sinkTls ? { tls: this.o.sinkTls } : {}) });
       this.runners.set(name, { runner, digest: JSON.stringify(t.spec) });
       await runner.start();
     }

@@ -28,6 +28,7 @@ import { decodeEvent, type WireEvent } from '@hadron/proto';
 import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../dead-letter.js';
 import type { DeliveryAttempts } from '../delivery-attempts.js';
+import type { OutboundTlsMaterial } from '../outbound-tls.js';
 import type { StoredEvent } from '../storage/partition-store.js';
 import type { Delivery, MemberHandle, Subscriptions } from '../subscriptions.js';
 import { parseSinkReply } from './sink-reply.js';
@@ -44,6 +45,8 @@ export interface TriggerRunnerOptions {
   maxReplyBytes: number;
   /** Failed POSTs per event, stored so that maxAttempts counts across restarts (key t/{trigger}). */
   attempts: DeliveryAttempts;
+  /** CA and client certificate for an https:// sink (outbound-tls.ts). */
+  tls?: OutboundTlsMaterial;
 }
 
 /** One POST's result: '' on 2xx, else what went wrong; the 2xx answer's headers and body. */
@@ -101,7 +104,7 @@ export class TriggerRunner {
     this.spec = o.trigger.spec;
     this.url = new URL(sinkUrl(o.trigger, o.namespace));
     const agentOpts = { keepAlive: true, maxSockets: this.spec.parallelism };
-    this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+    this.agent = this.url.protocol === 'https:' ? new https.Agent({ ...agentOpts, ...o.tls }) : new http.Agent(agentOpts);
   }
 
   get name(): string {
