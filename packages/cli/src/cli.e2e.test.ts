@@ -87,7 +87,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   const manifestFile = path.join(manifests, 'full.yaml');
   fs.copyFileSync(EXAMPLE, manifestFile);
   const base = await freePortRange(100);
-  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base)];
+  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100))];
   let dev = hadron(devArgs);
   const clients: HadronClient[] = [];
   const children: Proc[] = [dev];
