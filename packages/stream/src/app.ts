@@ -27,7 +27,7 @@ import { HttpIngress } from './http/ingress.js';
 import { PartitionForwarder } from './http/forwarder.js';
 import { DeadLetters } from './dead-letter.js';
 import { TriggerManager } from './sinks/trigger-manager.js';
-import { readOutboundTls, type OutboundTls } from './outbound-tls.js';
+import { OutboundTlsSource, readOutboundTls } from './outbound-tls.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -49,7 +49,7 @@ export class StreamServer {
   private grpc!: GrpcServer;
   private http!: http.Server;
   private tlsReloader: TlsReloader | undefined;
-  private outbound!: OutboundTls;
+  private outbound!: OutboundTlsSource;
   private ingress: HttpIngress | undefined;
   private forwarder: PartitionForwarder | undefined;
   private deadLetters: DeadLetters | undefined;
@@ -82,7 +82,10 @@ export class StreamServer {
     const cfg = this.config;
     // Unusable TLS files are a configuration error: fail before touching storage.
     const tls = cfg.tls ? await readTlsFiles(cfg.tls) : undefined;
-    this.outbound = await readOutboundTls(cfg, tls?.cert);
+    this.outbound = new OutboundTlsSource({ config: cfg, initial: await readOutboundTls(cfg, tls?.cert), intervalMs: cfg.tlsReloadIntervalMs, logger: this.log });
+    const outbound = this.outbound;
+    const external = () => ({ version: outbound.current().version, material: outbound.current().tls.external });
+    outbound.start();
     await fs.mkdir(cfg.dataDir, { recursive: true });
     this.store = await FileStore.open(cfg.dataDir, {
       logger: this.log,
@@ -117,7 +120,7 @@ export class StreamServer {
       view,
       urls: cfg.streamUrls,
       urlTemplate: cfg.streamUrlTemplate,
-      tls: this.outbound.external,
+      tls: external,
       registry: m.registry,
       logger: this.log,
     });
@@ -166,7 +169,7 @@ export class StreamServer {
       logger: this.log,
       maxReplyBytes: cfg.maxMessageBytes,
       meta: this.store.meta,
-      sinkTls: this.outbound.external,
+      sinkTls: external,
       onFatal: (err) => this.fatal(err),
     });
     await this.triggers.start();
@@ -238,7 +241,7 @@ export class StreamServer {
         const a = advertisedAddress(cfg, p);
         return a.includes('://') ? a : `${cfg.tls ? 'https' : 'http'}://${a}`;
       },
-      ...(tls ? { tls: this.outbound.forwarding } : {}),
+      ...(tls ? { tls: () => ({ version: this.outbound.current().version, material: this.outbound.current().tls.forwarding }) } : {}),
       maxMessageBytes: cfg.maxMessageBytes,
       timeoutMs: cfg.requestBodyTimeoutMs || 30_000,
     });
@@ -321,6 +324,7 @@ export class StreamServer {
     this.log.info('partition server stopping');
     if (was !== 'new') {
       await this.tlsReloader?.stop();
+      await this.outbound?.stop();
       this.subscriptions?.stopping();
       await this.ingress?.close();
       await this.forwarder?.close();

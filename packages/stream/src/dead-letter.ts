@@ -25,7 +25,7 @@ import { createClient, type HadronClient } from '@hadron/client';
 import { decodeEvent, type WireEvent } from '@hadron/proto';
 import { Counter, type Registry } from 'prom-client';
 import type { StoredEvent } from './storage/partition-store.js';
-import type { OutboundTlsMaterial } from './outbound-tls.js';
+import type { VersionedTls } from './outbound-tls.js';
 
 export const DEAD_LETTER_METRIC = {
   events: 'hadron_stream_dead_lettered_events_total',
@@ -62,7 +62,7 @@ export interface DeadLetterOptions {
   /** HADRON_STREAM_URL_TEMPLATE: `{stream}` and `{namespace}` are replaced. */
   urlTemplate: string;
   /** CA and client certificate for https:// Streams (outbound-tls.ts). */
-  tls?: OutboundTlsMaterial;
+  tls?: VersionedTls;
   registry: Registry;
   logger: Logger;
 }
@@ -152,7 +152,8 @@ export class DeadLetters implements DeadLetterHook {
       throw new HadronError('UNAUTHENTICATED', `dead-letter Token ${policy.token} (spec.deadLetter.token) or its Secret is not known`);
     }
     const url = this.o.urls.get(policy.stream) ?? this.o.urlTemplate.replaceAll('{stream}', policy.stream).replaceAll('{namespace}', this.o.namespace);
-    const key = `${url}\n${policy.token}\n${Buffer.from(secret.hmacKey).toString('base64')}`;
+    const tls = url.startsWith('https://') ? this.o.tls?.() : undefined;
+    const key = `${url}\n${policy.token}\n${Buffer.from(secret.hmacKey).toString('base64')}\n${tls?.version ?? 0}`;
     // One client per Stream and Token: a Trigger's dead-letter and reply targets may share a Stream.
     const slot = `${policy.stream}\n${policy.token}`;
     let c = this.clients.get(slot);
@@ -160,8 +161,7 @@ export class DeadLetters implements DeadLetterHook {
       void c?.client.close();
       const token = signJwt({ jti: randomUUID(), sub: policy.token }, secret.hmacKey);
       // TLS material only for https:// (the client refuses it for http://, rightly).
-      const tls = url.startsWith('https://') ? (this.o.tls ?? {}) : {};
-      c = { key, client: createClient({ url, token, ...tls, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
+      c = { key, client: createClient({ url, token, ...(tls?.material ?? {}), publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
       this.clients.set(slot, c);
     }
     return c.client;

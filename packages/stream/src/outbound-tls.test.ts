@@ -141,3 +141,47 @@ test('outbound TLS configuration errors name the variable and the problem', asyn
     fs.rmSync(f.dir, { recursive: true, force: true });
   }
 });
+
+test('a rotated client certificate is presented on new connections without a restart', async () => {
+  const f = files();
+  const next = createCertificate({ commonName: 'events-pod-2', issuer: clientCa });
+  const seen: Array<[string, string]> = [];
+  const sink = https.createServer({ cert: server.cert, key: server.key, ca: clientCa.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const id = String(req.headers['ce-id']);
+      const cn = String((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN);
+      seen.push([id, cn]);
+      // After the rotation the sink refuses the old identity, so the Trigger retries until it
+      // presents the new one (no timing assumption about when the reload lands).
+      res.writeHead(id === 'after' && cn !== 'events-pod-2' ? 403 : 204).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const trigger = `apiVersion: hadron.rs/v1beta1
+kind: Trigger
+metadata: {name: t}
+spec:
+  sourceStream: events
+  sink: {uri: 'https://127.0.0.1:${(sink.address() as AddressInfo).port}/'}
+  startPoint: {location: beginning}
+  retry: {maxAttempts: 1000, backoffMs: 20, maxBackoffMs: 100}
+`;
+  try {
+    await using c = await startStream({ stream: 'events', manifests: { 'trigger.yaml': trigger }, env: { ...f.env, HADRON_TLS_RELOAD_INTERVAL_MS: '100' } });
+    const cl = new RawClient(`https://127.0.0.1:${c.clientBase}`, c.tokens.full, { tls: appTls });
+    await cl.publish([testEvent(1, { id: 'before' })]);
+    await until(() => seen.some(([id]) => id === 'before'), 10_000, 'the first POST');
+    assert.deepEqual(seen[0], ['before', 'events-pod']);
+    fs.writeFileSync(f.env.HADRON_TLS_CLIENT_KEY_FILE!, next.key);
+    fs.writeFileSync(f.env.HADRON_TLS_CLIENT_CERT_FILE!, next.cert);
+    await cl.publish([testEvent(2, { id: 'after' })]);
+    await cl.close();
+    await until(() => seen.some(([id, cn]) => id === 'after' && cn === 'events-pod-2'), 20_000, 'a POST with the rotated certificate');
+    assert.ok(seen.every(([id, cn]) => id !== 'before' || cn === 'events-pod'));
+  } finally {
+    sink.closeAllConnections();
+    await new Promise<void>((r) => sink.close(() => r()));
+    fs.rmSync(f.dir, { recursive: true, force: true });
+  }
+});

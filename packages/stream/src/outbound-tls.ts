@@ -14,13 +14,17 @@
  * The system CAs stay trusted for the external connections (a sink may be a public service);
  * Node replaces them when `ca` is given, so they are added explicitly.
  *
- * The files are read once at start (unlike the server certificate, which is reloaded): a rotated
- * client certificate or CA takes effect at the next restart.
+ * The files are re-read every HADRON_TLS_RELOAD_INTERVAL_MS (`OutboundTlsSource`), as the server
+ * certificate is: changed, valid material gets a new `version`, and each user moves to it for its
+ * next connection (the forwarder opens a new channel, dead-letter/reply clients are re-made,
+ * Trigger sinks get a new agent); connections in use finish on the old material. Unusable files
+ * keep the previous material (logged).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
-import { HadronError } from '@hadron/core';
+import { createHash } from 'node:crypto';
+import { HadronError, type Logger } from '@hadron/core';
 import type { StreamConfig } from './config.js';
 
 /** PEM material for one kind of outbound connection (fields absent: Node's defaults). */
@@ -73,4 +77,76 @@ export async function readOutboundTls(cfg: Pick<StreamConfig, 'tls' | 'outboundT
     forwarding: { ...(forwardingCa ? { ca: forwardingCa } : {}), ...client },
     external: { ...(externalCa ? { ca: externalCa } : {}), ...client },
   };
+}
+
+/** Material of one kind of connection with the version it belongs to (users compare versions). */
+export type VersionedTls = () => { version: number; material: OutboundTlsMaterial };
+
+/** The material in use and its version (incremented on every applied change). */
+export interface OutboundTlsVersion {
+  version: number;
+  tls: OutboundTls;
+}
+
+export interface OutboundTlsSourceOptions {
+  config: Pick<StreamConfig, 'tls' | 'outboundTls'>;
+  initial: OutboundTls;
+  intervalMs: number;
+  logger: Logger;
+}
+
+function digest(t: OutboundTls): string {
+  const h = createHash('sha256');
+  for (const m of [t.forwarding, t.external]) for (const b of [m.ca, m.cert, m.key]) h.update(b ?? '-').update('\0');
+  return h.digest('hex');
+}
+
+/** Polls the outbound TLS files; `current()` is the latest valid material. `stop()` is idempotent. */
+export class OutboundTlsSource {
+  private cur: OutboundTlsVersion;
+  private hash: string;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private failing = false;
+
+  constructor(private readonly o: OutboundTlsSourceOptions) {
+    this.cur = { version: 1, tls: o.initial };
+    this.hash = digest(o.initial);
+  }
+
+  current(): OutboundTlsVersion {
+    return this.cur;
+  }
+
+  start(): void {
+    const files = [this.o.config.outboundTls.caFile, this.o.config.outboundTls.clientCertFile, this.o.config.tls?.certFile].filter((f) => f !== undefined);
+    if (files.length === 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      this.polling ??= this.poll().finally(() => (this.polling = undefined));
+    }, this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Re-reads the files now (the timer calls it; tests may too). */
+  async poll(): Promise<void> {
+    try {
+      const serverCert = this.o.config.tls ? await fs.readFile(this.o.config.tls.certFile) : undefined;
+      const next = await readOutboundTls(this.o.config, serverCert);
+      this.failing = false;
+      const h = digest(next);
+      if (h === this.hash) return;
+      this.hash = h;
+      this.cur = { version: this.cur.version + 1, tls: next };
+      this.o.logger.info({ version: this.cur.version }, 'outbound TLS material changed; new connections use it');
+    } catch (err) {
+      if (!this.failing) this.o.logger.warn({ err }, 'outbound TLS files unusable; the previous material stays in use');
+      this.failing = true;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.polling;
+  }
 }

@@ -10,7 +10,7 @@ import type { DeadLetters } from '../dead-letter.js';
 import { DeliveryAttempts } from '../delivery-attempts.js';
 import { metaKeys } from '../storage/layout.js';
 import type { MetaAccess } from '../storage/partition-store.js';
-import type { OutboundTlsMaterial } from '../outbound-tls.js';
+import type { VersionedTls } from '../outbound-tls.js';
 import type { Subscriptions } from '../subscriptions.js';
 import { TriggerRunner } from './trigger-runner.js';
 
@@ -31,7 +31,7 @@ export interface TriggerManagerOptions {
   /** The partition's durable key/value state (failed POSTs per event, delivery-attempts.ts). */
   meta: MetaAccess;
   /** CA and client certificate for https:// sinks (outbound-tls.ts). */
-  sinkTls?: OutboundTlsMaterial;
+  sinkTls?: VersionedTls;
   onFatal: (err: unknown) => void;
 }
 

@@ -28,7 +28,7 @@ import { decodeEvent, type WireEvent } from '@hadron/proto';
 import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../dead-letter.js';
 import type { DeliveryAttempts } from '../delivery-attempts.js';
-import type { OutboundTlsMaterial } from '../outbound-tls.js';
+import type { VersionedTls } from '../outbound-tls.js';
 import type { StoredEvent } from '../storage/partition-store.js';
 import type { Delivery, MemberHandle, Subscriptions } from '../subscriptions.js';
 import { parseSinkReply } from './sink-reply.js';
@@ -46,7 +46,7 @@ export interface TriggerRunnerOptions {
   /** Failed POSTs per event, stored so that maxAttempts counts across restarts (key t/{trigger}). */
   attempts: DeliveryAttempts;
   /** CA and client certificate for an https:// sink (outbound-tls.ts). */
-  tls?: OutboundTlsMaterial;
+  tls?: VersionedTls;
 }
 
 /** One POST's result: '' on 2xx, else what went wrong; the 2xx answer's headers and body. */
@@ -98,13 +98,35 @@ export class TriggerRunner {
   private spec: Trigger['spec'];
   private readonly url: URL;
   /** Keep-alive connections to the sink, one per event in flight (node:http is far cheaper than fetch per request). */
-  private readonly agent: http.Agent;
+  private agent: http.Agent;
+  /** TLS material version of `agent` (https sinks); a newer one gets a new agent. */
+  private agentVersion = 0;
+  /** Requests in flight per agent: a replaced agent is destroyed once its last one ends. */
+  private readonly inflight = new Map<http.Agent, number>();
 
   constructor(private readonly o: TriggerRunnerOptions) {
     this.spec = o.trigger.spec;
     this.url = new URL(sinkUrl(o.trigger, o.namespace));
+    this.agent = this.newAgent();
+  }
+
+  private newAgent(): http.Agent {
     const agentOpts = { keepAlive: true, maxSockets: this.spec.parallelism };
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ ...agentOpts, ...o.tls }) : new http.Agent(agentOpts);
+    if (this.url.protocol !== 'https:') return new http.Agent(agentOpts);
+    const tls = this.o.tls?.();
+    this.agentVersion = tls?.version ?? 0;
+    return new https.Agent({ ...agentOpts, ...tls?.material });
+  }
+
+  /** The agent for the next POST: a new one after the TLS material rotated. */
+  private currentAgent(): http.Agent {
+    const v = this.url.protocol === 'https:' ? (this.o.tls?.().version ?? 0) : 0;
+    if (v !== this.agentVersion) {
+      const old = this.agent;
+      this.agent = this.newAgent();
+      if (!this.inflight.get(old)) old.destroy();
+    }
+    return this.agent;
   }
 
   get name(): string {
@@ -223,15 +245,26 @@ export class TriggerRunner {
     return new Promise<PostResult>((resolve, reject) => {
       let settled = false;
       let answer: Pick<PostResult, 'headers' | 'body' | 'truncated'> = { headers: {}, body: Buffer.alloc(0), truncated: false };
+      const mod = this.url.protocol === 'https:' ? https : http;
+      const agent = this.currentAgent();
+      this.inflight.set(agent, (this.inflight.get(agent) ?? 0) + 1);
+      const release = (): void => {
+        const n = (this.inflight.get(agent) ?? 1) - 1;
+        if (n > 0) this.inflight.set(agent, n);
+        else {
+          this.inflight.delete(agent);
+          if (agent !== this.agent) agent.destroy();
+        }
+      };
       const finish = (problem: string): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        release();
         resolve({ problem, ...answer });
       };
-      const mod = this.url.protocol === 'https:' ? https : http;
-      const req = mod.request(this.url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(body.byteLength) } }, (res) => {
+      const req = mod.request(this.url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.byteLength) } }, (res) => {
         const ok = res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
         const chunks: Buffer[] = [];
         let bytes = 0;
@@ -255,6 +288,7 @@ export class TriggerRunner {
         req.destroy();
       }, this.spec.timeoutMs);
       const onAbort = (): void => {
+        if (!settled) release();
         settled = true;
         clearTimeout(timer);
         req.destroy();
