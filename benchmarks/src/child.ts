@@ -13,6 +13,8 @@ import { hadronPublish } from './hadron/publish.js';
 import { natsDrain } from './nats/drain.js';
 import { natsLatency } from './nats/latency.js';
 import { natsCorePublish, natsJsPublish } from './nats/publish.js';
+import { kafkaJavaDrain, kafkaJavaLatency, kafkaJavaPublish } from './kafka/java-perf.js';
+import { kafkaJsPublish } from './kafka/js-publish.js';
 import type { WorkloadResult, WorkloadSpec } from './types.js';
 
 const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
@@ -28,6 +30,13 @@ const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
   'nats.js-latency': (s) => natsLatency(s, 'js'),
   'nats.core-latency': (s) => natsLatency(s, 'core'),
   'nats.drain': natsDrain,
+  'kafka.java-publish': (s) => kafkaJavaPublish(s, 'default'),
+  'kafka.java-publish-fsync': (s) => kafkaJavaPublish(s, 'fsync'),
+  'kafka.js-publish': (s) => kafkaJsPublish(s, 'default'),
+  'kafka.js-publish-fsync': (s) => kafkaJsPublish(s, 'fsync'),
+  'kafka.java-latency': (s) => kafkaJavaLatency(s, 'default'),
+  'kafka.java-latency-fsync': (s) => kafkaJavaLatency(s, 'fsync'),
+  'kafka.java-drain': (s) => kafkaJavaDrain(s, 'default'),
 };
 
 async function main(): Promise<void> {

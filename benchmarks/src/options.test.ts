@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { DEFAULTS, parseOptions } from './options.js';
 import { compare } from './lib/report.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
+import { parseProducerPerformance } from './kafka/java-perf.js';
 import type { WorkloadResult } from './types.js';
 
 test('defaults are the full sizes', () => {
@@ -10,7 +11,8 @@ test('defaults are the full sizes', () => {
   assert.equal(o.events, 1_000_000);
   assert.deepEqual(o.sizes, [1024, 256]);
   assert.deepEqual(o.partitions, [1, 3]);
-  assert.equal(buildWorkloads(o).length, 24);
+  assert.equal(buildWorkloads(o).length, 35);
+  assert.equal(buildWorkloads(o).filter((s) => s.system === 'kafka').length, 11);
 });
 
 test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
@@ -21,7 +23,18 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
     buildWorkloads(o).map((s) => s.id),
     // "publish" is a kind and part of the client workload's id: every kind of publish runs
     // (the HTTP ingress rows are publish workloads too).
-    ['hadron.publish.1k.p1', 'nats.js-publish.1k.s1', 'nats.core-publish.1k.s1', 'hadron.client-publish.1k.p1', 'hadron.http-batched.1k.p1', 'hadron.http-single.1k.p1'],
+    [
+      'hadron.publish.1k.p1',
+      'nats.js-publish.1k.s1',
+      'nats.core-publish.1k.s1',
+      'hadron.client-publish.1k.p1',
+      'hadron.http-batched.1k.p1',
+      'hadron.http-single.1k.p1',
+      'kafka.java-publish.1k.p1',
+      'kafka.js-publish.1k.p1',
+      'kafka.java-publish-fsync.1k.p1',
+      'kafka.js-publish-fsync.1k.p1',
+    ],
   );
   assert.deepEqual(
     buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
@@ -70,4 +83,26 @@ test('ratios are Hadron ÷ NATS for throughput and NATS ÷ Hadron for p99, again
   assert.equal(p99.peers[0]!.ratio, 5);
   assert.equal(p99.peers[1]!.ratio, undefined);
   assert.match(p99.verdict, /^MET/);
+});
+
+test('Kafka rows: Hadron ÷ Kafka as deployed by default and with flush.messages=1; every compared id is a workload', () => {
+  const o = { ...DEFAULTS, sizes: [1024], partitions: [1] };
+  const ids = new Set(buildWorkloads(o).map((s) => s.id));
+  for (const c of buildComparisons(o)) for (const id of [c.hadron, ...c.nats.map((n) => n.id)]) assert.ok(ids.has(id), `${c.title}: ${id} is a workload`);
+  const rows = compare(buildComparisons(o), [result('hadron.publish.1k.p1', 150_000), result('kafka.java-publish.1k.p1', 100_000), result('kafka.java-publish-fsync.1k.p1', 50_000)]);
+  const k = rows.find((r) => r.title === 'publish 1 KiB × 1 vs Kafka Java')!;
+  assert.deepEqual(k.peers.map((p) => [p.label, p.ratio]), [
+    ['Kafka', 1.5],
+    ['Kafka fsync', 3],
+  ]);
+  assert.match(k.verdict, /^MET/);
+});
+
+test("ProducerPerformance's final line is parsed; a progress line is not", () => {
+  const out = [
+    '98785 records sent, 19749.1 records/sec (19.29 MB/sec), 12.3 ms avg latency, 240.0 ms max latency.',
+    '300000 records sent, 19998.400128 records/sec (19.53 MB/sec), 4.66 ms avg latency, 333.00 ms max latency, 2 ms 50th, 10 ms 95th, 331 ms 99th, 333 ms 99.9th.',
+  ].join('\n');
+  assert.deepEqual(parseProducerPerformance(out), { records: 300000, perSec: 19998.400128, avgMs: 4.66, maxMs: 333, p50: 2, p95: 10, p99: 331, p999: 333 });
+  assert.equal(parseProducerPerformance(out.split('\n')[0]!), undefined);
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface BenchOptions {
-  /** Workload filters: a kind (publish, latency, drain, client), a system (hadron, nats) or part of an id. */
+  /** Workload filters: a kind (publish, latency, drain, client), a system (hadron, nats, kafka) or part of an id. */
   only: string[];
   skip: string[];
   /** Events per publish workload (spread over the partitions). */
@@ -34,7 +34,7 @@ export interface BenchOptions {
   serverEnv: Record<string, string>;
   /** Write and summarise CPU profiles of the Hadron servers. */
   profile: boolean;
-  /** Install nats-server with apt-get when it is missing and we are root. */
+  /** Install nats-server with apt-get, and fetch the Kafka jars (mvn), when missing. */
   install: boolean;
   /** Where latest.json / latest.md go. */
   resultsDir: string;
@@ -73,7 +73,7 @@ export const DEFAULTS: BenchOptions = {
 export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run bench -- [flags])
 
   --only A,B          run only workloads matching: a kind (publish, latency, drain, client),
-                      a system (hadron, nats) or part of an id (see --list)
+                      a system (hadron, nats, kafka) or part of an id (see --list)
   --skip A,B          leave those out
   --events N          events per publish workload (default ${DEFAULTS.events})
   --drain-events N    events pre-filled and drained (default ${DEFAULTS.drainEvents})
@@ -90,7 +90,8 @@ export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run 
   --nats-pull-batch N NATS pull batch size (default ${DEFAULTS.natsPullBatch})
   --server-env K=V,…  extra environment for the Hadron servers (e.g. HADRON_MAX_DELIVERY_BYTES=16777216)
   --profile           CPU-profile the Hadron servers and print the top self-time functions
-  --no-install        do not apt-get install nats-server when it is missing
+  --no-install        do not apt-get install nats-server (or maven) nor fetch the Kafka jars
+                      from Maven Central when they are missing
   --results DIR       where latest.json and latest.md are written (default benchmarks/results)
   --list              list the selected workloads and exit
 Every flag can also be given as an environment variable, e.g. BENCH_EVENTS=20000 BENCH_ONLY=hadron.`;

@@ -13,6 +13,7 @@ import { loadAverage, machineInfo } from './lib/machine.js';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './lib/profile.js';
 import { RATIO_LEGEND, compare, renderMarkdown, renderText, type ComparisonRow } from './lib/report.js';
 import { ensureNatsServer } from './nats/install.js';
+import { ensureKafka } from './kafka/install.js';
 import { USAGE, parseOptions, type BenchOptions } from './options.js';
 import { noResult, type WorkloadResult, type WorkloadSpec } from './types.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
@@ -118,17 +119,26 @@ async function main(): Promise<number> {
     const v = ensureNatsServer(o.install, log);
     if (typeof v !== 'string') natsMissing = v.missing;
   }
+  // The second peer: its jars are fetched from Maven Central once (cached), or its rows skipped.
+  let kafkaMissing: string | undefined;
+  let kafka: string | undefined;
+  if (specs.some((s) => s.system === 'kafka')) {
+    const v = ensureKafka(o.install, log);
+    if (typeof v === 'string') kafka = v;
+    else kafkaMissing = v.missing;
+  }
   const machine = machineInfo();
   const startedAt = new Date();
   const loadStart = loadAverage();
-  log(`Hadron benchmarks — ${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, ${machine.natsServer ?? 'no nats-server'}`);
+  log(`Hadron benchmarks — ${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, ${machine.natsServer ?? 'no nats-server'}${kafka ? `, ${kafka}` : ''}`);
   log(`load average at start: ${loadStart.join(' ')}   (${specs.length} workloads)`);
 
   const records: RunRecord[] = [];
   for (const [i, spec] of specs.entries()) {
     log(`\n[${i + 1}/${specs.length}] ${spec.id} — ${spec.title}`);
     const t0 = Date.now();
-    const r = spec.system === 'nats' && natsMissing ? noResult(spec, 'skipped', natsMissing) : await runChild(spec);
+    const missing = spec.system === 'nats' ? natsMissing : spec.system === 'kafka' ? kafkaMissing : undefined;
+    const r = missing ? noResult(spec, 'skipped', missing) : await runChild(spec);
     const rec: RunRecord = { ...r, load1AtEnd: loadAverage()[0], wallSeconds: (Date.now() - t0) / 1000 };
     if (r.profiles?.length) rec.profileSummaries = r.profiles.map((f) => summarizeProfile(f, 20));
     if (r.clientProfiles?.length) rec.clientProfileSummaries = r.clientProfiles.map((f) => summarizeProfile(f, 12));

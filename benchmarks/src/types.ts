@@ -4,7 +4,7 @@
  */
 import type { LatencySummary } from './lib/stats.js';
 
-export type System = 'hadron' | 'nats';
+export type System = 'hadron' | 'nats' | 'kafka';
 export type Kind = 'publish' | 'latency' | 'drain' | 'client' | 'pipeline';
 
 /** Everything a workload needs; plain JSON so it crosses the process boundary. */

@@ -123,6 +123,20 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
   specs.push({ ...drainCommon, id: 'nats.drain-batchack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'batch', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, AckAll once per batch)` });
   specs.push({ ...drainCommon, id: 'nats.drain-eachack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'each', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, ack every message)` });
 
+  // The second peer, Apache Kafka 3.9 (kafka/): its Java perf tools and the kafkajs client, each
+  // as deployed by default (acks=all, no fsync) and with flush.messages=1 (fsync, like Hadron).
+  for (const p of o.partitions) {
+    const common = { ...base, kind: 'publish' as const, system: 'kafka' as const, events: o.events, eventSize: lat1k, partitions: p, timeoutMs: pubTimeout(o.events) + 60_000 };
+    const parts = `${p} partition${p > 1 ? 's' : ''}`;
+    for (const [suffix, what] of [['', 'acks=all'], ['-fsync', 'acks=all, flush.messages=1']] as const) {
+      specs.push({ ...common, id: `kafka.java-publish${suffix}.1k.p${p}`, runner: `kafka.java-publish${suffix}`, title: `Kafka ProducerPerformance 1 KiB × ${parts} (${what}, producer defaults)` });
+      specs.push({ ...common, id: `kafka.js-publish${suffix}.1k.p${p}`, runner: `kafka.js-publish${suffix}`, title: `Kafka kafkajs send() of ${o.batch} × 1 KiB × ${parts} (${what}, ${o.window} in flight/partition)` });
+    }
+  }
+  specs.push({ ...latCommon, id: 'kafka.java-latency.1k', system: 'kafka', runner: 'kafka.java-latency', batch: 1, timeoutMs: latCommon.timeoutMs + 60_000, title: `Kafka ProducerPerformance latency @ ${o.rate}/s, 1 KiB (acks=all)` });
+  specs.push({ ...latCommon, id: 'kafka.java-latency-fsync.1k', system: 'kafka', runner: 'kafka.java-latency-fsync', batch: 1, timeoutMs: latCommon.timeoutMs + 60_000, title: `Kafka ProducerPerformance latency @ ${o.rate}/s, 1 KiB (acks=all, flush.messages=1)` });
+  specs.push({ ...drainCommon, id: 'kafka.java-drain.1k', system: 'kafka', runner: 'kafka.java-drain', timeoutMs: drainCommon.timeoutMs * 2 + 60_000, title: 'Kafka ConsumerPerformance drain, 1 KiB (consumer group, offsets auto-committed)' });
+
   specs.push({
     ...base,
     id: 'hadron.pipeline.5stage',
@@ -146,11 +160,11 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
     .map((s) => (o.profile && s.system === 'hadron' ? { ...s, profileDir: path.join(o.resultsDir, 'profiles', s.id) } : s));
 }
 
-/** A Hadron/NATS ratio the report prints, with the target it is held to. */
+/** A Hadron/peer (NATS or Kafka) ratio the report prints, with the target it is held to. */
 export interface Comparison {
   title: string;
   hadron: string;
-  /** Peer ids: the client-level figure and, where there is one, the server's own limit. */
+  /** Peer ids (NATS or Kafka, despite the field's name): the client-level figure and, where there is one, the server's own limit or the other mode. */
   nats: Array<{ id: string; label: string }>;
   metric: 'eventsPerSec' | 'p99';
   /** Hadron must reach `target` × NATS (throughput), or stay ≤ target ms (p99). */
@@ -207,6 +221,56 @@ export function buildComparisons(o: BenchOptions): Comparison[] {
     nats: [
       { id: 'nats.js-latency.1k', label: 'js.publish' },
       { id: 'nats.core-latency.1k', label: 'core request' },
+    ],
+    metric: 'p99',
+    target: 5,
+  });
+  // Kafka, the second peer: (a) as deployed by default (no fsync), (b) with flush.messages=1.
+  for (const p of o.partitions) {
+    out.push({
+      title: `publish 1 KiB × ${p} vs Kafka Java`,
+      hadron: `hadron.publish.1k.p${p}`,
+      nats: [
+        { id: `kafka.java-publish.1k.p${p}`, label: 'Kafka' },
+        { id: `kafka.java-publish-fsync.1k.p${p}`, label: 'Kafka fsync' },
+      ],
+      metric: 'eventsPerSec',
+      target: 1.5,
+    });
+    out.push({
+      title: `publish 1 KiB × ${p} vs kafkajs`,
+      hadron: `hadron.publish.1k.p${p}`,
+      nats: [
+        { id: `kafka.js-publish.1k.p${p}`, label: 'kafkajs' },
+        { id: `kafka.js-publish-fsync.1k.p${p}`, label: 'kafkajs fsync' },
+      ],
+      metric: 'eventsPerSec',
+      target: 1.5,
+    });
+  }
+  out.push({
+    title: 'client publish() 1 KiB × 1 vs Kafka',
+    hadron: 'hadron.client-publish.1k.p1',
+    nats: [
+      { id: 'kafka.js-publish.1k.p1', label: 'kafkajs' },
+      { id: 'kafka.java-publish.1k.p1', label: 'Kafka Java' },
+    ],
+    metric: 'eventsPerSec',
+    target: 1.5,
+  });
+  out.push({
+    title: 'drain 1 KiB vs Kafka',
+    hadron: 'hadron.drain.1k',
+    nats: [{ id: 'kafka.java-drain.1k', label: 'ConsumerPerf' }],
+    metric: 'eventsPerSec',
+    target: 3,
+  });
+  out.push({
+    title: `p99 latency @ ${o.rate}/s vs Kafka`,
+    hadron: 'hadron.latency.1k',
+    nats: [
+      { id: 'kafka.java-latency.1k', label: 'Kafka' },
+      { id: 'kafka.java-latency-fsync.1k', label: 'Kafka fsync' },
     ],
     metric: 'p99',
     target: 5,

@@ -40,7 +40,7 @@ export function compare(cmps: Comparison[], results: WorkloadResult[]): Comparis
     else {
       const met = peers.filter((p) => p.ratio !== undefined && p.ratio >= c.target).map((p) => p.label);
       const known = peers.filter((p) => p.ratio !== undefined);
-      verdict = known.length === 0 ? 'no NATS number' : met.length === known.length ? `MET (≥ ${c.target}× all)` : met.length > 0 ? `MET vs ${met.join(', ')} only` : `MISSED (< ${c.target}×)`;
+      verdict = known.length === 0 ? 'no peer number' : met.length === known.length ? `MET (≥ ${c.target}× all)` : met.length > 0 ? `MET vs ${met.join(', ')} only` : `MISSED (< ${c.target}×)`;
     }
     rows.push({ title: c.title, metric: c.metric, hadron: hv, peers, target: c.target, verdict });
   }
@@ -74,7 +74,7 @@ function resultRows(results: WorkloadResult[]): string[][] {
 }
 
 function comparisonRows(rows: ComparisonRow[]): string[][] {
-  const head = ['comparison', 'Hadron', 'NATS (a)', 'Hadron/(a)', 'NATS (b)', 'Hadron/(b)', 'target', 'verdict'];
+  const head = ['comparison', 'Hadron', 'peer (a)', 'Hadron/(a)', 'peer (b)', 'Hadron/(b)', 'target', 'verdict'];
   const out = rows.map((c) => {
     const v = (x: number | undefined): string => (x === undefined ? 'n/a' : c.metric === 'p99' ? `${fmtMs(x)} ms` : `${fmtInt(x)}/s`);
     const [a, b] = c.peers;
@@ -105,8 +105,9 @@ function mdTable(rows: string[][]): string {
 }
 
 export const RATIO_LEGEND = [
-  'Ratios: throughput = Hadron ÷ NATS (higher is better for Hadron); latency = NATS p99 ÷ Hadron p99 (higher = Hadron lower).',
-  '(a) is the best NATS client-level figure from Node; (b) is the server\'s own limit (core publish + reply) or the other ack mode.',
+  'Ratios: throughput = Hadron ÷ peer (higher is better for Hadron); latency = peer p99 ÷ Hadron p99 (higher = Hadron lower).',
+  'NATS rows: (a) is the best NATS client-level figure from Node; (b) is the server\'s own limit (core publish + reply) or the other ack mode.',
+  'Kafka rows: (a) Kafka as deployed by default (acks=all, no fsync), (b) with flush.messages=1 (fsync per batch, like Hadron) — or, for client publish(), kafkajs and the Java producer.',
   'NATS 2.9.10 acks before fsync (fsync every 60 s); Hadron acks after fdatasync — the ratios favour NATS on durability.',
 ];
 

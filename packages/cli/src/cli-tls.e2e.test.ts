@@ -63,7 +63,8 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   const data = path.join(root, 'data');
   fs.writeFileSync(manifests, MANIFEST);
   const base = await freePortRange(100);
-  const dev = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--console-port', '0']);
+  const httpBase = await freePortRange(100);
+  const dev = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpBase), '--console-port', '0']);
   t.after(async () => {
     if (dev.child.exitCode === null) dev.child.kill('SIGINT');
     await dev.exited;
@@ -73,6 +74,7 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   assert.equal(dev.child.exitCode, null, dev.err);
   const url = `https://127.0.0.1:${base}`;
   const caFile = path.join(data, 'tls', 'ca.crt');
+  assert.ok(dev.out.some((l) => l.includes(`CloudEvents over HTTP at https://127.0.0.1:${httpBase}/`)), 'the HTTP ingress serves https:// too');
   assert.ok(dev.out.some((l) => l.includes(`stream events: 2 partition(s), bootstrap URL ${url}`)), dev.out.join('\n'));
   assert.ok(dev.out.some((l) => l.includes(`clients verify it with the CA ${caFile}`)));
   const token = fs.readFileSync(path.join(data, 'tokens', 'app'), 'utf8');
@@ -111,7 +113,7 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   const caBefore = fs.readFileSync(caFile, 'utf8');
   dev.child.kill('SIGINT');
   assert.equal(await dev.exited, 0);
-  const again = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--no-console']);
+  const again = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpBase), '--no-console']);
   try {
     await until(() => again.out.some((l) => l.includes('hadron dev: ready;')) || again.child.exitCode !== null, 30_000, 'hadron dev --tls to restart');
     assert.equal(fs.readFileSync(caFile, 'utf8'), caBefore);

@@ -102,7 +102,7 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   fs.copyFileSync(EXAMPLE, manifestFile);
   const base = await freePortRange(100);
   // --no-console: the console is tested with hadron dev in dev-scale-down.e2e.test.ts.
-  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base), '--no-console'];
+  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--no-console'];
   let dev = hadron(devArgs);
   const clients: HadronClient[] = [];
   const children: Proc[] = [dev];

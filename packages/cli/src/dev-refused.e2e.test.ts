@@ -23,7 +23,7 @@ test('a hadron dev refused because a port is in use leaves no data directory and
   await new Promise<void>((resolve) => blocker.listen(base, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
   const data = path.join(tmp, 'data');
-  const child = spawn(process.execPath, [BIN, 'dev', '--data', data, '--port', String(base)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'dev', '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100))], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));

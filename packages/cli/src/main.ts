@@ -13,6 +13,7 @@ import { streamInfo } from './commands/stream-info.js';
 import { streamGet } from './commands/stream-get.js';
 import { groupDelete, groupDescribe, groupList, groupReset } from './commands/group.js';
 import { version } from './commands/version.js';
+import { triggerDescribe, triggerList } from './commands/trigger.js';
 import { benchPub, benchSub } from './commands/bench.js';
 import { consoleCommand } from './commands/console.js';
 
@@ -25,6 +26,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   groupDescribe,
   groupDelete,
   groupReset,
+  triggerList,
+  triggerDescribe,
   pipelineSub,
   pipelineStatus,
   benchPub,

@@ -217,6 +217,16 @@ export const triggerSpecSchema: SchemaOf<TriggerSpec> = {
     },
     description: 'Absent: failing events are retried until they succeed.',
   },
+  reply: {
+    type: 'object',
+    nullable: true,
+    required: ['stream', 'token'],
+    properties: {
+      stream: { type: 'string', minLength: 1, description: "The Stream a sink's CloudEvent reply is published to." },
+      token: { type: 'string', minLength: 1, description: 'A Token with pub on that Stream.' },
+    },
+    description: "Absent: a sink's reply is read and discarded. A reply that is not a valid CloudEvent is counted and logged; the delivery still counts as done.",
+  },
 };
 
 // ---------------------------------------------------------------------------------------------

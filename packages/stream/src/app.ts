@@ -27,18 +27,9 @@ import { HttpIngress } from './http/ingress.js';
 import { PartitionForwarder } from './http/forwarder.js';
 import { DeadLetters } from './dead-letter.js';
 import { TriggerManager } from './sinks/trigger-manager.js';
+import { OutboundTlsSource, readOutboundTls } from './outbound-tls.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
-
-/**
- * What the HTTP ingress trusts when it forwards to another partition over TLS: partitions of one
- * Stream share the certificate, so its issuer — `ca.crt` next to the certificate file, as in a
- * Kubernetes TLS Secret volume — and the certificate (chain) itself.
- */
-async function forwardingTrust(certFile: string, cert: string | Buffer): Promise<Buffer> {
-  const ca = await fs.readFile(path.join(path.dirname(certFile), 'ca.crt')).catch(() => undefined);
-  return ca ? Buffer.concat([ca, Buffer.from('\n'), Buffer.from(cert)]) : Buffer.from(cert);
-}
 
 export interface StreamServerOptions {
   logger: Logger;
@@ -58,6 +49,7 @@ export class StreamServer {
   private grpc!: GrpcServer;
   private http!: http.Server;
   private tlsReloader: TlsReloader | undefined;
+  private outbound!: OutboundTlsSource;
   private ingress: HttpIngress | undefined;
   private forwarder: PartitionForwarder | undefined;
   private deadLetters: DeadLetters | undefined;
@@ -90,6 +82,10 @@ export class StreamServer {
     const cfg = this.config;
     // Unusable TLS files are a configuration error: fail before touching storage.
     const tls = cfg.tls ? await readTlsFiles(cfg.tls) : undefined;
+    this.outbound = new OutboundTlsSource({ config: cfg, initial: await readOutboundTls(cfg, tls?.cert), intervalMs: cfg.tlsReloadIntervalMs, logger: this.log });
+    const outbound = this.outbound;
+    const external = () => ({ version: outbound.current().version, material: outbound.current().tls.external });
+    outbound.start();
     await fs.mkdir(cfg.dataDir, { recursive: true });
     this.store = await FileStore.open(cfg.dataDir, {
       logger: this.log,
@@ -124,6 +120,7 @@ export class StreamServer {
       view,
       urls: cfg.streamUrls,
       urlTemplate: cfg.streamUrlTemplate,
+      tls: external,
       registry: m.registry,
       logger: this.log,
     });
@@ -170,6 +167,9 @@ export class StreamServer {
       deadLetters: this.deadLetters,
       registry: m.registry,
       logger: this.log,
+      maxReplyBytes: cfg.maxMessageBytes,
+      meta: this.store.meta,
+      sinkTls: external,
       onFatal: (err) => this.fatal(err),
     });
     await this.triggers.start();
@@ -241,7 +241,7 @@ export class StreamServer {
         const a = advertisedAddress(cfg, p);
         return a.includes('://') ? a : `${cfg.tls ? 'https' : 'http'}://${a}`;
       },
-      ...(tls ? { tls: { ca: await forwardingTrust(cfg.tls!.certFile, tls.cert) } } : {}),
+      ...(tls ? { tls: () => ({ version: this.outbound.current().version, material: this.outbound.current().tls.forwarding }) } : {}),
       maxMessageBytes: cfg.maxMessageBytes,
       timeoutMs: cfg.requestBodyTimeoutMs || 30_000,
     });
@@ -324,6 +324,8 @@ export class StreamServer {
     this.log.info('partition server stopping');
     if (was !== 'new') {
       await this.tlsReloader?.stop();
+      await this.outbound?.stop();
+      this.subscriptions?.stopping();
       await this.ingress?.close();
       await this.forwarder?.close();
       await this.grpc?.close(this.config.shutdownGraceMs).catch((err: unknown) => this.log.error({ err }, 'closing gRPC server'));

@@ -49,6 +49,13 @@ export interface StreamConfig {
   /** TLS on the client port (HADRON_TLS_CERT_FILE + HADRON_TLS_KEY_FILE); undefined = h2c. */
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
   tlsReloadIntervalMs: number;
+  /**
+   * TLS of this server's own outbound connections (outbound-tls.ts): the HTTP ingress' forwarding
+   * hop, dead-letter and reply publishing, https:// Trigger sinks. HADRON_TLS_CA_FILE is trusted
+   * besides the system CAs; HADRON_TLS_CLIENT_CERT_FILE/KEY_FILE is presented to servers that
+   * verify clients.
+   */
+  outboundTls: { caFile: string | undefined; clientCertFile: string | undefined; clientKeyFile: string | undefined };
   /** CloudEvents HTTP ingress port (HADRON_HTTP_PORT); undefined = not served (docs/http.md). */
   httpPort: number | undefined;
   /** Most CloudEvents HTTP requests in flight before 429 (HADRON_HTTP_MAX_INFLIGHT). */
@@ -112,6 +119,19 @@ function tlsConfigOf(env: Env): StreamConfig['tls'] {
   return { certFile, keyFile, clientCaFile };
 }
 
+/** The outbound CA and client certificate; certificate and key come together. */
+function outboundTlsOf(env: Env): StreamConfig['outboundTls'] {
+  const caFile = env.HADRON_TLS_CA_FILE || undefined;
+  const clientCertFile = env.HADRON_TLS_CLIENT_CERT_FILE || undefined;
+  const clientKeyFile = env.HADRON_TLS_CLIENT_KEY_FILE || undefined;
+  if ((clientCertFile === undefined) !== (clientKeyFile === undefined)) {
+    const missing = clientCertFile === undefined ? 'HADRON_TLS_CLIENT_CERT_FILE' : 'HADRON_TLS_CLIENT_KEY_FILE';
+    const other = missing === 'HADRON_TLS_CLIENT_CERT_FILE' ? 'HADRON_TLS_CLIENT_KEY_FILE' : 'HADRON_TLS_CLIENT_CERT_FILE';
+    throw new HadronError('CONFIG_INVALID', `invalid configuration: ${missing} is required when ${other} is set`, { context: { variable: missing } });
+  }
+  return { caFile, clientCertFile, clientKeyFile };
+}
+
 export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
   const podName = envString(env, 'POD_NAME');
   const storageDataPath = envString(env, 'STORAGE_DATA_PATH', '/usr/local/hadron/db');
@@ -154,6 +174,7 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     idleTimeoutMs: envInt(env, 'HADRON_IDLE_TIMEOUT_MS', { def: 300_000, min: 0 }),
     requestBodyTimeoutMs: envInt(env, 'HADRON_REQUEST_BODY_TIMEOUT_MS', { def: 30_000, min: 0 }),
     tls: tlsConfigOf(env),
+    outboundTls: outboundTlsOf(env),
     tlsReloadIntervalMs: envInt(env, 'HADRON_TLS_RELOAD_INTERVAL_MS', { def: 1000, min: 50, max: 3_600_000 }),
     // Opt-in outside Kubernetes (several pods on one host would clash on a fixed default); the
     // operator sets 7003 on every pod and the Stream's Service.

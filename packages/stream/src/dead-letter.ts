@@ -16,7 +16,8 @@
  * address — HADRON_STREAM_URLS (`name=url,…`) or else HADRON_STREAM_URL_TEMPLATE (default
  * `http://{stream}.{namespace}.svc.cluster.local:7000`, the Stream's Service) — authenticated as
  * the policy's Token, whose JWT the server signs with that Token's Secret (which it already holds
- * to verify callers), so no extra credential has to be mounted.
+ * to verify callers), so no extra credential has to be mounted. Over https:// it trusts and
+ * presents what outbound-tls.ts says (a private CA, the pod's client certificate).
  */
 import { randomUUID } from 'node:crypto';
 import { HadronError, signJwt, type ControlPlaneView, type DeadLetterPolicy, type Logger } from '@hadron/core';
@@ -24,6 +25,7 @@ import { createClient, type HadronClient } from '@hadron/client';
 import { decodeEvent, type WireEvent } from '@hadron/proto';
 import { Counter, type Registry } from 'prom-client';
 import type { StoredEvent } from './storage/partition-store.js';
+import type { VersionedTls } from './outbound-tls.js';
 
 export const DEAD_LETTER_METRIC = {
   events: 'hadron_stream_dead_lettered_events_total',
@@ -59,6 +61,8 @@ export interface DeadLetterOptions {
   urls: ReadonlyMap<string, string>;
   /** HADRON_STREAM_URL_TEMPLATE: `{stream}` and `{namespace}` are replaced. */
   urlTemplate: string;
+  /** CA and client certificate for https:// Streams (outbound-tls.ts). */
+  tls?: VersionedTls;
   registry: Registry;
   logger: Logger;
 }
@@ -79,7 +83,7 @@ export function parseStreamUrls(v: string | undefined): Map<string, string> {
 }
 
 export class DeadLetters implements DeadLetterHook {
-  /** One client per dead-letter Stream, re-made when its URL, Token or key changes. */
+  /** One client per target Stream and Token, re-made when its URL, Token or key changes. */
   private readonly clients = new Map<string, { key: string; client: HadronClient }>();
   private readonly events: Counter<'consumer'>;
   private readonly failures: Counter<'consumer'>;
@@ -118,6 +122,14 @@ export class DeadLetters implements DeadLetterHook {
     }
   }
 
+  /**
+   * Publishes `events` unchanged to `target.stream` as the Token `target.token` (a Trigger's
+   * reply Stream), with the same client, bootstrap and credentials as dead-lettering.
+   */
+  async publishAs(target: { stream: string; token: string }, events: WireEvent[]): Promise<void> {
+    await this.clientFor(target).publish(events, { fsync: true });
+  }
+
   private annotate(e: Pick<StoredEvent, 'offset' | 'payload'>, origin: DeadLetterOrigin): WireEvent {
     const ev = decodeEvent(e.payload);
     const optattrs: Record<string, string> = {
@@ -140,13 +152,17 @@ export class DeadLetters implements DeadLetterHook {
       throw new HadronError('UNAUTHENTICATED', `dead-letter Token ${policy.token} (spec.deadLetter.token) or its Secret is not known`);
     }
     const url = this.o.urls.get(policy.stream) ?? this.o.urlTemplate.replaceAll('{stream}', policy.stream).replaceAll('{namespace}', this.o.namespace);
-    const key = `${url}\n${policy.token}\n${Buffer.from(secret.hmacKey).toString('base64')}`;
-    let c = this.clients.get(policy.stream);
+    const tls = url.startsWith('https://') ? this.o.tls?.() : undefined;
+    const key = `${url}\n${policy.token}\n${Buffer.from(secret.hmacKey).toString('base64')}\n${tls?.version ?? 0}`;
+    // One client per Stream and Token: a Trigger's dead-letter and reply targets may share a Stream.
+    const slot = `${policy.stream}\n${policy.token}`;
+    let c = this.clients.get(slot);
     if (c?.key !== key) {
       void c?.client.close();
       const token = signJwt({ jti: randomUUID(), sub: policy.token }, secret.hmacKey);
-      c = { key, client: createClient({ url, token, publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
-      this.clients.set(policy.stream, c);
+      // TLS material only for https:// (the client refuses it for http://, rightly).
+      c = { key, client: createClient({ url, token, ...(tls?.material ?? {}), publish: { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } } }) };
+      this.clients.set(slot, c);
     }
     return c.client;
   }

@@ -32,6 +32,8 @@ import type { PartitionStore, StoredEvent } from './storage/partition-store.js';
 import type { StreamMetrics } from './metrics.js';
 import { ClientTextLog } from './client-text-log.js';
 import { OffsetPersister } from './offset-persister.js';
+import { DeliveryAttempts } from './delivery-attempts.js';
+import { metaKeys } from './storage/layout.js';
 import type { DeadLetterHook } from './dead-letter.js';
 
 export type StartPoint = { kind: 'beginning' } | { kind: 'latest' } | { kind: 'offset'; offset: number };
@@ -118,6 +120,8 @@ interface Group {
   /** Why the last delivery failed (nack reason, deadline, disconnect), for dead-lettering. */
   lastError: string;
   ackDeadlineMs: number | undefined;
+  /** The write of the last failure record: a redelivery waits for it (delivery-attempts.ts). */
+  failureWrite: Promise<void> | undefined;
 }
 
 /** One group as `describe()` reports it. */
@@ -164,12 +168,22 @@ export class Subscriptions {
   private readonly waiting = new Set<Group>();
 
   private readonly persister: OffsetPersister;
+  private readonly attempts: DeliveryAttempts;
+  private shuttingDown = false;
 
   constructor(private readonly o: SubscriptionsOptions) {
     this.persister = new OffsetPersister({ store: o.store, logger: o.logger, onFatal: o.onFatal });
+    this.attempts = new DeliveryAttempts({ meta: o.store.meta, keyOf: metaKeys.groupAttempts, logger: o.logger, onFatal: o.onFatal });
     this.textLog = new ClientTextLog({ logger: o.logger, onSuppressed: () => o.metrics.protocol.clientTextSuppressed.inc() });
     for (const g of o.store.durableGroups()) {
-      this.groups.set(g.name, this.newGroup(g.name, true, g.maxBatchSize, g.offset));
+      const group = this.newGroup(g.name, true, g.maxBatchSize, g.offset);
+      // Failed deliveries of the unacked batch count on after a restart (dead-lettering).
+      const [failed] = this.attempts.pending(g.name, g.offset).filter(([last]) => last <= o.store.lastOffset);
+      if (failed) {
+        group.carry = { attempts: failed[1].attempts, last: failed[0] };
+        group.lastError = failed[1].lastError;
+      }
+      this.groups.set(g.name, group);
       o.metrics.lastOffsetProcessed.set({ group: g.name }, g.offset);
     }
     o.metrics.numGroups.set(this.groups.size);
@@ -200,6 +214,7 @@ export class Subscriptions {
       batchCharged: 0,
       carry: undefined,
       redeliveries: 0,
+      failureWrite: undefined,
       lastError: '',
       ackDeadlineMs: undefined,
     };
@@ -277,6 +292,7 @@ export class Subscriptions {
     g.retryTimer = undefined;
     g.offset = offset;
     this.persister.forget(name);
+    await this.attempts.forget(name);
     await store.commitGroupOffset(name, offset);
     this.o.metrics.lastOffsetProcessed.set({ group: name }, offset);
     this.o.metrics.groupLag.set({ group: name }, store.lastOffset - offset);
@@ -292,6 +308,7 @@ export class Subscriptions {
     if (this.groups.get(name) === g) this.removeGroup(g, 'group deleted by an administrator');
     if (g.durable) {
       this.persister.forget(name);
+      await this.attempts.forget(name);
       await this.o.store.deleteGroup(name);
     }
     return { deleted: true, disconnected };
@@ -461,6 +478,16 @@ export class Subscriptions {
         g.again = true;
         continue;
       }
+      if (batch.attempts > 0 && g.failureWrite) {
+        // A redelivery only once its failures are stored: the attempt count never goes back.
+        const w = g.failureWrite;
+        await w;
+        if (g.failureWrite === w) g.failureWrite = undefined;
+        if (g.removed || g.batch !== batch || g.inflight) {
+          g.again = true;
+          continue;
+        }
+      }
       const member = this.pick(g);
       if (!member) return;
       batch.attempts++;
@@ -504,6 +531,7 @@ export class Subscriptions {
     this.o.metrics.lastOffsetProcessed.set({ group: g.name }, batch.last);
     this.o.metrics.groupLag.set({ group: g.name }, this.o.store.lastOffset - batch.last);
     if (!g.removed) this.persister.request(g.name, batch.last);
+    void this.attempts.settled(g.name, batch.last);
     return true;
   }
 
@@ -584,7 +612,17 @@ export class Subscriptions {
     // The next batch may be delivered before this commit is on disk: after a crash the group
     // resumes from the last persisted ack, so delivery stays at-least-once.
     if (g.durable && !g.removed) this.persister.request(g.name, last);
+    if (g.durable) void this.attempts.settled(g.name, last);
     this.pump(g);
+  }
+
+  /**
+   * Stores a durable group's failed deliveries when the Stream dead-letters (the count must
+   * survive a restart); the next delivery of the batch waits for it (pumpLoop).
+   */
+  private recordFailure(g: Group, batch: Batch): void {
+    if (this.shuttingDown || !g.durable || this.o.deadLetter?.maxAttempts() === undefined) return;
+    g.failureWrite = this.attempts.recorded(g.name, batch.last, { attempts: batch.attempts, lastError: g.lastError });
   }
 
   private onNack(g: Group, m: Member, reason: string, offset?: number): void {
@@ -596,6 +634,7 @@ export class Subscriptions {
     g.batch.notBefore = Date.now() + delay;
     g.batch.avoid = m.id;
     g.lastError = `nacked: ${reason}`;
+    this.recordFailure(g, g.batch);
     this.o.metrics.nacks.inc({ group: g.name });
     this.textLog.log('info', g.name, { group: g.name, lastIncludedOffset: g.batch.last, attempt: g.batch.attempts, retryInMs: delay }, 'reason', reason, 'batch nacked');
     this.pump(g);
@@ -609,6 +648,7 @@ export class Subscriptions {
     g.batch.avoid = m.id;
     g.batch.notBefore = 0;
     g.lastError = `ack deadline of ${this.o.ackDeadlineMs} ms exceeded`;
+    this.recordFailure(g, g.batch);
     this.o.metrics.ackTimeouts.inc({ group: g.name });
     if (m.congested) {
       // It has not even read the delivery: its HTTP/2 stream still buffers it, and would keep
@@ -645,6 +685,7 @@ export class Subscriptions {
         g.batch.notBefore = 0;
         g.batch.avoid = m.id;
         g.lastError = 'the subscriber disconnected before acking';
+        this.recordFailure(g, g.batch);
       }
     }
     if (g.members.size === 0 && !g.durable) {
@@ -676,10 +717,20 @@ export class Subscriptions {
     return [...this.groups.values()].filter((g) => g.durable && g.offset < offset - 1).map((g) => ({ name: g.name, offset: g.offset }));
   }
 
+  /**
+   * The server is stopping: members about to be cut off by the shutdown have not failed, so
+   * their deliveries are not counted as failed attempts.
+   */
+  stopping(): void {
+    this.shuttingDown = true;
+  }
+
   close(): void {
     this.closed = true;
+    this.shuttingDown = true;
     this.unsubscribe();
     this.persister.close();
+    this.attempts.close();
     for (const g of this.groups.values()) {
       if (g.retryTimer) clearTimeout(g.retryTimer);
       if (g.inflight) clearTimeout(g.inflight.timer);

@@ -36,6 +36,9 @@ export const dev: CommandSpec = {
     'manifests (scaling a Stream, adding or removing Pipelines and Tokens) takes effect without a\n' +
     'restart; an invalid manifest is reported and the last valid state keeps running. State survives\n' +
     'restarts of hadron dev with the same --data. Without -f, runs examples/full.yaml.\n' +
+    'Every partition also accepts CloudEvents over HTTP (binary, structured, batched; docs/http.md) on\n' +
+    'its own port from --http-port; the printed HTTP URL is partition 0\'s, which forwards keyed events\n' +
+    'to the partition that owns their key.\n' +
     'With --tls, partitions serve TLS: a local CA and a server certificate for 127.0.0.1, ::1 and\n' +
     'localhost are made in <data>/tls/ (the CA is kept across runs); clients use the https:// URL\n' +
     'and --ca <data>/tls/ca.crt (or HADRON_CA_FILE).\n' +
@@ -49,6 +52,7 @@ export const dev: CommandSpec = {
     file: { type: 'string', short: 'f', multiple: true, value: 'FILE_OR_DIR', help: 'manifests: a YAML file or a directory of them (default: examples/full.yaml)' },
     data: { type: 'string', value: 'DIR', help: 'state directory (default .hadron)' },
     port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (default 7000)' },
+    'http-port': { type: 'string', value: 'BASE', help: 'first CloudEvents HTTP port: stream k, partition N on BASE+100k+N (default: --port + 5000)' },
     namespace: { type: 'string', value: 'NS', help: 'namespace of the manifests to run (default "default")' },
     tls: { type: 'boolean', help: 'serve TLS with a generated local CA and certificate (in <data>/tls/)' },
     'console-port': { type: 'string', value: 'PORT', help: 'port of the web console on 127.0.0.1 (default 7900; 0 = any free port)' },
@@ -59,6 +63,7 @@ export const dev: CommandSpec = {
     const files = ((v.file as string[] | undefined) ?? [DEFAULT_MANIFESTS]).map((f) => path.resolve(f));
     const dataDir = path.resolve((v.data as string | undefined) ?? '.hadron');
     const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 100 }) ?? 7000;
+    const httpBasePort = intOption(v, 'http-port', this, { min: 1, max: 65535 - 100 }) ?? Math.min(basePort + 5000, 65535 - 100);
     const namespace = (v.namespace as string | undefined) ?? 'default';
     const consolePort = intOption(v, 'console-port', this, { max: 65535 }) ?? 7900;
     if (v['no-console'] && v['console-port'] !== undefined) throw new UsageError('give --console-port or --no-console, not both', this.path);
@@ -75,6 +80,7 @@ export const dev: CommandSpec = {
       manifests: files,
       dataDir,
       basePort,
+      httpBasePort,
       namespace,
       streamBin: streamBin(),
       print: (line) => ctx.out(`hadron dev: ${line}\n`),

@@ -14,6 +14,12 @@
  * Ports: the stream in slot k (slots are given in order of first appearance and kept in
  * dev.json, so addresses survive restarts and edits) serves partition N for clients on
  * `base + 100·k + N` and metrics on `base + 100·k + 50 + N`; at most 50 partitions per stream.
+ * The CloudEvents HTTP ingress (docs/http.md) of partition N is on `httpBase + 100·k + N` (a
+ * separate base, `--http-port`, default base + 5000: the client slot has no free port). Any
+ * partition accepts any event and forwards keyed ones to their owner by the placement rule,
+ * so partition 0's HTTP port is the stream's one HTTP URL, as partition 0 is its bootstrap URL.
+ * Every partition gets HADRON_STREAM_URLS naming every stream of the manifests, so dead-letter
+ * and reply Streams are reached in dev as through their Service in Kubernetes.
  * Every partition announces loopback addresses (HADRON_ADVERTISE_TEMPLATE) in its Metadata
  * stream, and reads the accepted manifests plus `secrets/` (HADRON_MANIFESTS), so scaling,
  * Pipelines and Tokens take effect in the servers themselves; this supervisor only starts and
@@ -51,6 +57,8 @@ export interface DevClusterOptions {
   dataDir: string;
   /** First port (default 7000). */
   basePort: number;
+  /** First CloudEvents HTTP port (default basePort + 5000). */
+  httpBasePort?: number;
   namespace: string;
   /** Path of the `hadron-stream` bin. */
   streamBin: string;
@@ -124,6 +132,17 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   /** The first stream (in slot order), if any runs. */
   firstStream(): string | undefined {
     return [...this.streams.values()].sort((a, b) => a.slot - b.slot)[0]?.name;
+  }
+
+  /** Partition `partition`'s CloudEvents HTTP port. */
+  httpPort(slot: number, partition: number): number {
+    return (this.o.httpBasePort ?? this.o.basePort + 5000) + 100 * slot + partition;
+  }
+
+  /** The CloudEvents HTTP URL of a stream (its partition 0, which forwards by key), if it runs. */
+  httpUrl(stream: string): string | undefined {
+    const r = this.streams.get(stream);
+    return r ? `${this.o.tls ? 'https' : 'http'}://127.0.0.1:${this.httpPort(r.slot, 0)}/` : undefined;
   }
 
   /** Bootstrap URL of a stream (its partition 0), if it runs. */
@@ -269,7 +288,8 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const r of this.streams.values()) {
       streams[r.name] = {
         url: this.url(r.name),
-        partitions: Object.fromEntries([...r.procs.values()].map((p) => [p.o.partition, { pid: p.pid ?? null, port: p.o.clientPort, metricsPort: p.o.metricsPort, state: p.state }])),
+        httpUrl: this.httpUrl(r.name),
+        partitions: Object.fromEntries([...r.procs.values()].map((p) => [p.o.partition, { pid: p.pid ?? null, port: p.o.clientPort, metricsPort: p.o.metricsPort, httpPort: this.httpPort(r.slot, p.o.partition), state: p.state }])),
       };
     }
     writeAtomic(this.stateFile, `${JSON.stringify({ pid: process.pid, basePort: this.o.basePort, slots: this.slots, streams, leftBehind: this.leftBehind }, null, 2)}\n`);
@@ -290,9 +310,9 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const s of [...view.streams.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const slot = this.slotOf(s.metadata.name);
       for (let n = 0; n < Math.min(s.spec.partitions, MAX_DEV_PARTITIONS); n++) {
-        for (const port of [this.clientPort(slot, n), this.clientPort(slot, n) + 50]) {
+        for (const port of [this.clientPort(slot, n), this.clientPort(slot, n) + 50, this.httpPort(slot, n)]) {
           if (!(await portFree(port))) {
-            throw new HadronError('CONFIG_INVALID', `port ${port} on 127.0.0.1 (stream ${s.metadata.name}, partition ${n}) is in use; is another hadron dev running? Choose other ports with --port`);
+            throw new HadronError('CONFIG_INVALID', `port ${port} on 127.0.0.1 (stream ${s.metadata.name}, partition ${n}) is in use; is another hadron dev running? Choose other ports with --port (and --http-port)`);
           }
         }
       }
@@ -409,7 +429,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     if (!r) {
       r = { name, slot: this.slotOf(name), partitions: 0, procs: new Map() };
       this.streams.set(name, r);
-      if (!initial) o.print(`stream ${name} added: ${wanted} partition(s), bootstrap URL ${this.url(name)}`);
+      if (!initial) o.print(`stream ${name} added: ${wanted} partition(s), bootstrap URL ${this.url(name)}, CloudEvents over HTTP at ${this.httpUrl(name)}`);
     } else if (r.partitions !== wanted) {
       o.note(`stream ${name} scaled from ${r.partitions} to ${wanted} partitions`);
     }
@@ -446,6 +466,10 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       HADRON_BIND_HOST: '127.0.0.1',
       HADRON_ADVERTISE_TEMPLATE: '127.0.0.1:{port}',
       HADRON_PARTITION_PORT_BASE: String(this.clientPort(r.slot, 0)),
+      HADRON_HTTP_PORT: String(this.httpPort(r.slot, n)),
+      HADRON_STREAM_URLS: Object.entries(this.slots)
+        .map(([name, slot]) => `${name}=${o.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort(slot, 0)}`)
+        .join(','),
       HADRON_LOG_LEVEL: s.spec.debug ? 'debug' : 'info',
       ...(o.tls ? { HADRON_TLS_CERT_FILE: o.tls.certFile, HADRON_TLS_KEY_FILE: o.tls.keyFile } : {}),
       ...o.env,
@@ -474,7 +498,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
   private printSummary(extra: string[]): void {
     const o = this.o;
     for (const r of [...this.streams.values()].sort((a, b) => a.slot - b.slot)) {
-      o.print(`stream ${r.name}: ${r.partitions} partition(s), bootstrap URL ${this.url(r.name)}`);
+      o.print(`stream ${r.name}: ${r.partitions} partition(s), bootstrap URL ${this.url(r.name)}, CloudEvents over HTTP at ${this.httpUrl(r.name)}`);
     }
     if (this.tokens.size) {
       o.print(`tokens (also in ${this.tokensDir}/); paste one of these lines in another terminal:`);

@@ -18,7 +18,11 @@ test('a Trigger gets its defaults and parses through parseDocument', () => {
     timeoutMs: 10_000,
     retry: { maxAttempts: 5, backoffMs: 500, maxBackoffMs: 30_000 },
     deadLetter: null,
+    reply: null,
   });
+  const withReply = parseTrigger(doc({ sourceStream: 'events', sink: { uri: 'http://s/' }, reply: { stream: 'answers', token: 't-reply' } }));
+  assert.ok(withReply.ok);
+  assert.deepEqual(withReply.value.spec.reply, { stream: 'answers', token: 't-reply' });
   const ref = parseTrigger(doc({ sourceStream: 'events', sink: { ref: { name: 'billing' } } }));
   assert.ok(ref.ok);
   assert.deepEqual(ref.value.spec.sink, { uri: null, ref: { name: 'billing', port: 80, path: '/' } });
@@ -34,12 +38,13 @@ test('an invalid Trigger is refused with every problem named', () => {
       timeoutMs: 'soon',
       retry: { maxAttempts: -1 },
       deadLetter: { stream: 'Bad_Name' },
+      reply: { stream: 'answers' },
       startPoint: { location: 'offset' },
     }),
   );
   assert.ok(!r.ok);
   const all = r.errors.join('\n');
-  for (const m of [/spec.sourceStream/, /spec.filter.types pattern 'a.>.b'/, /spec.sink needs exactly one of uri and ref/, /spec.parallelism/, /spec.timeoutMs/, /spec.retry.maxAttempts/, /spec.deadLetter.stream/, /spec.deadLetter.token/, /spec.startPoint.offset/]) {
+  for (const m of [/spec.sourceStream/, /spec.filter.types pattern 'a.>.b'/, /spec.sink needs exactly one of uri and ref/, /spec.parallelism/, /spec.timeoutMs/, /spec.retry.maxAttempts/, /spec.deadLetter.stream/, /spec.deadLetter.token/, /spec.reply.token must be the name of a Token/, /spec.startPoint.offset/]) {
     assert.match(all, m);
   }
   const uri = parseTrigger(doc({ sourceStream: 'events', sink: { uri: 'ftp://x' } }));

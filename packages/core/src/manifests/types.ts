@@ -118,6 +118,11 @@ export interface TriggerSpec {
   retry: { maxAttempts: number; backoffMs: number; maxBackoffMs: number };
   /** Where events go after `retry.maxAttempts` failures; absent: retried until they succeed. */
   deadLetter: { stream: string; token: string } | null;
+  /**
+   * Where a sink's CloudEvent reply (binary or structured mode in a 2xx answer) is published,
+   * as the Token `token` (pub on `stream`); absent: replies are read and discarded.
+   */
+  reply: { stream: string; token: string } | null;
 }
 
 export type Stream = Resource<'Stream', StreamSpec>;

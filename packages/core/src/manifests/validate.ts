@@ -427,6 +427,13 @@ export function parseTrigger(doc: Obj): Parsed<Trigger> {
     if (!isObj(d) || typeof d.token !== 'string' || !RFC1123_SUBDOMAIN.test(d.token)) c.field('spec.deadLetter.token', 'must be the name of a Token with pub on the dead-letter Stream');
     if (isObj(d)) deadLetter = { stream: String(d.stream), token: String(d.token) };
   }
+  let reply: Trigger['spec']['reply'] = null;
+  if (s.reply !== undefined && s.reply !== null) {
+    const d = s.reply;
+    if (!isObj(d) || typeof d.stream !== 'string' || !RFC1123_SUBDOMAIN.test(d.stream)) c.field('spec.reply.stream', 'must be the name of a Stream');
+    if (!isObj(d) || typeof d.token !== 'string' || !RFC1123_SUBDOMAIN.test(d.token)) c.field('spec.reply.token', 'must be the name of a Token with pub on the reply Stream');
+    if (isObj(d)) reply = { stream: String(d.stream), token: String(d.token) };
+  }
   if (c.errors.length) return { ok: false, errors: c.errors };
   return {
     ok: true,
@@ -443,6 +450,7 @@ export function parseTrigger(doc: Obj): Parsed<Trigger> {
         timeoutMs,
         retry,
         deadLetter,
+        reply,
       },
     },
   };

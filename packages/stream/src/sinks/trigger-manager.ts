@@ -7,6 +7,10 @@
 import type { ControlPlaneSource, ControlPlaneView, Logger } from '@hadron/core';
 import { Counter, type Registry } from 'prom-client';
 import type { DeadLetters } from '../dead-letter.js';
+import { DeliveryAttempts } from '../delivery-attempts.js';
+import { metaKeys } from '../storage/layout.js';
+import type { MetaAccess } from '../storage/partition-store.js';
+import type { VersionedTls } from '../outbound-tls.js';
 import type { Subscriptions } from '../subscriptions.js';
 import { TriggerRunner } from './trigger-runner.js';
 
@@ -22,6 +26,12 @@ export interface TriggerManagerOptions {
   deadLetters: DeadLetters;
   registry: Registry;
   logger: Logger;
+  /** Largest sink reply read (HADRON_MAX_MESSAGE_BYTES). */
+  maxReplyBytes: number;
+  /** The partition's durable key/value state (failed POSTs per event, delivery-attempts.ts). */
+  meta: MetaAccess;
+  /** CA and client certificate for https:// sinks (outbound-tls.ts). */
+  sinkTls?: VersionedTls;
   onFatal: (err: unknown) => void;
 }
 
@@ -29,14 +39,16 @@ export class TriggerManager {
   private readonly runners = new Map<string, { runner: TriggerRunner; digest: string }>();
   private chain: Promise<void> = Promise.resolve();
   private readonly deliveries: Counter<'trigger' | 'outcome'>;
+  private readonly attempts: DeliveryAttempts;
   private readonly onChange = (v: ControlPlaneView): void => {
     this.chain = this.chain.then(() => this.sync(v)).catch((err: unknown) => this.o.onFatal(err));
   };
 
   constructor(private readonly o: TriggerManagerOptions) {
+    this.attempts = new DeliveryAttempts({ meta: o.meta, keyOf: metaKeys.triggerAttempts, logger: o.logger, onFatal: o.onFatal });
     this.deliveries = new Counter({
       name: TRIGGER_METRIC.deliveries,
-      help: 'Trigger sink deliveries by outcome: delivered (2xx), failed (an attempt that will be retried or dead-lettered), dead_lettered, filtered (type not matched).',
+      help: 'Trigger sink deliveries by outcome: delivered (2xx), failed (an attempt that will be retried or dead-lettered), dead_lettered, filtered (type not matched), replied (a CloudEvent reply published to spec.reply), reply_invalid (a reply that is not a valid CloudEvent, dropped), reply_failed (a reply publish that failed and is retried).',
       labelNames: ['trigger', 'outcome'],
       registers: [o.registry],
     });
@@ -58,7 +70,7 @@ export class TriggerManager {
     }
     for (const [name, t] of wanted) {
       if (this.runners.has(name)) continue;
-      const runner = new TriggerRunner({ trigger: t, namespace: this.o.namespace, subscriptions: this.o.subscriptions, deadLetters: this.o.deadLetters, logger: this.o.logger, deliveries: this.deliveries });
+      const runner = new TriggerRunner({ trigger: t, namespace: this.o.namespace, subscriptions: this.o.subscriptions, deadLetters: this.o.deadLetters, logger: this.o.logger, deliveries: this.deliveries, maxReplyBytes: this.o.maxReplyBytes, attempts: this.attempts, ...(this.o.sinkTls ? { tls: this.o.sinkTls } : {}) });
       this.runners.set(name, { runner, digest: JSON.stringify(t.spec) });
       await runner.start();
     }
@@ -69,5 +81,6 @@ export class TriggerManager {
     await this.chain.catch(() => undefined);
     for (const r of this.runners.values()) r.runner.stop();
     this.runners.clear();
+    this.attempts.close();
   }
 }

@@ -29,6 +29,8 @@
  * Meta keys (UTF-8 strings; `/` separates a prefix from a name):
  *   g/{group}           durable group model, JSON {"maxBatchSize":n}
  *   o/{group}           durable group's last acked offset, u64 (8 bytes LE via u48+u16)
+ *   a/{group}           failed deliveries of its unacked batches, JSON (delivery-attempts.ts)
+ *   t/{trigger}         failed POSTs of a Trigger's unacked events, JSON (delivery-attempts.ts)
  *   r/start             first readable offset after retention, u64
  *   r/compacted-at      unix ms of the last compaction run, u64
  *   p/{pipeline}/l                       last source offset scanned for instance creation, u64
@@ -191,6 +193,8 @@ export function decodeMetaBatch(buf: Buffer, pos: number): { ops: MetaOp[]; size
 export const metaKeys = {
   group: (name: string): string => `g/${name}`,
   groupOffset: (name: string): string => `o/${name}`,
+  groupAttempts: (name: string): string => `a/${name}`,
+  triggerAttempts: (name: string): string => `t/${name}`,
   logStart: 'r/start',
   compactedAt: 'r/compacted-at',
   GROUP_PREFIX: 'g/',
