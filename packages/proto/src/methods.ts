@@ -12,4 +12,7 @@ export const METHOD = {
   readEvents: '/stream.Inspection/ReadEvents',
   resetGroup: '/stream.GroupAdmin/ResetGroup',
   deleteGroup: '/stream.GroupAdmin/DeleteGroup',
+  replicaFetch: '/stream.Replication/Fetch',
+  replicaState: '/stream.Replication/ReplicaState',
+  readReplica: '/stream.Replication/ReadReplica',
 } as const;

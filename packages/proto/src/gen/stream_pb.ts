@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMiRAoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNIhYKFFBhcnRpdGlvbkluZm9SZXF1ZXN0IvoBChVQYXJ0aXRpb25JbmZvUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEg4KBnN0cmVhbRgCIAEoCRIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIQCghzZWdtZW50cxgGIAEoDRIoCglyZXRlbnRpb24YByABKAsyFS5zdHJlYW0uUmV0ZW50aW9uSW5mbxIhCgZncm91cHMYCCADKAsyES5zdHJlYW0uR3JvdXBJbmZvEhoKEmxhc3RfZXZlbnRfdGltZV9tcxgJIAEoA0oECAoQECKYAQoNUmV0ZW50aW9uSW5mbxIQCghzdHJhdGVneRgBIAEoCRIZChFyZXRlbnRpb25fc2Vjb25kcxgCIAEoBBIRCgltYXhfYnl0ZXMYAyABKAQSEwoLbGFzdF9ydW5fbXMYBCABKAMSGQoRbGFzdF9yZW1vdmVkX2Zyb20YBSABKAQSFwoPbGFzdF9yZW1vdmVkX3RvGAYgASgEIuQBCglHcm91cEluZm8SDAoEbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEhQKDGFja2VkX29mZnNldBgEIAEoBBILCgNsYWcYBSABKAQSHgoWb2xkZXN0X3VuYWNrZWRfdGltZV9tcxgGIAEoAxIPCgdtZW1iZXJzGAcgASgNEhwKFGluZmxpZ2h0X2xhc3Rfb2Zmc2V0GAggASgEEhgKEGluZmxpZ2h0X2F0dGVtcHQYCSABKA0SFAoMcmVkZWxpdmVyaWVzGAogASgEIjIKEVJlYWRFdmVudHNSZXF1ZXN0Eg4KBm9mZnNldBgBIAEoBBINCgVjb3VudBgCIAEoDSJ7ChJSZWFkRXZlbnRzUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEicKBmV2ZW50cxgCIAMoCzIXLnN0cmVhbS5TdG9yZWRFdmVudEluZm8SFAoMZmlyc3Rfb2Zmc2V0GAMgASgEEhMKC2xhc3Rfb2Zmc2V0GAQgASgEImUKD1N0b3JlZEV2ZW50SW5mbxIOCgZvZmZzZXQYASABKAQSDwoHdGltZV9tcxgCIAEoAxIcCgVldmVudBgDIAEoCzINLnN0cmVhbS5FdmVudBITCgt1bmRlY29kYWJsZRgEIAEoDCKhAQoRUmVzZXRHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgSIgoJYmVnaW5uaW5nGAMgASgLMg0uc3RyZWFtLkVtcHR5SAASHwoGbGF0ZXN0GAQgASgLMg0uc3RyZWFtLkVtcHR5SAASEAoGb2Zmc2V0GAUgASgESAASEQoHdGltZV9tcxgGIAEoA0gAQgQKAnRvInoKElJlc2V0R3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVcHJldmlvdXNfYWNrZWRfb2Zmc2V0GAIgASgEEhQKDGFja2VkX29mZnNldBgDIAEoBBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgEIAEoDSIyChJEZWxldGVHcm91cFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSDQoFZm9yY2UYAiABKAgiVwoTRGVsZXRlR3JvdXBSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SDwoHZGVsZXRlZBgCIAEoCBIcChRtZW1iZXJzX2Rpc2Nvbm5lY3RlZBgDIAEoDSorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEy8AEKCkluc3BlY3Rpb24STwoOUGlwZWxpbmVTdGF0dXMSHS5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXF1ZXN0Gh4uc3RyZWFtLlBpcGVsaW5lU3RhdHVzUmVzcG9uc2USTAoNUGFydGl0aW9uSW5mbxIcLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVxdWVzdBodLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVzcG9uc2USQwoKUmVhZEV2ZW50cxIZLnN0cmVhbS5SZWFkRXZlbnRzUmVxdWVzdBoaLnN0cmVhbS5SZWFkRXZlbnRzUmVzcG9uc2UymQEKCkdyb3VwQWRtaW4SQwoKUmVzZXRHcm91cBIZLnN0cmVhbS5SZXNldEdyb3VwUmVxdWVzdBoaLnN0cmVhbS5SZXNldEdyb3VwUmVzcG9uc2USRgoLRGVsZXRlR3JvdXASGi5zdHJlYW0uRGVsZXRlR3JvdXBSZXF1ZXN0Ghsuc3RyZWFtLkRlbGV0ZUdyb3VwUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMiRAoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNIhYKFFBhcnRpdGlvbkluZm9SZXF1ZXN0Ir0CChVQYXJ0aXRpb25JbmZvUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEg4KBnN0cmVhbRgCIAEoCRIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIQCghzZWdtZW50cxgGIAEoDRIoCglyZXRlbnRpb24YByABKAsyFS5zdHJlYW0uUmV0ZW50aW9uSW5mbxIhCgZncm91cHMYCCADKAsyES5zdHJlYW0uR3JvdXBJbmZvEhoKEmxhc3RfZXZlbnRfdGltZV9tcxgJIAEoAxIlCghyZXBsaWNhcxgKIAMoCzITLnN0cmVhbS5SZXBsaWNhSW5mbxIaChJyZXBsaWNhdGlvbl9mYWN0b3IYCyABKA1KBAgMEBAiiAEKC1JlcGxpY2FJbmZvEhEKCXBhcnRpdGlvbhgBIAEoDRIWCg5kdXJhYmxlX29mZnNldBgCIAEoBBISCgpsYWdfZXZlbnRzGAMgASgEEhMKC2xhZ19zZWNvbmRzGAQgASgBEg8KB2luX3N5bmMYBSABKAgSFAoMbGFzdF9zZWVuX21zGAYgASgDIpgBCg1SZXRlbnRpb25JbmZvEhAKCHN0cmF0ZWd5GAEgASgJEhkKEXJldGVudGlvbl9zZWNvbmRzGAIgASgEEhEKCW1heF9ieXRlcxgDIAEoBBITCgtsYXN0X3J1bl9tcxgEIAEoAxIZChFsYXN0X3JlbW92ZWRfZnJvbRgFIAEoBBIXCg9sYXN0X3JlbW92ZWRfdG8YBiABKAQi5AEKCUdyb3VwSW5mbxIMCgRuYW1lGAEgASgJEg8KB2R1cmFibGUYAiABKAgSFgoObWF4X2JhdGNoX3NpemUYAyABKA0SFAoMYWNrZWRfb2Zmc2V0GAQgASgEEgsKA2xhZxgFIAEoBBIeChZvbGRlc3RfdW5hY2tlZF90aW1lX21zGAYgASgDEg8KB21lbWJlcnMYByABKA0SHAoUaW5mbGlnaHRfbGFzdF9vZmZzZXQYCCABKAQSGAoQaW5mbGlnaHRfYXR0ZW1wdBgJIAEoDRIUCgxyZWRlbGl2ZXJpZXMYCiABKAQiMgoRUmVhZEV2ZW50c1JlcXVlc3QSDgoGb2Zmc2V0GAEgASgEEg0KBWNvdW50GAIgASgNInsKElJlYWRFdmVudHNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SJwoGZXZlbnRzGAIgAygLMhcuc3RyZWFtLlN0b3JlZEV2ZW50SW5mbxIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQiZQoPU3RvcmVkRXZlbnRJbmZvEg4KBm9mZnNldBgBIAEoBBIPCgd0aW1lX21zGAIgASgDEhwKBWV2ZW50GAMgASgLMg0uc3RyZWFtLkV2ZW50EhMKC3VuZGVjb2RhYmxlGAQgASgMIqEBChFSZXNldEdyb3VwUmVxdWVzdBINCgVncm91cBgBIAEoCRINCgVmb3JjZRgCIAEoCBIiCgliZWdpbm5pbmcYAyABKAsyDS5zdHJlYW0uRW1wdHlIABIfCgZsYXRlc3QYBCABKAsyDS5zdHJlYW0uRW1wdHlIABIQCgZvZmZzZXQYBSABKARIABIRCgd0aW1lX21zGAYgASgDSABCBAoCdG8iegoSUmVzZXRHcm91cFJlc3BvbnNlEhEKCXBhcnRpdGlvbhgBIAEoDRIdChVwcmV2aW91c19hY2tlZF9vZmZzZXQYAiABKAQSFAoMYWNrZWRfb2Zmc2V0GAMgASgEEhwKFG1lbWJlcnNfZGlzY29ubmVjdGVkGAQgASgNIjIKEkRlbGV0ZUdyb3VwUmVxdWVzdBINCgVncm91cBgBIAEoCRINCgVmb3JjZRgCIAEoCCJXChNEZWxldGVHcm91cFJlc3BvbnNlEhEKCXBhcnRpdGlvbhgBIAEoDRIPCgdkZWxldGVkGAIgASgIEhwKFG1lbWJlcnNfZGlzY29ubmVjdGVkGAMgASgNIrEBChNSZXBsaWNhRmV0Y2hSZXF1ZXN0EhEKCXBhcnRpdGlvbhgBIAEoDRIPCgdyZXBsaWNhGAIgASgNEhQKDGFmdGVyX29mZnNldBgDIAEoBBIWCg5hZnRlcl9jaGVja3N1bRgEIAEoDRIRCgltYXhfYnl0ZXMYBSABKA0SDwoHd2FpdF9tcxgGIAEoDRISCgptZXRhX2Vwb2NoGAcgASgJEhAKCG1ldGFfc2VxGAggASgEIlsKEFJlcGxpY2F0ZWRSZWNvcmQSDgoGb2Zmc2V0GAEgASgEEhQKDHRpbWVzdGFtcF9tcxgCIAEoAxIPCgdwYXlsb2FkGAMgASgMEhAKCGNoZWNrc3VtGAQgASgNIjcKCU1ldGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSDgoGZGVsZXRlGAMgASgIIuoBChRSZXBsaWNhRmV0Y2hSZXNwb25zZRIpCgdyZWNvcmRzGAEgAygLMhguc3RyZWFtLlJlcGxpY2F0ZWRSZWNvcmQSEAoIZGl2ZXJnZWQYAiABKAgSGwoTbGVhZGVyX2ZpcnN0X29mZnNldBgDIAEoBBIaChJsZWFkZXJfbGFzdF9vZmZzZXQYBCABKAQSFQoNbWV0YV9zbmFwc2hvdBgFIAEoCBIfCgRtZXRhGAYgAygLMhEuc3RyZWFtLk1ldGFFbnRyeRISCgptZXRhX2Vwb2NoGAcgASgJEhAKCG1ldGFfc2VxGAggASgEIigKE1JlcGxpY2FTdGF0ZVJlcXVlc3QSEQoJcGFydGl0aW9uGAEgASgNImsKFFJlcGxpY2FTdGF0ZVJlc3BvbnNlEhQKDGZpcnN0X29mZnNldBgBIAEoBBITCgtsYXN0X29mZnNldBgCIAEoBBIVCg1sYXN0X2NoZWNrc3VtGAMgASgNEhEKCW1ldGFfa2V5cxgEIAEoDSJiChJSZWFkUmVwbGljYVJlcXVlc3QSEQoJcGFydGl0aW9uGAEgASgNEhMKC2Zyb21fb2Zmc2V0GAIgASgEEhEKCW1heF9ieXRlcxgDIAEoDRIRCgl3aXRoX21ldGEYBCABKAgqKwoIV3JpdGVBY2sSBwoDQUxMEAASDAoITUFKT1JJVFkQARIICgROT05FEAIy1wIKEFN0cmVhbUNvbnRyb2xsZXISPwoITWV0YWRhdGESFy5zdHJlYW0uTWV0YWRhdGFSZXF1ZXN0Ghguc3RyZWFtLk1ldGFkYXRhUmVzcG9uc2UwARJMCg1TdHJlYW1QdWJsaXNoEhwuc3RyZWFtLlN0cmVhbVB1Ymxpc2hSZXF1ZXN0Gh0uc3RyZWFtLlN0cmVhbVB1Ymxpc2hSZXNwb25zZRJWCg9TdHJlYW1TdWJzY3JpYmUSHi5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlUmVxdWVzdBofLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXNwb25zZSgBMAESXAoRUGlwZWxpbmVTdWJzY3JpYmUSIC5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXF1ZXN0GiEuc3RyZWFtLlBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2UoATABMvABCgpJbnNwZWN0aW9uEk8KDlBpcGVsaW5lU3RhdHVzEh0uc3RyZWFtLlBpcGVsaW5lU3RhdHVzUmVxdWVzdBoeLnN0cmVhbS5QaXBlbGluZVN0YXR1c1Jlc3BvbnNlEkwKDVBhcnRpdGlvbkluZm8SHC5zdHJlYW0uUGFydGl0aW9uSW5mb1JlcXVlc3QaHS5zdHJlYW0uUGFydGl0aW9uSW5mb1Jlc3BvbnNlEkMKClJlYWRFdmVudHMSGS5zdHJlYW0uUmVhZEV2ZW50c1JlcXVlc3QaGi5zdHJlYW0uUmVhZEV2ZW50c1Jlc3BvbnNlMpkBCgpHcm91cEFkbWluEkMKClJlc2V0R3JvdXASGS5zdHJlYW0uUmVzZXRHcm91cFJlcXVlc3QaGi5zdHJlYW0uUmVzZXRHcm91cFJlc3BvbnNlEkYKC0RlbGV0ZUdyb3VwEhouc3RyZWFtLkRlbGV0ZUdyb3VwUmVxdWVzdBobLnN0cmVhbS5EZWxldGVHcm91cFJlc3BvbnNlMuUBCgtSZXBsaWNhdGlvbhJCCgVGZXRjaBIbLnN0cmVhbS5SZXBsaWNhRmV0Y2hSZXF1ZXN0Ghwuc3RyZWFtLlJlcGxpY2FGZXRjaFJlc3BvbnNlEkkKDFJlcGxpY2FTdGF0ZRIbLnN0cmVhbS5SZXBsaWNhU3RhdGVSZXF1ZXN0Ghwuc3RyZWFtLlJlcGxpY2FTdGF0ZVJlc3BvbnNlEkcKC1JlYWRSZXBsaWNhEhouc3RyZWFtLlJlYWRSZXBsaWNhUmVxdWVzdBocLnN0cmVhbS5SZXBsaWNhRmV0Y2hSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message stream.Empty
@@ -631,6 +631,20 @@ export type PartitionInfoResponse = Message<"stream.PartitionInfoResponse"> & {
    * @generated from field: int64 last_event_time_ms = 9;
    */
   lastEventTimeMs: bigint;
+
+  /**
+   * This partition's replicas (pods N+1 … N+r−1) as the leader sees them (docs/replication.md).
+   *
+   * @generated from field: repeated stream.ReplicaInfo replicas = 10;
+   */
+  replicas: ReplicaInfo[];
+
+  /**
+   * spec.replicationFactor in effect (1 = no replicas).
+   *
+   * @generated from field: uint32 replication_factor = 11;
+   */
+  replicationFactor: number;
 };
 
 /**
@@ -639,6 +653,60 @@ export type PartitionInfoResponse = Message<"stream.PartitionInfoResponse"> & {
  */
 export const PartitionInfoResponseSchema: GenMessage<PartitionInfoResponse> = /*@__PURE__*/
   messageDesc(file_stream, 18);
+
+/**
+ * @generated from message stream.ReplicaInfo
+ */
+export type ReplicaInfo = Message<"stream.ReplicaInfo"> & {
+  /**
+   * The partition number of the pod holding the copy.
+   *
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * Highest offset the replica reported durable (fsynced).
+   *
+   * @generated from field: uint64 durable_offset = 2;
+   */
+  durableOffset: bigint;
+
+  /**
+   * last_offset − durable_offset.
+   *
+   * @generated from field: uint64 lag_events = 3;
+   */
+  lagEvents: bigint;
+
+  /**
+   * Age (s) of the oldest event the replica does not hold yet; 0 when it holds everything.
+   *
+   * @generated from field: double lag_seconds = 4;
+   */
+  lagSeconds: number;
+
+  /**
+   * Reached the leader within HADRON_REPLICATION_TIMEOUT_MS and holds everything the leader held then.
+   *
+   * @generated from field: bool in_sync = 5;
+   */
+  inSync: boolean;
+
+  /**
+   * Unix ms of the replica's last fetch (0 = never since this process started).
+   *
+   * @generated from field: int64 last_seen_ms = 6;
+   */
+  lastSeenMs: bigint;
+};
+
+/**
+ * Describes the message stream.ReplicaInfo.
+ * Use `create(ReplicaInfoSchema)` to create a new message.
+ */
+export const ReplicaInfoSchema: GenMessage<ReplicaInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 19);
 
 /**
  * @generated from message stream.RetentionInfo
@@ -688,7 +756,7 @@ export type RetentionInfo = Message<"stream.RetentionInfo"> & {
  * Use `create(RetentionInfoSchema)` to create a new message.
  */
 export const RetentionInfoSchema: GenMessage<RetentionInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 19);
+  messageDesc(file_stream, 20);
 
 /**
  * @generated from message stream.GroupInfo
@@ -760,7 +828,7 @@ export type GroupInfo = Message<"stream.GroupInfo"> & {
  * Use `create(GroupInfoSchema)` to create a new message.
  */
 export const GroupInfoSchema: GenMessage<GroupInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 20);
+  messageDesc(file_stream, 21);
 
 /**
  * @generated from message stream.ReadEventsRequest
@@ -786,7 +854,7 @@ export type ReadEventsRequest = Message<"stream.ReadEventsRequest"> & {
  * Use `create(ReadEventsRequestSchema)` to create a new message.
  */
 export const ReadEventsRequestSchema: GenMessage<ReadEventsRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 21);
+  messageDesc(file_stream, 22);
 
 /**
  * @generated from message stream.ReadEventsResponse
@@ -818,7 +886,7 @@ export type ReadEventsResponse = Message<"stream.ReadEventsResponse"> & {
  * Use `create(ReadEventsResponseSchema)` to create a new message.
  */
 export const ReadEventsResponseSchema: GenMessage<ReadEventsResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 22);
+  messageDesc(file_stream, 23);
 
 /**
  * @generated from message stream.StoredEventInfo
@@ -854,7 +922,7 @@ export type StoredEventInfo = Message<"stream.StoredEventInfo"> & {
  * Use `create(StoredEventInfoSchema)` to create a new message.
  */
 export const StoredEventInfoSchema: GenMessage<StoredEventInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 23);
+  messageDesc(file_stream, 24);
 
 /**
  * @generated from message stream.ResetGroupRequest
@@ -909,7 +977,7 @@ export type ResetGroupRequest = Message<"stream.ResetGroupRequest"> & {
  * Use `create(ResetGroupRequestSchema)` to create a new message.
  */
 export const ResetGroupRequestSchema: GenMessage<ResetGroupRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 24);
+  messageDesc(file_stream, 25);
 
 /**
  * @generated from message stream.ResetGroupResponse
@@ -941,7 +1009,7 @@ export type ResetGroupResponse = Message<"stream.ResetGroupResponse"> & {
  * Use `create(ResetGroupResponseSchema)` to create a new message.
  */
 export const ResetGroupResponseSchema: GenMessage<ResetGroupResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 25);
+  messageDesc(file_stream, 26);
 
 /**
  * @generated from message stream.DeleteGroupRequest
@@ -963,7 +1031,7 @@ export type DeleteGroupRequest = Message<"stream.DeleteGroupRequest"> & {
  * Use `create(DeleteGroupRequestSchema)` to create a new message.
  */
 export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 26);
+  messageDesc(file_stream, 27);
 
 /**
  * @generated from message stream.DeleteGroupResponse
@@ -992,7 +1060,286 @@ export type DeleteGroupResponse = Message<"stream.DeleteGroupResponse"> & {
  * Use `create(DeleteGroupResponseSchema)` to create a new message.
  */
 export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 27);
+  messageDesc(file_stream, 28);
+
+/**
+ * @generated from message stream.ReplicaFetchRequest
+ */
+export type ReplicaFetchRequest = Message<"stream.ReplicaFetchRequest"> & {
+  /**
+   * The leader's partition.
+   *
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * The partition number of the pod asking (the replica).
+   *
+   * @generated from field: uint32 replica = 2;
+   */
+  replica: number;
+
+  /**
+   * The replica's last offset, fsynced (0 = it holds nothing).
+   *
+   * @generated from field: uint64 after_offset = 3;
+   */
+  afterOffset: bigint;
+
+  /**
+   * CRC-32 of the replica's stored record at after_offset (0 when after_offset is 0).
+   *
+   * @generated from field: uint32 after_checksum = 4;
+   */
+  afterChecksum: number;
+
+  /**
+   * Most payload bytes to return (at least one record is returned).
+   *
+   * @generated from field: uint32 max_bytes = 5;
+   */
+  maxBytes: number;
+
+  /**
+   * Wait up to this long for records when there are none yet.
+   *
+   * @generated from field: uint32 wait_ms = 6;
+   */
+  waitMs: number;
+
+  /**
+   * Which leader process (epoch) and position the replica's copy of the durable state is at.
+   *
+   * @generated from field: string meta_epoch = 7;
+   */
+  metaEpoch: string;
+
+  /**
+   * @generated from field: uint64 meta_seq = 8;
+   */
+  metaSeq: bigint;
+};
+
+/**
+ * Describes the message stream.ReplicaFetchRequest.
+ * Use `create(ReplicaFetchRequestSchema)` to create a new message.
+ */
+export const ReplicaFetchRequestSchema: GenMessage<ReplicaFetchRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 29);
+
+/**
+ * @generated from message stream.ReplicatedRecord
+ */
+export type ReplicatedRecord = Message<"stream.ReplicatedRecord"> & {
+  /**
+   * @generated from field: uint64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * Append time on the leader, Unix ms (kept: retention uses it).
+   *
+   * @generated from field: int64 timestamp_ms = 2;
+   */
+  timestampMs: bigint;
+
+  /**
+   * The stored Event bytes.
+   *
+   * @generated from field: bytes payload = 3;
+   */
+  payload: Uint8Array;
+
+  /**
+   * The record's stored CRC-32 (storage layout); the replica recomputes and compares it.
+   *
+   * @generated from field: uint32 checksum = 4;
+   */
+  checksum: number;
+};
+
+/**
+ * Describes the message stream.ReplicatedRecord.
+ * Use `create(ReplicatedRecordSchema)` to create a new message.
+ */
+export const ReplicatedRecordSchema: GenMessage<ReplicatedRecord> = /*@__PURE__*/
+  messageDesc(file_stream, 30);
+
+/**
+ * @generated from message stream.MetaEntry
+ */
+export type MetaEntry = Message<"stream.MetaEntry"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bytes value = 2;
+   */
+  value: Uint8Array;
+
+  /**
+   * @generated from field: bool delete = 3;
+   */
+  delete: boolean;
+};
+
+/**
+ * Describes the message stream.MetaEntry.
+ * Use `create(MetaEntrySchema)` to create a new message.
+ */
+export const MetaEntrySchema: GenMessage<MetaEntry> = /*@__PURE__*/
+  messageDesc(file_stream, 31);
+
+/**
+ * @generated from message stream.ReplicaFetchResponse
+ */
+export type ReplicaFetchResponse = Message<"stream.ReplicaFetchResponse"> & {
+  /**
+   * @generated from field: repeated stream.ReplicatedRecord records = 1;
+   */
+  records: ReplicatedRecord[];
+
+  /**
+   * The replica's copy does not continue the leader's log (different record at after_offset, or
+   * beyond the leader's end, or a gap before the leader's first offset): set it aside, start over.
+   *
+   * @generated from field: bool diverged = 2;
+   */
+  diverged: boolean;
+
+  /**
+   * @generated from field: uint64 leader_first_offset = 3;
+   */
+  leaderFirstOffset: bigint;
+
+  /**
+   * @generated from field: uint64 leader_last_offset = 4;
+   */
+  leaderLastOffset: bigint;
+
+  /**
+   * `meta` replaces the whole durable state (else: changes to apply in order).
+   *
+   * @generated from field: bool meta_snapshot = 5;
+   */
+  metaSnapshot: boolean;
+
+  /**
+   * @generated from field: repeated stream.MetaEntry meta = 6;
+   */
+  meta: MetaEntry[];
+
+  /**
+   * @generated from field: string meta_epoch = 7;
+   */
+  metaEpoch: string;
+
+  /**
+   * @generated from field: uint64 meta_seq = 8;
+   */
+  metaSeq: bigint;
+};
+
+/**
+ * Describes the message stream.ReplicaFetchResponse.
+ * Use `create(ReplicaFetchResponseSchema)` to create a new message.
+ */
+export const ReplicaFetchResponseSchema: GenMessage<ReplicaFetchResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 32);
+
+/**
+ * @generated from message stream.ReplicaStateRequest
+ */
+export type ReplicaStateRequest = Message<"stream.ReplicaStateRequest"> & {
+  /**
+   * The leader's partition.
+   *
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+};
+
+/**
+ * Describes the message stream.ReplicaStateRequest.
+ * Use `create(ReplicaStateRequestSchema)` to create a new message.
+ */
+export const ReplicaStateRequestSchema: GenMessage<ReplicaStateRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 33);
+
+/**
+ * @generated from message stream.ReplicaStateResponse
+ */
+export type ReplicaStateResponse = Message<"stream.ReplicaStateResponse"> & {
+  /**
+   * First and last offset held (first = last + 1 when none).
+   *
+   * @generated from field: uint64 first_offset = 1;
+   */
+  firstOffset: bigint;
+
+  /**
+   * @generated from field: uint64 last_offset = 2;
+   */
+  lastOffset: bigint;
+
+  /**
+   * CRC-32 of the record at last_offset (0 when none).
+   *
+   * @generated from field: uint32 last_checksum = 3;
+   */
+  lastChecksum: number;
+
+  /**
+   * Number of durable-state keys held.
+   *
+   * @generated from field: uint32 meta_keys = 4;
+   */
+  metaKeys: number;
+};
+
+/**
+ * Describes the message stream.ReplicaStateResponse.
+ * Use `create(ReplicaStateResponseSchema)` to create a new message.
+ */
+export const ReplicaStateResponseSchema: GenMessage<ReplicaStateResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 34);
+
+/**
+ * @generated from message stream.ReadReplicaRequest
+ */
+export type ReadReplicaRequest = Message<"stream.ReadReplicaRequest"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: uint64 from_offset = 2;
+   */
+  fromOffset: bigint;
+
+  /**
+   * @generated from field: uint32 max_bytes = 3;
+   */
+  maxBytes: number;
+
+  /**
+   * Also return the whole durable state (meta_snapshot).
+   *
+   * @generated from field: bool with_meta = 4;
+   */
+  withMeta: boolean;
+};
+
+/**
+ * Describes the message stream.ReadReplicaRequest.
+ * Use `create(ReadReplicaRequestSchema)` to create a new message.
+ */
+export const ReadReplicaRequestSchema: GenMessage<ReadReplicaRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 35);
 
 /**
  * How many copies must hold a batch before the publish is acknowledged.
@@ -1137,4 +1484,47 @@ export const GroupAdmin: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stream, 2);
+
+/**
+ * ---------------------------------------------------------------------------------------------
+ * Hadron addition: replication between the pods of one Stream (docs/replication.md). Served only
+ * on the server port (SERVER_PORT, 7001), only to callers presenting the Stream's replication key
+ * in metadata `hadron-replication-key`; client tokens are never accepted here.
+ *
+ * @generated from service stream.Replication
+ */
+export const Replication: GenService<{
+  /**
+   * A replica pulls the records after the ones it holds (a long poll). Its request also reports
+   * what it holds durably, which is what the leader's publish acknowledgements wait for.
+   *
+   * @generated from rpc stream.Replication.Fetch
+   */
+  fetch: {
+    methodKind: "unary";
+    input: typeof ReplicaFetchRequestSchema;
+    output: typeof ReplicaFetchResponseSchema;
+  },
+  /**
+   * A starting leader asks a replica what it holds of the leader's partition.
+   *
+   * @generated from rpc stream.Replication.ReplicaState
+   */
+  replicaState: {
+    methodKind: "unary";
+    input: typeof ReplicaStateRequestSchema;
+    output: typeof ReplicaStateResponseSchema;
+  },
+  /**
+   * A recovering leader reads records (and, with `with_meta`, the durable state) back.
+   *
+   * @generated from rpc stream.Replication.ReadReplica
+   */
+  readReplica: {
+    methodKind: "unary";
+    input: typeof ReadReplicaRequestSchema;
+    output: typeof ReplicaFetchResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_stream, 3);
 
