@@ -191,7 +191,7 @@ export class StreamServer {
       observer: m,
       ...(tls ? { tls } : {}),
       methods: {
-        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth }),
+        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth, replication: this.replication }),
         ...streamControllerMethods({
         stream: cfg.stream,
         partition: cfg.partition,

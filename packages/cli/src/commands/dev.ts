@@ -35,12 +35,15 @@ export const dev: CommandSpec = {
     'restarts of hadron dev with the same --data. Without -f, runs examples/full.yaml.\n' +
     'With --tls, partitions serve TLS: a local CA and a server certificate for 127.0.0.1, ::1 and\n' +
     'localhost are made in <data>/tls/ (the CA is kept across runs); clients use the https:// URL\n' +
-    'and --ca <data>/tls/ca.crt (or HADRON_CA_FILE).',
+    'and --ca <data>/tls/ca.crt (or HADRON_CA_FILE).\n' +
+    'spec.replicationFactor is honoured: partitions replicate to each other on BASE+5000+100k+N with a\n' +
+    'key minted once into <data>/replication/<stream>.key; each partition keeps its whole volume (its\n' +
+    'log, state and the replicas it holds) in <data>/partitions/<stream>-<N>.',
   positionals: [],
   options: {
     file: { type: 'string', short: 'f', multiple: true, value: 'FILE_OR_DIR', help: 'manifests: a YAML file or a directory of them (default: examples/full.yaml)' },
     data: { type: 'string', value: 'DIR', help: 'state directory (default .hadron)' },
-    port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (default 7000)' },
+    port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (metrics +50, replication +5000; default 7000)' },
     namespace: { type: 'string', value: 'NS', help: 'namespace of the manifests to run (default "default")' },
     tls: { type: 'boolean', help: 'serve TLS with a generated local CA and certificate (in <data>/tls/)' },
   },
@@ -48,7 +51,7 @@ export const dev: CommandSpec = {
     const v = ctx.values;
     const files = ((v.file as string[] | undefined) ?? [DEFAULT_MANIFESTS]).map((f) => path.resolve(f));
     const dataDir = path.resolve((v.data as string | undefined) ?? '.hadron');
-    const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 100 }) ?? 7000;
+    const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 5100 }) ?? 7000;
     const namespace = (v.namespace as string | undefined) ?? 'default';
     if (namespace === '') throw new UsageError('--namespace may not be empty', this.path);
     let tls;

@@ -7,11 +7,15 @@
  *   secrets/<token>.yaml       the Secret of each Token, as the operator makes it
  *   tokens/<token>             the bare JWT of each Token
  *   logs/<stream>-<N>.log      each partition process's log
+ *   replication/<stream>.key   the Stream's replication key (minted once, like the operator's
+ *                              Secret <stream>-replication; HADRON_REPLICATION_KEY)
  *   dev.json                   port slots of the streams, pids, the URL of each stream
  *
  * Ports: the stream in slot k (slots are given in order of first appearance and kept in
  * dev.json, so addresses survive restarts and edits) serves partition N for clients on
- * `base + 100·k + N` and metrics on `base + 100·k + 50 + N`; at most 50 partitions per stream.
+ * `base + 100·k + N` and metrics on `base + 100·k + 50 + N`, and replicates (SERVER_PORT) on
+ * `base + 5000 + 100·k + N`; at most 50 partitions per stream. Replicas of partition N live in
+ * `partitions/<stream>-<M>/replicas/N/` of the pods M that hold them (docs/replication.md).
  * Every partition announces loopback addresses (HADRON_ADVERTISE_TEMPLATE) in its Metadata
  * stream, and reads the user's manifests plus `secrets/` (HADRON_MANIFESTS), so scaling,
  * Pipelines and Tokens take effect in the servers themselves; this supervisor only starts and
@@ -19,6 +23,7 @@
  *
  * States: new → starting → running → stopping → stopped. Reconciliations are serialized.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -30,6 +35,8 @@ import { PartitionProcess, type ProcessEvent } from './partition-process.js';
 import { syncTokens, writeAtomic } from './tokens.js';
 
 export const MAX_DEV_PARTITIONS = 50;
+/** Server (replication) ports sit this far above the client ports. */
+export const SERVER_PORT_OFFSET = 5000;
 
 export interface DevClusterOptions {
   /** Manifest files or directories (absolute). */
@@ -92,6 +99,23 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     return this.o.basePort + 100 * slot + partition;
   }
 
+  /** SERVER_PORT (replication) of a partition: a window 5000 above the client ports. */
+  serverPort(slot: number, partition: number): number {
+    return this.clientPort(slot, partition) + SERVER_PORT_OFFSET;
+  }
+
+  /** The Stream's replication key, minted on first use and kept (0600) in `replication/`. */
+  private replicationKey(stream: string): string {
+    const file = path.join(this.o.dataDir, 'replication', `${stream}.key`);
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      const key = randomBytes(32).toString('base64url');
+      writeAtomic(file, key, 0o600);
+      return key;
+    }
+  }
+
   /** Bootstrap URL of a stream (its partition 0), if it runs. */
   url(stream: string): string | undefined {
     const r = this.streams.get(stream);
@@ -123,7 +147,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       await this.manifests.start();
       await this.checkPorts(this.manifests.view());
     }
-    for (const d of ['partitions', 'secrets', 'tokens', 'logs']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
+    for (const d of ['partitions', 'secrets', 'tokens', 'logs', 'replication']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
     this.lock();
     this.created = true;
     if (!fresh) {
@@ -254,7 +278,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const s of [...view.streams.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const slot = this.slotOf(s.metadata.name);
       for (let n = 0; n < Math.min(s.spec.partitions, MAX_DEV_PARTITIONS); n++) {
-        for (const port of [this.clientPort(slot, n), this.clientPort(slot, n) + 50]) {
+        for (const port of [this.clientPort(slot, n), this.clientPort(slot, n) + 50, this.serverPort(slot, n)]) {
           if (!(await portFree(port))) {
             throw new HadronError('CONFIG_INVALID', `port ${port} on 127.0.0.1 (stream ${s.metadata.name}, partition ${n}) is in use; is another hadron dev running? Choose other ports with --port`);
           }
@@ -349,7 +373,9 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       CLIENT_PORT: String(clientPort),
-      SERVER_PORT: '0',
+      SERVER_PORT: String(this.serverPort(r.slot, n)),
+      HADRON_SERVER_PORT_BASE: String(this.serverPort(r.slot, 0)),
+      HADRON_REPLICATION_KEY: this.replicationKey(r.name),
       METRICS_PORT: String(clientPort + 50),
       NAMESPACE: o.namespace,
       STREAM: r.name,
