@@ -49,6 +49,8 @@ export interface FollowerOptions {
   pollMs: number;
   /** Most payload bytes per fetch. */
   maxBytes: number;
+  /** A fetch that has not answered this long after its long poll is abandoned (a dead connection). */
+  fetchTimeoutMs: number;
   maxMessageBytes: number;
 }
 
@@ -65,7 +67,11 @@ export class ReplicaFollower {
 
   constructor(private readonly o: FollowerOptions) {
     this.log = o.logger.child({ replicaOf: o.leader });
-    this.channel = new GrpcChannel(o.leaderUrl, { maxMessageBytes: o.maxMessageBytes, connectTimeoutMs: 2000 });
+    this.channel = this.newChannel();
+  }
+
+  private newChannel(): GrpcChannel {
+    return new GrpcChannel(this.o.leaderUrl, { maxMessageBytes: this.o.maxMessageBytes, connectTimeoutMs: 2000 });
   }
 
   get leader(): number {
@@ -101,6 +107,10 @@ export class ReplicaFollower {
         const msg = err instanceof Error ? err.message : String(err);
         if (msg !== lastError) this.log.warn({ err: msg }, 'replication fetch failed; retrying');
         lastError = msg;
+        // The connection may be dead without knowing it (a cut or black-holed path): start afresh.
+        const old = this.channel;
+        this.channel = this.newChannel();
+        void old.close();
         await sleep(exponentialDelay(failures, { baseMs: 50, maxMs: 1000 }), this.abort.signal);
       }
     }
@@ -120,7 +130,7 @@ export class ReplicaFollower {
     });
     const buf = await this.channel.unary(METHOD.replicaFetch, toBinary(ReplicaFetchRequestSchema, req), {
       metadata: { [REPLICATION_KEY_HEADER]: this.o.key },
-      timeoutMs: this.o.pollMs + 10_000,
+      timeoutMs: this.o.pollMs + this.o.fetchTimeoutMs,
       signal: this.abort.signal,
     });
     const res = fromBinary(ReplicaFetchResponseSchema, buf);

@@ -129,6 +129,7 @@ export class Replication {
         metrics: this.metrics,
         pollMs: this.o.pollMs,
         maxBytes: 4 * 1024 * 1024,
+        fetchTimeoutMs: Math.max(1000, this.o.timeoutMs),
         maxMessageBytes: this.o.maxMessageBytes,
       });
       this.followers.set(n, f);
