@@ -88,6 +88,7 @@ test('leader power loss after fsync:false + ack ALL publishes: the restarted lea
     // Power loss on the leader: everything it did not fdatasync is gone (no rng: nothing unsynced survives).
     simL.powerLoss();
     await leader.repl.close(0);
+    await leader.store.close().catch(() => undefined); // a dead process's files: only its timers matter
     const reopened = await FileStore.open('/pod0', { logger: silentLogger, fs: simL.view(), flushIntervalMs: 600_000 });
     assert.ok(reopened.lastOffset < 200, `the power loss took the unsynced tail (log ends at ${reopened.lastOffset})`);
     await reopened.close();
@@ -101,6 +102,8 @@ test('leader power loss after fsync:false + ack ALL publishes: the restarted lea
   } finally {
     await leader.repl.close(0);
     await replica.repl.close(0);
+    await leader.store.close();
+    await replica.store.close();
   }
 });
 
@@ -114,6 +117,7 @@ test('replica power loss: everything it reported durable (every ack ALL) survive
     const acked = await publishAll(leader, 0, 300);
     simR.powerLoss();
     await replica.repl.close(0);
+    await replica.store.close().catch(() => undefined);
     const copy = await FileStore.open('/pod1/replicas/0', { logger: silentLogger, fs: simR.view(), flushIntervalMs: 600_000 });
     assert.ok(copy.lastOffset >= acked, `the copy holds every acknowledged event (${copy.lastOffset} ≥ ${acked})`);
     const want = await contents(leader.store);
@@ -126,5 +130,7 @@ test('replica power loss: everything it reported durable (every ack ALL) survive
   } finally {
     await leader.repl.close(0);
     await replica.repl.close(0);
+    await leader.store.close();
+    await replica.store.close();
   }
 });

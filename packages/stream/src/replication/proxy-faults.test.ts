@@ -169,6 +169,7 @@ test('delayed, cut mid-batch and black-holed replication: acks only for what the
   } finally {
     await replica.repl.close(0);
     await leader.repl.close(0);
+    await replica.store.close();
     await proxy.close();
   }
   // Everything acknowledged is in the copy, and the copy is the log: same offsets, times, bytes.
@@ -178,5 +179,6 @@ test('delayed, cut mid-batch and black-holed replication: acks only for what the
     assert.deepEqual(await contents(copy), await contents(leader.store));
   } finally {
     await copy.close();
+    await leader.store.close();
   }
 });
