@@ -10,8 +10,11 @@ test('defaults are the full sizes', () => {
   assert.equal(o.events, 1_000_000);
   assert.deepEqual(o.sizes, [1024, 256]);
   assert.deepEqual(o.partitions, [1, 3]);
-  assert.equal(buildWorkloads(o).length, 24);
+  // 24 + 18 replication rows (r = 1, 2, 3 × ALL, MAJORITY, NONE × throughput, latency).
+  assert.equal(buildWorkloads(o).length, 42);
 });
+
+const replRows = (what: 'publish' | 'latency'): string[] => [1, 2, 3].flatMap((r) => ['all', 'majority', 'none'].map((a) => `hadron.repl-${what}.1k.r${r}.${a}`));
 
 test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
   const o = parseOptions(['--only', 'publish', '--events=20000', '--sizes', '1024', '--partitions', '1'], { BENCH_EVENTS: '5', BENCH_WINDOW: '2' });
@@ -21,11 +24,11 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
     buildWorkloads(o).map((s) => s.id),
     // "publish" is a kind and part of the client workload's id: every kind of publish runs
     // (the HTTP ingress rows are publish workloads too).
-    ['hadron.publish.1k.p1', 'nats.js-publish.1k.s1', 'nats.core-publish.1k.s1', 'hadron.client-publish.1k.p1', 'hadron.http-batched.1k.p1', 'hadron.http-single.1k.p1'],
+    ['hadron.publish.1k.p1', 'nats.js-publish.1k.s1', 'nats.core-publish.1k.s1', 'hadron.client-publish.1k.p1', 'hadron.http-batched.1k.p1', 'hadron.http-single.1k.p1', ...replRows('publish')],
   );
   assert.deepEqual(
     buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
-    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', 'hadron.drain.1k', 'hadron.pipeline.5stage'],
+    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', ...replRows('latency'), 'hadron.drain.1k', 'hadron.pipeline.5stage'],
   );
 });
 
