@@ -77,12 +77,9 @@ function nonNegInt(v: unknown): v is number {
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * `spec.replicationFactor` when the manifest leaves it out. DESIGN.md's target is
- * `min(2, partitions)`; it stays 1 until replication is the default (docs/replication.md).
- */
+/** `spec.replicationFactor` when the manifest leaves it out: min(2, partitions) (DESIGN.md, docs/replication.md). */
 export function defaultReplicationFactor(partitions: number): number {
-  return Math.min(1, partitions);
+  return Math.min(2, partitions);
 }
 
 export function parseStream(doc: Obj): Parsed<Stream> {
