@@ -8,90 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GrpcStatusError, HadronError, Status } from '@hadron/core';
-import { encodeEvent } from '@hadron/proto';
-import { RawClient, readAll, startStream, testEvent, until, type TestStream } from '@hadron/testing';
-
-const ALL = 0;
-const MAJORITY = 1;
-const NONE = 2;
-
-async function metric(c: TestStream, p: number, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${c.metricsUrl(p)}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
-
-/** The replica on pod `replica` holds every event and every state change of partition `p`. */
-async function replicaCaughtUp(c: TestStream, p: number, replica: number): Promise<void> {
-  await until(
-    async () => (await metric(c, p, 'hadron_stream_replica_lag_events', `replica="${replica}"`)) === 0 && (await metric(c, p, 'hadron_stream_replica_state_lag_changes', `replica="${replica}"`)) === 0,
-    15_000,
-    `replica ${replica} of partition ${p} caught up`,
-  );
-}
-
-interface Acked {
-  last: number;
-  bytes: Buffer[];
-}
-
-/** Publishes `batches` batches of 10 with `ack`, recording what was acknowledged. */
-async function publishBatches(cl: RawClient, tag: string, batches: number, ack: number, acked: Acked[]): Promise<void> {
-  for (let b = 0; b < batches; b++) {
-    const evs = Array.from({ length: 10 }, (_, i) => testEvent(0, { id: `${tag}-${b}-${i}`, data: Buffer.alloc(100 + i, b) }));
-    const r = await cl.publish(evs, { fsync: true, ack });
-    acked.push({ last: r.offset, bytes: evs.map((e) => Buffer.from(encodeEvent(e))) });
-  }
-}
-
-async function checkAcked(cl: RawClient, acked: Acked[]): Promise<void> {
-  const max = Math.max(...acked.map((a) => a.last));
-  const all = await readAll(cl, max);
-  assert.deepEqual(all.slice(0, max).map((e) => e.offset), Array.from({ length: max }, (_, i) => i + 1), 'offsets dense from 1');
-  for (const a of acked) {
-    const got = all.slice(a.last - a.bytes.length, a.last).map((e) => Buffer.from(encodeEvent(e.event)));
-    assert.deepEqual(got, a.bytes, `acknowledged batch ending at ${a.last} is back, byte-identical`);
-  }
-}
-
-for (const r of [2, 3] as const) {
-  for (const ack of [ALL, MAJORITY, NONE]) {
-    test(`r=${r} ack ${['ALL', 'MAJORITY', 'NONE'][ack]}: kill -9 the leader, delete its volume, restart: every acknowledged event and the group offset come back`, async () => {
-      await using c = await startStream({ partitions: 3, spec: { replicationFactor: r }, env: { HADRON_REPLICATION_TIMEOUT_MS: '5000' } });
-      const cl = new RawClient(c.url(0), c.tokens.full);
-      const acked: Acked[] = [];
-      await Promise.all([publishBatches(cl, 'a', 30, ack, acked), publishBatches(cl, 'b', 30, ack, acked)]);
-      // A durable group acks the first 100 events.
-      const sub = cl.subscribe({ group: 'g', durable: true, maxBatchSize: 50, start: { beginning: true } });
-      let seen = 0;
-      while (seen < 100) {
-        const d = await sub.next();
-        seen = d.lastIncludedOffset;
-        sub.ack();
-      }
-      sub.close();
-      assert.equal(seen, 100);
-      // Every replica holds all events and the group's offset (the state lag counts the commit).
-      for (let i = 1; i < r; i++) await replicaCaughtUp(c, 0, i);
-      await cl.close();
-      await c.kill(0, 'SIGKILL');
-      fs.rmSync(path.join(c.dataDir, 'events-0'), { recursive: true, force: true });
-      await c.startPartition(0);
-      assert.equal(await metric(c, 0, 'hadron_stream_replication_recovered_records'), 600, 'all 600 events taken back');
-      const cl2 = new RawClient(c.url(0), c.tokens.full);
-      await checkAcked(cl2, acked);
-      // The group resumes after what it acked.
-      const sub2 = cl2.subscribe({ group: 'g', durable: true, maxBatchSize: 10, start: { beginning: true } });
-      const d = await sub2.next();
-      assert.equal(d.lastIncludedOffset - d.events.length + 1, 101, 'group resumes at offset 101');
-      sub2.close();
-      // New publishes continue after the recovered log and replicate again.
-      const more = await cl2.publish([testEvent(1)], { ack: ALL });
-      assert.equal(more.offset, 601);
-      await cl2.close();
-    });
-  }
-}
+import { RawClient, startStream, streamManifest, testEvent, until } from '@hadron/testing';
+import { ALL, MAJORITY, NONE, checkAcked, metric, publishBatches, replicaCaughtUp, type Acked } from './replication-test-support.js';
 
 test('replica paused (SIGSTOP): ack ALL fails with UNAVAILABLE naming it within the timeout; MAJORITY with r=3 keeps acking; after SIGCONT it catches up', async () => {
   await using c = await startStream({ partitions: 3, spec: { replicationFactor: 3 }, env: { HADRON_REPLICATION_TIMEOUT_MS: '1500' } });
@@ -159,4 +77,38 @@ test('the replication service refuses client tokens and wrong keys', async () =>
   assert.ok(err instanceof GrpcStatusError && err.grpcStatus === Status.UNIMPLEMENTED, `client port: ${String(err)}`);
   await ch.close();
   await client.close();
+});
+
+test('replicationFactor raised live: the new replica catches up from sealed segments and the tail while the leader serves; retention runs on it; lowered again, its copy stops', async () => {
+  await using c = await startStream({
+    partitions: 2,
+    spec: { replicationFactor: 1 },
+    retention: { strategy: 'time', retentionSeconds: 2 },
+    env: { HADRON_SEGMENT_BYTES: '8192', HADRON_COMPACTION_INTERVAL_SECONDS: '1', HADRON_REPLICATION_TIMEOUT_MS: '2000' },
+  });
+  const cl = new RawClient(c.url(0), c.tokens.full);
+  const acked: Acked[] = [];
+  // r = 1: ALL is the leader's copy alone, even with pod 1 gone.
+  await c.kill(1, 'SIGKILL');
+  await publishBatches(cl, 'solo', 20, ALL, acked);
+  await c.startPartition(1);
+  const copyDir = path.join(c.dataDir, 'events-1', 'replicas', '0', 'log');
+  assert.equal(fs.existsSync(copyDir), false, 'no copy while r = 1');
+  c.writeManifest('stream.yaml', streamManifest('events', 2, { strategy: 'time', retentionSeconds: 2 }, { replicationFactor: 2 }));
+  // Publishing goes on while the new replica copies the sealed segments and the tail.
+  const during = publishBatches(cl, 'during', 20, NONE, acked);
+  await replicaCaughtUp(c, 0, 1);
+  await during;
+  await publishBatches(cl, 'after', 5, ALL, acked);
+  const segs = fs.readdirSync(copyDir).filter((f) => f.endsWith('.log'));
+  assert.ok(segs.length > 1, `the copy has sealed segments too (${segs.join(',')})`);
+  // Retention (2 s) removes old segments on the leader and then on the replica.
+  await until(async () => (await metric(c, 0, 'hadron_stream_first_offset')) > 1, 20_000, 'retention ran on the leader');
+  await until(() => !fs.readdirSync(copyDir).includes('00000000000000000001.log'), 20_000, 'retention removed the oldest segment of the copy');
+  // Lowered to 1: ALL no longer needs pod 1.
+  c.writeManifest('stream.yaml', streamManifest('events', 2, { strategy: 'time', retentionSeconds: 2 }, { replicationFactor: 1 }));
+  await until(async () => (await metric(c, 0, 'hadron_stream_replication_factor')) === 1, 10_000, 'r = 1 in effect');
+  await c.kill(1, 'SIGKILL');
+  await publishBatches(cl, 'solo-again', 3, ALL, acked);
+  await cl.close();
 });
