@@ -558,14 +558,17 @@ export class EventLog {
     const ranges: Array<{ first: number; last: number }> = [];
     for (const p of batch) {
       const first = offset + 1;
-      p.payloads.forEach((payload, i) => {
+      const stampedTimes = p.stamped?.timestamps;
+      const payloads = p.payloads;
+      for (let i = 0; i < payloads.length; i++) {
         offset++;
-        ts = p.stamped ? p.stamped.timestamps[i]! : Math.max(now, ts);
+        // Copied records keep their leader's time; local ones never go back before it.
+        ts = stampedTimes ? stampedTimes[i]! : ts < now ? now : ts;
         times?.push(ts);
         starts.push(pos);
         if ((offset - seg.base) % INDEX_INTERVAL === 0) newIndex.push([offset, seg.size + pos, ts]);
-        pos = writeRecord(buf, pos, offset, ts, payload);
-      });
+        pos = writeRecord(buf, pos, offset, ts, payloads[i]!);
+      }
       ranges.push({ first, last: offset });
     }
     starts.push(pos);
