@@ -10,7 +10,6 @@
  *
  * States: new → running (`start`) → stopped (`stop`, idempotent).
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GrpcChannel, HadronError, exponentialDelay, type Logger } from '@hadron/core';
 import {
@@ -28,6 +27,7 @@ import {
 } from '@hadron/proto';
 import { FileStore, type FileStoreOptions, type MetaOp, type StoredEvent } from '../storage/partition-store.js';
 import { recordChecksum } from '../storage/layout.js';
+import { nodeStorageFs } from '../storage/file-io.js';
 import type { ReplicationMetrics } from './metrics.js';
 
 export const REPLICATION_KEY_HEADER = 'hadron-replication-key';
@@ -171,7 +171,10 @@ export class ReplicaFollower {
     this.o.metrics.divergedCopies.inc({ leader: String(this.o.leader) });
     await store.close();
     this.store = undefined;
-    await fs.rename(this.o.dir, aside);
+    // Through the storage layer like every other name change, and made durable.
+    const sfs = this.o.store.fs ?? nodeStorageFs;
+    await sfs.rename(this.o.dir, aside);
+    await sfs.fsyncDir(path.dirname(this.o.dir));
     this.metaEpoch = '';
     this.metaSeq = 0n;
     await this.open();

@@ -134,3 +134,40 @@ test('replica power loss: everything it reported durable (every ack ALL) survive
     await replica.store.close();
   }
 });
+
+test('a replica holding records the restarted leader did not take back (it was down then) is told its copy diverged: it moves it aside and copies the new log', async () => {
+  const ports = await freePorts(2);
+  const simL = new SimFs();
+  const simR = new SimFs();
+  let leader = await startPod(simL, 0, ports);
+  let replica = await startPod(simR, 1, ports);
+  try {
+    await publishAll(leader, 0, 100);
+    // The replica goes away; then the leader loses power and its unsynced tail with it.
+    await replica.repl.close(0);
+    await replica.store.close();
+    simL.powerLoss();
+    await leader.repl.close(0);
+    await leader.store.close().catch(() => undefined);
+    // Restarted while its replica is down: nothing to take back from, it continues from its own end.
+    leader = await startPod(simL, 0, ports);
+    assert.ok(leader.store.lastOffset < 100);
+    const ownEnd = leader.store.lastOffset;
+    const { last } = await leader.store.append(Array.from({ length: 5 }, (_, i) => Buffer.from(`new-${i}`)), { fsync: true });
+    // Offsets ownEnd+1 … now name different events on the leader and on the replica's old copy.
+    replica = await startPod(simR, 1, ports);
+    await until(async () => (await leader.repl.replicaStatus())[0]!.durableOffset === last, 10_000, 'replica copied the new log');
+    assert.equal((await replica.repl.metrics.divergedCopies.get()).values[0]?.value, 1, 'the divergence was counted');
+    const aside = simR.list('/pod1/replicas').filter((n) => n.startsWith('0.diverged-'));
+    assert.equal(aside.length, 1, `the old copy was moved aside, not deleted (${simR.list('/pod1/replicas').join(', ')})`);
+    await replica.repl.close(0);
+    const copy = await FileStore.open('/pod1/replicas/0', { logger: silentLogger, fs: simR.view(), flushIntervalMs: 600_000 });
+    assert.deepEqual(await contents(copy), await contents(leader.store), 'the new copy is the leader\'s log');
+    await copy.close();
+  } finally {
+    await leader.repl.close(0);
+    await replica.repl.close(0);
+    await leader.store.close();
+    await replica.store.close();
+  }
+});
