@@ -11,9 +11,12 @@ test('defaults are the full sizes', () => {
   assert.equal(o.events, 1_000_000);
   assert.deepEqual(o.sizes, [1024, 256]);
   assert.deepEqual(o.partitions, [1, 3]);
-  assert.equal(buildWorkloads(o).length, 35);
+  // 35 + 18 replication rows (r = 1, 2, 3 × ALL, MAJORITY, NONE × throughput, latency).
+  assert.equal(buildWorkloads(o).length, 53);
   assert.equal(buildWorkloads(o).filter((s) => s.system === 'kafka').length, 11);
 });
+
+const replRows = (what: 'publish' | 'latency'): string[] => [1, 2, 3].flatMap((r) => ['all', 'majority', 'none'].map((a) => `hadron.repl-${what}.1k.r${r}.${a}`));
 
 test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
   const o = parseOptions(['--only', 'publish', '--events=20000', '--sizes', '1024', '--partitions', '1'], { BENCH_EVENTS: '5', BENCH_WINDOW: '2' });
@@ -34,11 +37,12 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
       'kafka.js-publish.1k.p1',
       'kafka.java-publish-fsync.1k.p1',
       'kafka.js-publish-fsync.1k.p1',
+      ...replRows('publish'),
     ],
   );
   assert.deepEqual(
     buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
-    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', 'hadron.drain.1k', 'hadron.pipeline.5stage'],
+    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', ...replRows('latency'), 'hadron.drain.1k', 'hadron.pipeline.5stage'],
   );
 });
 

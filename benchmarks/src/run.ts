@@ -96,9 +96,11 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
 function oneLine(r: WorkloadResult): string {
   if (r.status === 'skipped' || r.status === 'failed') return `  ${r.status.toUpperCase()}: ${r.reason}`;
   const l = r.latency;
-  const lat = l ? `  p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms (send lag p99 ${l.sendLagP99.toFixed(2)} ms)` : '';
+  // A run without samples (e.g. unsustained from the start) has no percentiles: NaN crosses IPC as null.
+  const f = (n: number | null, d: number): string => (n === null || Number.isNaN(n) ? '?' : n.toFixed(d));
+  const lat = l ? `  p50 ${f(l.p50, 2)} p99 ${f(l.p99, 2)} p99.9 ${f(l.p999, 2)} max ${f(l.max, 1)} ms (send lag p99 ${f(l.sendLagP99, 2)} ms)` : '';
   const extra = r.status === 'unsustained' ? `  UNSUSTAINED: ${r.reason}` : '';
-  return `  ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, ${r.mbPerSec.toFixed(1)} MB/s in ${r.seconds.toFixed(2)} s${lat}${extra}`;
+  return `  ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, ${f(r.mbPerSec, 1)} MB/s in ${f(r.seconds, 2)} s${lat}${extra}`;
 }
 
 async function main(): Promise<number> {

@@ -35,6 +35,10 @@ export interface WorkloadSpec {
   timeoutMs: number;
   /** Hadron: extra server environment. */
   serverEnv?: Record<string, string>;
+  /** Hadron: Stream spec.replicationFactor (default: the spec's default, min(2, partitions)). */
+  replicationFactor?: number;
+  /** Hadron: WriteAck of every publish (0 ALL, the default; 1 MAJORITY; 2 NONE). */
+  ack?: number;
   /** Hadron: write a V8 CPU profile of every server process into this dir. */
   profileDir?: string;
 }

@@ -118,6 +118,38 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
   specs.push({ ...latCommon, id: 'nats.js-latency.1k', system: 'nats', runner: 'nats.js-latency', batch: 1, title: `NATS js.publish() latency @ ${o.rate}/s, 1 KiB, 1 msg/publish` });
   specs.push({ ...latCommon, id: 'nats.core-latency.1k', system: 'nats', runner: 'nats.core-latency', batch: 1, title: `NATS core request latency @ ${o.rate}/s, 1 KiB, 1 msg/request` });
 
+  // Replication (docs/replication.md): 3 partitions with r = 1, 2, 3, every publish with one ack
+  // mode; throughput over all partitions and latency at the offered rate on partition 0.
+  // (A NATS JetStream R3 cluster side by side is not set up yet.)
+  for (const r of [1, 2, 3]) {
+    for (const [ack, name] of [[0, 'all'], [1, 'majority'], [2, 'none']] as const) {
+      const repl = { replicationFactor: r, ack };
+      specs.push({
+        ...base,
+        ...repl,
+        kind: 'publish',
+        events: o.events,
+        eventSize: lat1k,
+        partitions: 3,
+        timeoutMs: pubTimeout(o.events),
+        id: `hadron.repl-publish.1k.r${r}.${name}`,
+        system: 'hadron',
+        runner: 'hadron.publish',
+        title: `Hadron publish 1 KiB × 3 partitions, r=${r}, ack ${name.toUpperCase()} (batch ${o.batch}, ${o.window} in flight/partition, fsync)`,
+      });
+      specs.push({
+        ...latCommon,
+        ...repl,
+        partitions: 3,
+        id: `hadron.repl-latency.1k.r${r}.${name}`,
+        system: 'hadron',
+        runner: 'hadron.latency',
+        batch: o.latencyBatch,
+        title: `Hadron publish latency @ ${o.rate}/s, 1 KiB, partition 0 of 3, r=${r}, ack ${name.toUpperCase()}, fsync`,
+      });
+    }
+  }
+
   const drainCommon = { ...base, kind: 'drain' as const, events: o.drainEvents, eventSize: lat1k, partitions: 1, timeoutMs: 60_000 + (o.drainEvents / 2500) * 1000 };
   specs.push({ ...drainCommon, id: 'hadron.drain.1k', system: 'hadron', runner: 'hadron.drain', title: `Hadron durable group drain, 1 KiB (max batch ${o.drainBatch}, ack per batch)` });
   specs.push({ ...drainCommon, id: 'nats.drain-batchack.1k', system: 'nats', runner: 'nats.drain', maxBatch: o.natsPullBatch, ackMode: 'batch', title: `NATS pull consumer drain, 1 KiB (batches of ${o.natsPullBatch}, AckAll once per batch)` });

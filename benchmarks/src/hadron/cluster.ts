@@ -32,7 +32,7 @@ export async function startHadron(spec: WorkloadSpec): Promise<HadronBench> {
     env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(PRELOAD).href}`.trim();
     env.BENCH_CPU_PROF_DIR = spec.profileDir;
   }
-  const stream = await startStream({ partitions: spec.partitions, env });
+  const stream = await startStream({ partitions: spec.partitions, env, ...(spec.replicationFactor !== undefined ? { spec: { replicationFactor: spec.replicationFactor } } : {}) });
   const channels: GrpcChannel[] = [];
   try {
     for (let p = 0; p < spec.partitions; p++) {
@@ -78,4 +78,9 @@ export async function withHadron(spec: WorkloadSpec, body: (h: HadronBench) => P
   }
   const profiles = h.profiles();
   return profiles.length > 0 ? { ...result, profiles } : result;
+}
+
+/** The replication factor and ack mode of a run, for its params (when the workload sets them). */
+export function replicationParams(spec: WorkloadSpec): Record<string, unknown> {
+  return spec.replicationFactor === undefined ? {} : { replicationFactor: spec.replicationFactor, ack: ['ALL', 'MAJORITY', 'NONE'][spec.ack ?? 0] };
 }

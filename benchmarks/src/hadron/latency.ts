@@ -1,6 +1,6 @@
 /**
  * Publish latency under a fixed offered load (open loop, see lib/open-loop.ts): `rate` events/s
- * of `eventSize` bytes to one partition, fsync on. Events are sent as they come due, at most
+ * of `eventSize` bytes to one partition (partition 0), fsync on, with the workload's ack mode. Events are sent as they come due, at most
  * `batch` per StreamPublish request, with no limit on requests in flight.
  *
  * Check: every event is answered and the partition's last offset equals the events sent.
@@ -9,7 +9,7 @@ import { decodePublishResponse, encodePublishRequest } from '@hadron/proto';
 import { eventPool } from '../lib/events.js';
 import { latencyResult, runOpenLoop } from '../lib/open-loop.js';
 import { check, type WorkloadResult, type WorkloadSpec } from '../types.js';
-import { PUBLISH, withHadron } from './cluster.js';
+import { PUBLISH, replicationParams, withHadron } from './cluster.js';
 import { scrape, serverPublishLatency } from './server-metrics.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -30,7 +30,7 @@ export function hadronLatency(spec: WorkloadSpec): Promise<WorkloadResult> {
       send: async (first, count) => {
         const evs: Buffer[] = [];
         for (let i = first; i < first + count; i++) evs.push(pool[i % pool.length]!);
-        const res = decodePublishResponse(await ch.unary(PUBLISH, encodePublishRequest(evs, true), { metadata: h.metadata }));
+        const res = decodePublishResponse(await ch.unary(PUBLISH, encodePublishRequest(evs, true, spec.ack ?? 0), { metadata: h.metadata }));
         if (res.offset > maxOffset) maxOffset = res.offset;
       },
     });
@@ -53,7 +53,8 @@ export function hadronLatency(spec: WorkloadSpec): Promise<WorkloadResult> {
       verified: `${r.sent} events answered; last offset = ${r.sent}`,
       params: {
         ...(spec.serverEnv ? { serverEnv: spec.serverEnv } : {}),
-        partitions: 1,
+        ...replicationParams(spec),
+        partitions: spec.partitions,
         eventSize: spec.eventSize,
         rate: spec.rate,
         maxBatch: spec.batch,

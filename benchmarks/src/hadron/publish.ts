@@ -11,7 +11,7 @@ import { publishRequestPool } from '../lib/events.js';
 import { now } from '../lib/stats.js';
 import { runWindowed } from '../lib/window.js';
 import { check, throughputResult, type WorkloadResult, type WorkloadSpec } from '../types.js';
-import { PUBLISH, withHadron } from './cluster.js';
+import { PUBLISH, replicationParams, withHadron } from './cluster.js';
 
 /** Distinct pre-encoded requests cycled per partition. */
 const POOL = 8;
@@ -26,8 +26,8 @@ export function hadronPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
     const requests = full + (rest > 0 ? 1 : 0);
     const plans = h.channels.map((ch, p) => ({
       ch,
-      pool: publishRequestPool({ size: spec.eventSize, batch: spec.batch, count: POOL, fsync: true, tag: `p${p}` }),
-      tail: rest > 0 ? publishRequestPool({ size: spec.eventSize, batch: rest, count: 1, fsync: true, tag: `p${p}t` })[0] : undefined,
+      pool: publishRequestPool({ size: spec.eventSize, batch: spec.batch, count: POOL, fsync: true, tag: `p${p}`, ack: spec.ack ?? 0 }),
+      tail: rest > 0 ? publishRequestPool({ size: spec.eventSize, batch: rest, count: 1, fsync: true, tag: `p${p}t`, ack: spec.ack ?? 0 })[0] : undefined,
       offsets: new Set<number>(),
       max: 0,
     }));
@@ -49,7 +49,7 @@ export function hadronPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
     }
     return throughputResult(spec, perPartition * spec.partitions, seconds, {
       verified: [`each of ${spec.partitions} partition(s): ${requests} requests answered with distinct offsets, last offset = ${perPartition}`],
-      params: { ...(spec.serverEnv ? { serverEnv: spec.serverEnv } : {}), partitions: spec.partitions, eventSize: spec.eventSize, batch: spec.batch, windowPerPartition: spec.window, fsync: true },
+      params: { ...(spec.serverEnv ? { serverEnv: spec.serverEnv } : {}), ...replicationParams(spec), partitions: spec.partitions, eventSize: spec.eventSize, batch: spec.batch, windowPerPartition: spec.window, fsync: true },
       notes: ['acked after fdatasync (group commit)'],
     });
   });

@@ -21,13 +21,13 @@ export function benchEvent(id: string, data: Uint8Array): WireEvent {
 }
 
 /** Encoded `StreamPublishRequest`s of `batch` events each, `count` distinct ones. */
-export function publishRequestPool(opts: { size: number; batch: number; count: number; fsync: boolean; tag: string }): Buffer[] {
+export function publishRequestPool(opts: { size: number; batch: number; count: number; fsync: boolean; tag: string; ack?: number }): Buffer[] {
   const data = payload(opts.size);
   const pool: Buffer[] = [];
   for (let k = 0; k < opts.count; k++) {
     const evs: Buffer[] = [];
     for (let i = 0; i < opts.batch; i++) evs.push(encodeEvent(benchEvent(`${opts.tag}-${k}-${i}`, data)));
-    pool.push(encodePublishRequest(evs, opts.fsync));
+    pool.push(encodePublishRequest(evs, opts.fsync, opts.ack ?? 0));
   }
   return pool;
 }

@@ -158,7 +158,7 @@ test('inspection and group commands against a 2-partition stream', async (t) => 
     const info = await run(['stream', 'info'], full);
     assert.equal(info.code, 0, info.err);
     assert.match(info.out, /^stream events: 2 partitions, 2007 events, [\d.]+ (B|KiB), \d+ segments\n/);
-    assert.match(info.out, /PARTITION +ADDRESS +FIRST +LAST +EVENTS +SIZE +SEGMENTS +RETENTION +STATE\n/);
+    assert.match(info.out, /PARTITION +ADDRESS +FIRST +LAST +EVENTS +SIZE +SEGMENTS +RETENTION +REPLICAS +STATE\n/);
     assert.match(info.out, /\nGROUP +DURABLE +MEMBERS +LAG +OLDEST UNACKED\naudit +yes +2 +0 +-\n/);
 
     const list = await run(['group', 'list', '--output', 'json'], full);

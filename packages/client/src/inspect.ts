@@ -67,6 +67,22 @@ export interface PartitionDetails {
   segments: number;
   lastEventTimeMs: number | undefined;
   retention: RetentionInfo;
+  /** spec.replicationFactor in effect (1 = no replicas). */
+  replicationFactor: number;
+  /** This partition's replicas as its leader sees them (docs/replication.md). */
+  replicas: ReplicaInfo[];
+}
+
+/** One replica of a partition, as its leader sees it. */
+export interface ReplicaInfo {
+  /** The partition (pod) number holding the copy. */
+  partition: number;
+  durableOffset: number;
+  lagEvents: number;
+  lagSeconds: number;
+  inSync: boolean;
+  /** Unix ms of its last fetch (undefined = not since the leader started). */
+  lastSeenMs: number | undefined;
 }
 
 /** A consumer group over all partitions. */
@@ -191,6 +207,8 @@ export function aggregate(answers: Awaited<ReturnType<typeof partitionInfos>>, s
         lastRunMs: optTime(r?.lastRunMs ?? 0n),
         lastRemoved: r && r.lastRemovedTo > 0n ? { from: num(r.lastRemovedFrom), to: num(r.lastRemovedTo) } : undefined,
       },
+      replicationFactor: Math.max(1, i.replicationFactor),
+      replicas: i.replicas.map((x) => ({ partition: x.partition, durableOffset: num(x.durableOffset), lagEvents: num(x.lagEvents), lagSeconds: x.lagSeconds, inSync: x.inSync, lastSeenMs: optTime(x.lastSeenMs) })),
     });
     for (const g of i.groups) {
       let agg = groups.get(g.name);

@@ -95,6 +95,7 @@ const deadLetterSchema: SchemaOf<DeadLetterPolicy> = {
 
 export const streamSpecSchema: SchemaOf<StreamSpec> = {
   partitions: { type: 'integer', minimum: 1, maximum: MAX_PARTITIONS, description: 'Number of partitions: the StatefulSet replicas. Scaling down keeps the PVCs of removed partitions.' },
+  replicationFactor: { type: 'integer', minimum: 1, maximum: MAX_PARTITIONS, description: 'Copies of each partition: the leader plus replicas on the next pods (1 … partitions). Default and semantics: docs/replication.md.' },
   debug: { type: 'boolean', default: false, description: 'Debug logging in the partition servers.' },
   retentionPolicy: {
     type: 'object',

@@ -14,4 +14,7 @@ export const METHOD = {
   listTokens: '/stream.Inspection/ListTokens',
   resetGroup: '/stream.GroupAdmin/ResetGroup',
   deleteGroup: '/stream.GroupAdmin/DeleteGroup',
+  replicaFetch: '/stream.Replication/Fetch',
+  replicaState: '/stream.Replication/ReplicaState',
+  readReplica: '/stream.Replication/ReadReplica',
 } as const;

@@ -13,7 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { GrpcServer, HadronError, LocalManifests, type ControlPlaneSource, type ControlPlaneView, type Logger } from '@hadron/core';
 import { KubernetesControlPlane } from '@hadron/k8s';
 import { Authenticator } from './auth.js';
-import { advertisedAddress, type StreamConfig } from './config.js';
+import { advertisedAddress, serverAddress, type StreamConfig } from './config.js';
+import { Replication } from './replication/replication.js';
+import { WRITE_ACK } from './replication/placement.js';
 import { StreamMetrics } from './metrics.js';
 import { Retention } from './retention.js';
 import { streamControllerMethods } from './service.js';
@@ -54,10 +56,11 @@ export class StreamServer {
   private forwarder: PartitionForwarder | undefined;
   private deadLetters: DeadLetters | undefined;
   private triggers: TriggerManager | undefined;
+  private replication: Replication | undefined;
   readonly metrics: StreamMetrics;
   private stopping: Promise<void> | undefined;
   /** Bound ports (useful when configured as 0). */
-  ports = { client: 0, metrics: 0, http: 0 };
+  ports = { client: 0, metrics: 0, http: 0, server: 0 };
 
   constructor(
     readonly config: Readonly<StreamConfig>,
@@ -109,6 +112,7 @@ export class StreamServer {
         ? new LocalManifests({ paths: cfg.manifests, namespace: cfg.namespace, logger: this.log })
         : new KubernetesControlPlane({ namespace: cfg.namespace, stream: cfg.stream, logger: this.log, onWatchError: (kind) => m.watcherErrors[kind].inc() }));
     await this.controlPlane.start();
+    await this.startReplication();
     const auth = new Authenticator(() => this.controlPlane.view());
     this.controlPlane.on('change', () => auth.reset());
 
@@ -187,7 +191,7 @@ export class StreamServer {
       observer: m,
       ...(tls ? { tls } : {}),
       methods: {
-        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth, view }),
+        ...inspectionMethods({ stream: cfg.stream, partition: cfg.partition, store: this.store, subscriptions: this.subscriptions, retention: this.retention, auth, view, replication: this.replication }),
         ...streamControllerMethods({
         stream: cfg.stream,
         partition: cfg.partition,
@@ -200,6 +204,7 @@ export class StreamServer {
         pipelines: this.pipelines,
         partitions: (v) => this.partitions(v),
         maxEventsPerRequest: cfg.maxEventsPerRequest,
+        replication: this.replication,
         }),
       },
     });
@@ -230,7 +235,47 @@ export class StreamServer {
     });
     this.ports.metrics = (this.http.address() as AddressInfo).port;
     this.state = 'running';
-    this.log.info({ tls: cfg.tls !== undefined, clientPort: this.ports.client, httpPort: this.ports.http, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+    this.log.info({ tls: cfg.tls !== undefined, serverPort: this.ports.server, replicationFactor: this.replication?.replicationFactor, clientPort: this.ports.client, httpPort: this.ports.http, metricsPort: this.ports.metrics, partition: cfg.partition, stream: cfg.stream }, 'partition server started');
+  }
+
+  /**
+   * Replication (docs/replication.md): serves replicas on the server port, follows the Stream's
+   * placement live, and takes back from the replicas what they hold beyond this log before
+   * anything else is served.
+   */
+  private async startReplication(): Promise<void> {
+    const cfg = this.config;
+    const view = this.controlPlane.view();
+    Replication.checkKey(view, cfg.stream, cfg.replicationKey);
+    const replication = new Replication({
+      stream: cfg.stream,
+      partition: cfg.partition,
+      dataDir: cfg.dataDir,
+      store: this.store,
+      key: cfg.replicationKey,
+      address: (n) => serverAddress(cfg, n),
+      timeoutMs: cfg.replicationTimeoutMs,
+      recoveryTimeoutMs: cfg.replicationRecoveryTimeoutMs,
+      pollMs: cfg.replicationPollMs,
+      maxMessageBytes: cfg.maxMessageBytes,
+      storeOptions: { segmentBytes: cfg.segmentBytes, flushIntervalMs: cfg.flushIntervalMs, tailCacheBytes: Math.min(cfg.tailCacheBytes, 16 * 1024 * 1024), onFatal: (err) => this.fatal(err) },
+      logger: this.log,
+      registry: this.metrics.registry,
+    });
+    this.replication = replication;
+    this.ports.server = await replication.listen(cfg.serverPort, cfg.host);
+    await replication.apply(view);
+    this.controlPlane.on('change', () => {
+      const v = this.controlPlane.view();
+      const s = v.streams.get(cfg.stream);
+      if (s && s.spec.replicationFactor > 1 && cfg.replicationKey === undefined) {
+        this.log.error({ replicationFactor: s.spec.replicationFactor }, 'replicationFactor > 1 but HADRON_REPLICATION_KEY is not set: this partition keeps no replicas');
+      }
+      void replication.apply(v);
+    });
+    await replication.recover();
+    this.metrics.currentOffset.set(this.store.lastOffset);
+    this.metrics.firstOffset.set(this.store.firstOffset);
   }
 
   /** The CloudEvents HTTP ingress (docs/http.md), forwarding keyed events to their partition. */
@@ -259,6 +304,7 @@ export class StreamServer {
       maxInflight: cfg.httpMaxInflight,
       requestBodyTimeoutMs: cfg.requestBodyTimeoutMs || 30_000,
       ...(tls ? { tls } : {}),
+      replicate: (last) => this.replication!.waitCopies(last, WRITE_ACK.ALL, new AbortController().signal),
     });
     this.ports.http = await this.ingress.listen(port, cfg.host);
   }
@@ -297,6 +343,7 @@ export class StreamServer {
       return;
     }
     if (url === '/metrics') {
+      await this.replication?.leader.updateMetrics().catch(() => undefined);
       this.metrics.corruptRecords.set(this.store.recovery.corruptReads);
       this.metrics.storageBytes.set(this.store.sizeBytes);
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
@@ -334,6 +381,7 @@ export class StreamServer {
       await this.pipelines?.close();
       await this.retention?.stop();
       await this.deadLetters?.close();
+      await this.replication?.close(this.config.shutdownGraceMs);
       await this.store?.close().catch((err: unknown) => this.log.error({ err }, 'closing storage'));
       await this.controlPlane?.close();
       if (this.http?.listening) await new Promise<void>((r) => this.http.close(() => r()));

@@ -64,6 +64,16 @@ export interface StreamConfig {
   streamUrls: ReadonlyMap<string, string>;
   /** Bootstrap URL of another Stream when not in streamUrls (HADRON_STREAM_URL_TEMPLATE). */
   streamUrlTemplate: string;
+  /** Replication (docs/replication.md). Partition n's server port = base + n when set (hadron dev), else SERVER_PORT. */
+  serverPortBase: number | undefined;
+  /** The Stream's pod-to-pod key (HADRON_REPLICATION_KEY); required when replicationFactor > 1. */
+  replicationKey: string | undefined;
+  /** How long a publish waits for its copies before UNAVAILABLE (HADRON_REPLICATION_TIMEOUT_MS). */
+  replicationTimeoutMs: number;
+  /** How long a starting leader waits for its replicas to answer (HADRON_REPLICATION_RECOVERY_TIMEOUT_MS). */
+  replicationRecoveryTimeoutMs: number;
+  /** Long-poll time of a replica's fetch (HADRON_REPLICATION_POLL_MS). */
+  replicationPollMs: number;
 }
 
 export const DEFAULT_ADVERTISE_TEMPLATE = '{stream}-{partition}.{namespace}.svc.cluster.local:{port}';
@@ -132,6 +142,16 @@ function outboundTlsOf(env: Env): StreamConfig['outboundTls'] {
   return { caFile, clientCertFile, clientKeyFile };
 }
 
+/** At least 16 characters: the key is all that stands between the server port and the log. */
+function replicationKeyOf(env: Env): string | undefined {
+  const key = env.HADRON_REPLICATION_KEY;
+  if (key === undefined || key === '') return undefined;
+  if (key.length < 16) {
+    throw new HadronError('CONFIG_INVALID', `invalid configuration: HADRON_REPLICATION_KEY must be at least 16 characters, got ${key.length}`, { context: { variable: 'HADRON_REPLICATION_KEY' } });
+  }
+  return key;
+}
+
 export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
   const podName = envString(env, 'POD_NAME');
   const storageDataPath = envString(env, 'STORAGE_DATA_PATH', '/usr/local/hadron/db');
@@ -182,6 +202,11 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     httpMaxInflight: envInt(env, 'HADRON_HTTP_MAX_INFLIGHT', { def: 1024, min: 1 }),
     streamUrls: parseStreamUrls(env.HADRON_STREAM_URLS),
     streamUrlTemplate: envString(env, 'HADRON_STREAM_URL_TEMPLATE', DEFAULT_STREAM_URL_TEMPLATE),
+    serverPortBase: env.HADRON_SERVER_PORT_BASE === undefined || env.HADRON_SERVER_PORT_BASE === '' ? undefined : envPort(env, 'HADRON_SERVER_PORT_BASE'),
+    replicationKey: replicationKeyOf(env),
+    replicationTimeoutMs: envInt(env, 'HADRON_REPLICATION_TIMEOUT_MS', { def: 5000, min: 10, max: 600_000 }),
+    replicationRecoveryTimeoutMs: envInt(env, 'HADRON_REPLICATION_RECOVERY_TIMEOUT_MS', { def: 10_000, min: 0, max: 3_600_000 }),
+    replicationPollMs: envInt(env, 'HADRON_REPLICATION_POLL_MS', { def: 1000, min: 10, max: 10_000 }),
   };
   // One request must fit in the budget, else a maximum-size publish could never succeed.
   if (cfg.maxInflightRequestBytes < cfg.maxMessageBytes) {
@@ -209,4 +234,15 @@ export function advertisedAddress(cfg: Pick<StreamConfig, 'advertiseTemplate' | 
     .replaceAll('{namespace}', cfg.namespace)
     .replaceAll('{partition}', String(n))
     .replaceAll('{port}', String(port));
+}
+
+/** `host:port` of partition `n`'s server port (replication), from the advertise template. */
+export function serverAddress(cfg: Pick<StreamConfig, 'advertiseTemplate' | 'stream' | 'namespace' | 'serverPort' | 'serverPortBase'>, n: number): string {
+  const port = cfg.serverPortBase !== undefined ? cfg.serverPortBase + n : cfg.serverPort;
+  return cfg.advertiseTemplate
+    .replaceAll('{stream}', cfg.stream)
+    .replaceAll('{namespace}', cfg.namespace)
+    .replaceAll('{partition}', String(n))
+    .replaceAll('{port}', String(port))
+    .replace(/^[a-z]+:\/\//, '');
 }

@@ -62,6 +62,8 @@ export interface InspectionDeps {
   auth: Authenticator;
   /** The control-plane view (Pipelines and Tokens for ListPipelines / ListTokens). */
   view: () => ControlPlaneView;
+  /** This partition's replicas as the leader sees them (docs/replication.md). */
+  replication?: { replicationFactor: number; replicaStatus(): Promise<Array<{ partition: number; durableOffset: number; lagEvents: number; lagSeconds: number; inSync: boolean; lastSeenMs: number }>> };
 }
 
 export function inspectionMethods(d: InspectionDeps): Record<string, MethodDef> {
@@ -140,6 +142,15 @@ async function partitionInfo(d: InspectionDeps, ctx: CallContext): Promise<Uint8
         lastRemovedTo: BigInt(removed?.to ?? 0),
       },
       groups,
+      replicationFactor: d.replication?.replicationFactor ?? 1,
+      replicas: (await d.replication?.replicaStatus())?.map((x) => ({
+        partition: x.partition,
+        durableOffset: BigInt(x.durableOffset),
+        lagEvents: BigInt(x.lagEvents),
+        lagSeconds: x.lagSeconds,
+        inSync: x.inSync,
+        lastSeenMs: BigInt(x.lastSeenMs),
+      })) ?? [],
     }),
   );
 }

@@ -56,6 +56,8 @@ export interface ServiceDeps {
   partitions: (v: ControlPlaneView) => Array<{ partition: number; internal: string; external: string }> | undefined;
   /** HADRON_MAX_EVENTS_PER_REQUEST. */
   maxEventsPerRequest: number;
+  /** Waits until the copies a publish's WriteAck asks for hold its batch (docs/replication.md). */
+  replication?: { waitCopies(last: number, ack: number, signal: AbortSignal): Promise<void> };
 }
 
 
@@ -113,8 +115,9 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
       throw err;
     }
     if (scanned.events.length === 0) throw new HadronError('EMPTY_BATCH', 'validation error: entries batch was empty, no-op');
-    // WriteAck ALL / MAJORITY / NONE: without replicas every mode means "this partition's copy".
     const { last } = await d.store.append(scanned.events, { fsync: scanned.fsync });
+    // WriteAck ALL / MAJORITY / NONE: acknowledged only once that many copies hold the batch.
+    if (d.replication) await d.replication.waitCopies(last, scanned.ack, ctx.signal);
     const m = d.metrics;
     m.publishedEvents.inc(scanned.events.length);
     m.publishedBytes.inc(scanned.bytes);

@@ -21,6 +21,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export const STREAM_BIN = path.join(REPO_ROOT, 'packages', 'stream', 'bin', 'hadron-stream.js');
 
+/** The replication key every test partition gets (HADRON_REPLICATION_KEY; tests may override it in `env`). */
+export const REPLICATION_KEY = 'test-replication-key-0123456789abcdef';
+
 export interface StartStreamOptions {
   partitions?: number;
   stream?: string;
@@ -57,6 +60,7 @@ export class TestStream {
     readonly clientBase: number,
     readonly metricsBase: number,
     readonly httpBase: number,
+    readonly serverBase: number,
     private readonly env: Record<string, string>,
     private readonly keep: boolean,
   ) {}
@@ -93,7 +97,9 @@ export class TestStream {
     const env = {
       ...process.env,
       CLIENT_PORT: String(this.clientBase + p),
-      SERVER_PORT: '0',
+      SERVER_PORT: String(this.serverBase + p),
+      HADRON_SERVER_PORT_BASE: String(this.serverBase),
+      HADRON_REPLICATION_KEY: REPLICATION_KEY,
       METRICS_PORT: String(this.metricsBase + p),
       HADRON_HTTP_PORT: String(this.httpBase + p),
       NAMESPACE: this.namespace,
@@ -183,7 +189,8 @@ export async function startStream(opts: StartStreamOptions = {}): Promise<TestSt
   const clientBase = await freePortRange(span);
   const metricsBase = await freePortRange(span);
   const httpBase = await freePortRange(span);
-  const c = new TestStream(root, stream, opts.namespace ?? 'default', partitions, clientBase, metricsBase, httpBase, opts.env ?? {}, opts.keep ?? false);
+  const serverBase = await freePortRange(span);
+  const c = new TestStream(root, stream, opts.namespace ?? 'default', partitions, clientBase, metricsBase, httpBase, serverBase, opts.env ?? {}, opts.keep ?? false);
   fs.mkdirSync(c.manifestsDir, { recursive: true });
   const tokenSpecs: Record<string, Partial<TokenSpec>> = {
     full: { all: true },

@@ -46,12 +46,16 @@ export const dev: CommandSpec = {
     'Removing partitions that hold undelivered events is refused unless the Stream has the\n' +
     'annotation hadron.rs/allow-partition-loss.\n' +
     'Output: stdout has only what a script would parse (bootstrap URLs, token export lines, the\n' +
-    'console URL, the ready line); everything else (partitions, manifest problems, …) goes to stderr.',
+    'console URL, the ready line); everything else (partitions, manifest problems, …) goes to stderr.' +
+    '\n' +
+    'spec.replicationFactor is honoured: partitions replicate to each other on BASE+6000+100k+N with a\n' +
+    'key minted once into <data>/replication/<stream>.key; each partition keeps its whole volume (its\n' +
+    'log, state and the replicas it holds) in <data>/partitions/<stream>-<N>.',
   positionals: [],
   options: {
     file: { type: 'string', short: 'f', multiple: true, value: 'FILE_OR_DIR', help: 'manifests: a YAML file or a directory of them (default: examples/full.yaml)' },
     data: { type: 'string', value: 'DIR', help: 'state directory (default .hadron)' },
-    port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (default 7000)' },
+    port: { type: 'string', value: 'BASE', help: 'first port: stream k, partition N listens on BASE+100k+N (metrics +50, replication +6000; default 7000)' },
     'http-port': { type: 'string', value: 'BASE', help: 'first CloudEvents HTTP port: stream k, partition N on BASE+100k+N (default: --port + 5000)' },
     namespace: { type: 'string', value: 'NS', help: 'namespace of the manifests to run (default "default")' },
     tls: { type: 'boolean', help: 'serve TLS with a generated local CA and certificate (in <data>/tls/)' },
@@ -62,8 +66,8 @@ export const dev: CommandSpec = {
     const v = ctx.values;
     const files = ((v.file as string[] | undefined) ?? [DEFAULT_MANIFESTS]).map((f) => path.resolve(f));
     const dataDir = path.resolve((v.data as string | undefined) ?? '.hadron');
-    const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 100 }) ?? 7000;
-    const httpBasePort = intOption(v, 'http-port', this, { min: 1, max: 65535 - 100 }) ?? Math.min(basePort + 5000, 65535 - 100);
+    const basePort = intOption(v, 'port', this, { min: 1, max: 65535 - 6100 }) ?? 7000;
+    const httpBasePort = intOption(v, 'http-port', this, { min: 1, max: 65535 - 100 }) ?? basePort + 5000;
     const namespace = (v.namespace as string | undefined) ?? 'default';
     const consolePort = intOption(v, 'console-port', this, { max: 65535 }) ?? 7900;
     if (v['no-console'] && v['console-port'] !== undefined) throw new UsageError('give --console-port or --no-console, not both', this.path);

@@ -1,6 +1,6 @@
 /**
  * `hadron stream info`: every partition (address, first/last offset, events, size, segments,
- * connection state), the totals, and the consumer groups with their lag summed over partitions.
+ * replicas and their lag, connection state), the totals, and the consumer groups with their lag summed over partitions.
  * Exits 1 when a partition did not answer (the others are still shown).
  */
 import { intOption, type CommandSpec } from '../args.js';
@@ -9,7 +9,7 @@ import { OUTPUT_OPTION, TIMEOUT_OPTION, age, bytes, outputOf, table } from '../t
 
 export const streamInfo: CommandSpec = {
   path: ['stream', 'info'],
-  summary: 'Show partitions (offsets, size, state), totals and consumer groups with their lag.',
+  summary: 'Show partitions (offsets, size, replicas, state), totals and consumer groups with their lag.',
   description: 'Asks every partition through the stream.Inspection service (needs `sub` on the stream).',
   positionals: [],
   options: { ...OUTPUT_OPTION, ...TIMEOUT_OPTION },
@@ -36,11 +36,12 @@ export const streamInfo: CommandSpec = {
           bytes(p.sizeBytes),
           String(p.segments),
           p.retention.strategy === 'time' ? `time ${p.retention.retentionSeconds}s` : p.retention.strategy,
+          p.replicas.length === 0 ? '-' : p.replicas.map((x) => `${x.partition}:${x.inSync ? 'in-sync' : `lag ${x.lagEvents}`}`).join(' '),
           health.get(p.partition) ?? 'unknown',
         ]);
-        for (const f of info.failures) rows.push([String(f.partition), '', '', '', '', '', '', '', `error: ${f.error} [${f.code}]`]);
+        for (const f of info.failures) rows.push([String(f.partition), '', '', '', '', '', '', '', '', `error: ${f.error} [${f.code}]`]);
         rows.sort((a, b) => Number(a[0]) - Number(b[0]));
-        ctx.out(table(['PARTITION', 'ADDRESS', 'FIRST', 'LAST', 'EVENTS', 'SIZE', 'SEGMENTS', 'RETENTION', 'STATE'], rows));
+        ctx.out(table(['PARTITION', 'ADDRESS', 'FIRST', 'LAST', 'EVENTS', 'SIZE', 'SEGMENTS', 'RETENTION', 'REPLICAS', 'STATE'], rows));
         ctx.out('\n');
         if (info.groups.length === 0) ctx.out('no consumer groups\n');
         else {

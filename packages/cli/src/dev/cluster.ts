@@ -9,11 +9,15 @@
  *   logs/<stream>-<N>.log      each partition process's log
  *   manifests/NNN-<file>       the manifests in force: copies of the user's files as last
  *                              accepted, which is what the partitions read (see below)
+ *   replication/<stream>.key   the Stream's replication key (minted once, like the operator's
+ *                              Secret <stream>-replication; HADRON_REPLICATION_KEY)
  *   dev.json                   port slots of the streams, pids, the URL of each stream
  *
  * Ports: the stream in slot k (slots are given in order of first appearance and kept in
  * dev.json, so addresses survive restarts and edits) serves partition N for clients on
- * `base + 100·k + N` and metrics on `base + 100·k + 50 + N`; at most 50 partitions per stream.
+ * `base + 100·k + N` and metrics on `base + 100·k + 50 + N`; at most 50 partitions per stream;
+ * it replicates (SERVER_PORT) on `base + 6000 + 100·k + N`. Replicas of partition N live in
+ * `partitions/<stream>-<M>/replicas/N/` of the pods M that hold them (docs/replication.md).
  * The CloudEvents HTTP ingress (docs/http.md) of partition N is on `httpBase + 100·k + N` (a
  * separate base, `--http-port`, default base + 5000: the client slot has no free port). Any
  * partition accepts any event and forwards keyed ones to their owner by the placement rule,
@@ -35,6 +39,7 @@
  *
  * States: new → starting → running → stopping → stopped. Reconciliations are serialized.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -49,6 +54,9 @@ import { syncTokens, writeAtomic } from './tokens.js';
 export const MAX_DEV_PARTITIONS = 50;
 /** While a scale-down is refused, how often it is checked again. */
 export const SCALE_DOWN_RECHECK_MS = 3000;
+
+/** Server (replication) ports sit this far above the client ports. */
+export const SERVER_PORT_OFFSET = 6000;
 
 export interface DevClusterOptions {
   /** Manifest files or directories (absolute). */
@@ -145,6 +153,23 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     return r ? `${this.o.tls ? 'https' : 'http'}://127.0.0.1:${this.httpPort(r.slot, 0)}/` : undefined;
   }
 
+  /** SERVER_PORT (replication) of a partition: a window 6000 above the client ports. */
+  serverPort(slot: number, partition: number): number {
+    return this.clientPort(slot, partition) + SERVER_PORT_OFFSET;
+  }
+
+  /** The Stream's replication key, minted on first use and kept (0600) in `replication/`. */
+  private replicationKey(stream: string): string {
+    const file = path.join(this.o.dataDir, 'replication', `${stream}.key`);
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      const key = randomBytes(32).toString('base64url');
+      writeAtomic(file, key, 0o600);
+      return key;
+    }
+  }
+
   /** Bootstrap URL of a stream (its partition 0), if it runs. */
   url(stream: string): string | undefined {
     const r = this.streams.get(stream);
@@ -176,7 +201,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       await this.manifests.start();
       await this.checkPorts(this.manifests.view());
     }
-    for (const d of ['partitions', 'secrets', 'tokens', 'logs', 'manifests']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
+    for (const d of ['partitions', 'secrets', 'tokens', 'logs', 'manifests', 'replication']) fs.mkdirSync(path.join(o.dataDir, d), { recursive: true });
     this.lock();
     this.created = true;
     if (!fresh) {
@@ -310,7 +335,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     for (const s of [...view.streams.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const slot = this.slotOf(s.metadata.name);
       for (let n = 0; n < Math.min(s.spec.partitions, MAX_DEV_PARTITIONS); n++) {
-        for (const port of [this.clientPort(slot, n), this.clientPort(slot, n) + 50, this.httpPort(slot, n)]) {
+        for (const port of [this.clientPort(slot, n), this.clientPort(slot, n) + 50, this.httpPort(slot, n), this.serverPort(slot, n)]) {
           if (!(await portFree(port))) {
             throw new HadronError('CONFIG_INVALID', `port ${port} on 127.0.0.1 (stream ${s.metadata.name}, partition ${n}) is in use; is another hadron dev running? Choose other ports with --port (and --http-port)`);
           }
@@ -455,7 +480,9 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       CLIENT_PORT: String(clientPort),
-      SERVER_PORT: '0',
+      SERVER_PORT: String(this.serverPort(r.slot, n)),
+      HADRON_SERVER_PORT_BASE: String(this.serverPort(r.slot, 0)),
+      HADRON_REPLICATION_KEY: this.replicationKey(r.name),
       METRICS_PORT: String(clientPort + 50),
       NAMESPACE: o.namespace,
       STREAM: r.name,

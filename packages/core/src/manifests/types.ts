@@ -31,6 +31,11 @@ export type RetentionStrategy = 'time' | 'retain';
 
 export interface StreamSpec {
   partitions: number;
+  /**
+   * Copies of each partition's log (docs/replication.md): the leader (pod N) plus replicas on
+   * pods N+1 … N+r−1 (mod partitions). 1 ≤ r ≤ partitions; default `defaultReplicationFactor()`.
+   */
+  replicationFactor: number;
   debug?: boolean;
   retentionPolicy: { strategy: RetentionStrategy; retentionSeconds?: number | null };
   image: string;

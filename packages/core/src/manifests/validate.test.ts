@@ -116,6 +116,27 @@ test('streams are validated and defaulted', () => {
   assert.match(errs, /spec.pvcVolumeSize must be a quantity/);
 });
 
+test('spec.replicationFactor: default min(2, partitions), 1 ≤ r ≤ partitions', () => {
+  const r = (spec: Record<string, unknown>): ReturnType<typeof parseStream> => parseStream({ metadata: { name: 'events' }, spec: { pvcVolumeSize: '1Gi', ...spec } });
+  const factor = (spec: Record<string, unknown>): number | undefined => {
+    const p = r(spec);
+    return p.ok ? p.value.spec.replicationFactor : undefined;
+  };
+  assert.equal(factor({ partitions: 1 }), 1);
+  assert.equal(factor({ partitions: 3 }), 2);
+  assert.equal(factor({ partitions: 3, replicationFactor: 3 }), 3);
+  assert.equal(factor({ partitions: 3, replicationFactor: 1 }), 1);
+  const errs = (spec: Record<string, unknown>): string => {
+    const p = r(spec);
+    assert.equal(p.ok, false, JSON.stringify(spec));
+    return (p as { errors: string[] }).errors.join('\n');
+  };
+  assert.match(errs({ partitions: 2, replicationFactor: 3 }), /spec.replicationFactor must be ≤ spec.partitions \(2\)/);
+  assert.match(errs({ partitions: 2, replicationFactor: 0 }), /spec.replicationFactor must be an integer ≥ 1, got 0/);
+  assert.match(errs({ partitions: 2, replicationFactor: 1.5 }), /spec.replicationFactor must be an integer ≥ 1, got 1.5/);
+  assert.match(errs({ partitions: 2, replicationFactor: 'two' }), /spec.replicationFactor must be an integer ≥ 1, got "two"/);
+});
+
 test('tokens are validated', () => {
   assert.ok(parseToken({ metadata: { name: 't' }, spec: { streams: { pub: ['events'], sub: [] } } }).ok);
   const bad = parseToken({ metadata: { name: 't' }, spec: { all: 'yes', streams: { pub: 'events' } } });

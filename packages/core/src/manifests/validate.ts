@@ -77,6 +77,11 @@ function nonNegInt(v: unknown): v is number {
 
 // ---------------------------------------------------------------------------------------------
 
+/** `spec.replicationFactor` when the manifest leaves it out: min(2, partitions) (DESIGN.md, docs/replication.md). */
+export function defaultReplicationFactor(partitions: number): number {
+  return Math.min(2, partitions);
+}
+
 export function parseStream(doc: Obj): Parsed<Stream> {
   const c = new Collector(`Stream ${isObj(doc.metadata) ? String(doc.metadata.name) : '?'}`);
   const metadata = meta(c, doc);
@@ -88,6 +93,14 @@ export function parseStream(doc: Obj): Parsed<Stream> {
   if (!nonNegInt(s.partitions) || s.partitions < 1) c.field('spec.partitions', `must be an integer ≥ 1, got ${JSON.stringify(s.partitions)}`);
   else if (s.partitions > 1024) c.field('spec.partitions', `must be ≤ 1024, got ${s.partitions}`);
   if (s.debug !== undefined && typeof s.debug !== 'boolean') c.field('spec.debug', 'must be a boolean');
+  const partitions = nonNegInt(s.partitions) && s.partitions >= 1 ? s.partitions : 1;
+  let replicationFactor = defaultReplicationFactor(partitions);
+  if (s.replicationFactor !== undefined && s.replicationFactor !== null) {
+    const r = s.replicationFactor;
+    if (!nonNegInt(r) || r < 1) c.field('spec.replicationFactor', `must be an integer ≥ 1, got ${JSON.stringify(r)}`);
+    else if (r > partitions) c.field('spec.replicationFactor', `must be ≤ spec.partitions (${partitions}): each copy lives on another partition's pod, got ${r}`);
+    else replicationFactor = r;
+  }
   let retentionPolicy: Stream['spec']['retentionPolicy'] = { strategy: 'time', retentionSeconds: DEFAULT_RETENTION_SECONDS };
   if (s.retentionPolicy !== undefined && s.retentionPolicy !== null) {
     const rp = s.retentionPolicy;
@@ -150,6 +163,7 @@ export function parseStream(doc: Obj): Parsed<Stream> {
       metadata,
       spec: {
         partitions: s.partitions as number,
+        replicationFactor,
         debug: s.debug === true,
         retentionPolicy,
         image: typeof s.image === 'string' ? s.image : '',

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stream.proto.
  */
 export const file_stream: GenFile = /*@__PURE__*/
-  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMieQoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNEh0KBm91dHB1dBgEIAEoCzINLnN0cmVhbS5FdmVudBIUCgxvdXRwdXRfYnl0ZXMYBSABKAQiFgoUUGFydGl0aW9uSW5mb1JlcXVlc3Qi+gEKFVBhcnRpdGlvbkluZm9SZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SDgoGc3RyZWFtGAIgASgJEhQKDGZpcnN0X29mZnNldBgDIAEoBBITCgtsYXN0X29mZnNldBgEIAEoBBISCgpzaXplX2J5dGVzGAUgASgEEhAKCHNlZ21lbnRzGAYgASgNEigKCXJldGVudGlvbhgHIAEoCzIVLnN0cmVhbS5SZXRlbnRpb25JbmZvEiEKBmdyb3VwcxgIIAMoCzIRLnN0cmVhbS5Hcm91cEluZm8SGgoSbGFzdF9ldmVudF90aW1lX21zGAkgASgDSgQIChAQIpgBCg1SZXRlbnRpb25JbmZvEhAKCHN0cmF0ZWd5GAEgASgJEhkKEXJldGVudGlvbl9zZWNvbmRzGAIgASgEEhEKCW1heF9ieXRlcxgDIAEoBBITCgtsYXN0X3J1bl9tcxgEIAEoAxIZChFsYXN0X3JlbW92ZWRfZnJvbRgFIAEoBBIXCg9sYXN0X3JlbW92ZWRfdG8YBiABKAQi5AEKCUdyb3VwSW5mbxIMCgRuYW1lGAEgASgJEg8KB2R1cmFibGUYAiABKAgSFgoObWF4X2JhdGNoX3NpemUYAyABKA0SFAoMYWNrZWRfb2Zmc2V0GAQgASgEEgsKA2xhZxgFIAEoBBIeChZvbGRlc3RfdW5hY2tlZF90aW1lX21zGAYgASgDEg8KB21lbWJlcnMYByABKA0SHAoUaW5mbGlnaHRfbGFzdF9vZmZzZXQYCCABKAQSGAoQaW5mbGlnaHRfYXR0ZW1wdBgJIAEoDRIUCgxyZWRlbGl2ZXJpZXMYCiABKAQiMgoRUmVhZEV2ZW50c1JlcXVlc3QSDgoGb2Zmc2V0GAEgASgEEg0KBWNvdW50GAIgASgNInsKElJlYWRFdmVudHNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SJwoGZXZlbnRzGAIgAygLMhcuc3RyZWFtLlN0b3JlZEV2ZW50SW5mbxIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEwoLbGFzdF9vZmZzZXQYBCABKAQiZQoPU3RvcmVkRXZlbnRJbmZvEg4KBm9mZnNldBgBIAEoBBIPCgd0aW1lX21zGAIgASgDEhwKBWV2ZW50GAMgASgLMg0uc3RyZWFtLkV2ZW50EhMKC3VuZGVjb2RhYmxlGAQgASgMIhYKFExpc3RQaXBlbGluZXNSZXF1ZXN0IkQKFUxpc3RQaXBlbGluZXNSZXNwb25zZRIrCglwaXBlbGluZXMYASADKAsyGC5zdHJlYW0uUGlwZWxpbmVTcGVjSW5mbyKLAQoQUGlwZWxpbmVTcGVjSW5mbxIMCgRuYW1lGAEgASgJEhAKCHRyaWdnZXJzGAIgAygJEhQKDG1heF9wYXJhbGxlbBgDIAEoDRIWCg5zdGFydF9sb2NhdGlvbhgEIAEoCRIpCgZzdGFnZXMYBSADKAsyGS5zdHJlYW0uUGlwZWxpbmVTdGFnZVNwZWMiRgoRUGlwZWxpbmVTdGFnZVNwZWMSDAoEbmFtZRgBIAEoCRIUCgxkZXBlbmRlbmNpZXMYAiADKAkSDQoFYWZ0ZXIYAyADKAkiEwoRTGlzdFRva2Vuc1JlcXVlc3QiNwoSTGlzdFRva2Vuc1Jlc3BvbnNlEiEKBnRva2VucxgBIAMoCzIRLnN0cmVhbS5Ub2tlbkluZm8iqwEKCVRva2VuSW5mbxIMCgRuYW1lGAEgASgJEgsKA2FsbBgCIAEoCBIpCgdzdHJlYW1zGAMgASgLMhguc3RyZWFtLlRva2VuUGVybWlzc2lvbnMSKwoJZXhjaGFuZ2VzGAQgASgLMhguc3RyZWFtLlRva2VuUGVybWlzc2lvbnMSKwoJZW5kcG9pbnRzGAUgASgLMhguc3RyZWFtLlRva2VuUGVybWlzc2lvbnMiLAoQVG9rZW5QZXJtaXNzaW9ucxILCgNwdWIYASADKAkSCwoDc3ViGAIgAygJIqEBChFSZXNldEdyb3VwUmVxdWVzdBINCgVncm91cBgBIAEoCRINCgVmb3JjZRgCIAEoCBIiCgliZWdpbm5pbmcYAyABKAsyDS5zdHJlYW0uRW1wdHlIABIfCgZsYXRlc3QYBCABKAsyDS5zdHJlYW0uRW1wdHlIABIQCgZvZmZzZXQYBSABKARIABIRCgd0aW1lX21zGAYgASgDSABCBAoCdG8iegoSUmVzZXRHcm91cFJlc3BvbnNlEhEKCXBhcnRpdGlvbhgBIAEoDRIdChVwcmV2aW91c19hY2tlZF9vZmZzZXQYAiABKAQSFAoMYWNrZWRfb2Zmc2V0GAMgASgEEhwKFG1lbWJlcnNfZGlzY29ubmVjdGVkGAQgASgNIjIKEkRlbGV0ZUdyb3VwUmVxdWVzdBINCgVncm91cBgBIAEoCRINCgVmb3JjZRgCIAEoCCJXChNEZWxldGVHcm91cFJlc3BvbnNlEhEKCXBhcnRpdGlvbhgBIAEoDRIPCgdkZWxldGVkGAIgASgIEhwKFG1lbWJlcnNfZGlzY29ubmVjdGVkGAMgASgNKisKCFdyaXRlQWNrEgcKA0FMTBAAEgwKCE1BSk9SSVRZEAESCAoETk9ORRACMtcCChBTdHJlYW1Db250cm9sbGVyEj8KCE1ldGFkYXRhEhcuc3RyZWFtLk1ldGFkYXRhUmVxdWVzdBoYLnN0cmVhbS5NZXRhZGF0YVJlc3BvbnNlMAESTAoNU3RyZWFtUHVibGlzaBIcLnN0cmVhbS5TdHJlYW1QdWJsaXNoUmVxdWVzdBodLnN0cmVhbS5TdHJlYW1QdWJsaXNoUmVzcG9uc2USVgoPU3RyZWFtU3Vic2NyaWJlEh4uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlcXVlc3QaHy5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlUmVzcG9uc2UoATABElwKEVBpcGVsaW5lU3Vic2NyaWJlEiAuc3RyZWFtLlBpcGVsaW5lU3Vic2NyaWJlUmVxdWVzdBohLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlc3BvbnNlKAEwATKDAwoKSW5zcGVjdGlvbhJPCg5QaXBlbGluZVN0YXR1cxIdLnN0cmVhbS5QaXBlbGluZVN0YXR1c1JlcXVlc3QaHi5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXNwb25zZRJMCg1QYXJ0aXRpb25JbmZvEhwuc3RyZWFtLlBhcnRpdGlvbkluZm9SZXF1ZXN0Gh0uc3RyZWFtLlBhcnRpdGlvbkluZm9SZXNwb25zZRJDCgpSZWFkRXZlbnRzEhkuc3RyZWFtLlJlYWRFdmVudHNSZXF1ZXN0Ghouc3RyZWFtLlJlYWRFdmVudHNSZXNwb25zZRJMCg1MaXN0UGlwZWxpbmVzEhwuc3RyZWFtLkxpc3RQaXBlbGluZXNSZXF1ZXN0Gh0uc3RyZWFtLkxpc3RQaXBlbGluZXNSZXNwb25zZRJDCgpMaXN0VG9rZW5zEhkuc3RyZWFtLkxpc3RUb2tlbnNSZXF1ZXN0Ghouc3RyZWFtLkxpc3RUb2tlbnNSZXNwb25zZTKZAQoKR3JvdXBBZG1pbhJDCgpSZXNldEdyb3VwEhkuc3RyZWFtLlJlc2V0R3JvdXBSZXF1ZXN0Ghouc3RyZWFtLlJlc2V0R3JvdXBSZXNwb25zZRJGCgtEZWxldGVHcm91cBIaLnN0cmVhbS5EZWxldGVHcm91cFJlcXVlc3QaGy5zdHJlYW0uRGVsZXRlR3JvdXBSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CgxzdHJlYW0ucHJvdG8SBnN0cmVhbSIHCgVFbXB0eSK0AQoFRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEhMKC3NwZWN2ZXJzaW9uGAMgASgJEgwKBHR5cGUYBCABKAkSLQoIb3B0YXR0cnMYBSADKAsyGy5zdHJlYW0uRXZlbnQuT3B0YXR0cnNFbnRyeRIMCgRkYXRhGAYgASgMGi8KDU9wdGF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJiChRTdHJlYW1QdWJsaXNoUmVxdWVzdBIcCgViYXRjaBgBIAMoCzINLnN0cmVhbS5FdmVudBINCgVmc3luYxgCIAEoCBIdCgNhY2sYAyABKA4yEC5zdHJlYW0uV3JpdGVBY2siOgoVU3RyZWFtUHVibGlzaFJlc3BvbnNlEg4KBm9mZnNldBgBIAEoBBIRCglwYXJ0aXRpb24YAiABKA0ijwEKFlN0cmVhbVN1YnNjcmliZVJlcXVlc3QSLQoFc2V0dXAYASABKAsyHC5zdHJlYW0uU3RyZWFtU3Vic2NyaWJlU2V0dXBIABIcCgNhY2sYAiABKAsyDS5zdHJlYW0uRW1wdHlIABIOCgRuYWNrGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQggKBmFjdGlvbiLIAQoUU3RyZWFtU3Vic2NyaWJlU2V0dXASEgoKZ3JvdXBfbmFtZRgBIAEoCRIPCgdkdXJhYmxlGAIgASgIEhYKDm1heF9iYXRjaF9zaXplGAMgASgNEiIKCWJlZ2lubmluZxgKIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgLIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgMIAEoBEgAQhAKDnN0YXJ0aW5nX3BvaW50SgQIBBAKSgQIDRAVInkKF1N0cmVhbVN1YnNjcmliZVJlc3BvbnNlEhwKBWJhdGNoGAEgAygLMg0uc3RyZWFtLkV2ZW50EhwKFGxhc3RfaW5jbHVkZWRfb2Zmc2V0GAIgASgEEg8KB2F0dGVtcHQYAyABKA0SEQoJcGFydGl0aW9uGAQgASgNIp4BChhQaXBlbGluZVN1YnNjcmliZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSFAoKc3RhZ2VfbmFtZRgKIAEoCUgAEioKA2FjaxgLIAEoCzIbLnN0cmVhbS5QaXBlbGluZVN0YWdlT3V0cHV0SAASDgoEbmFjaxgMIAEoCUgAEg4KBm9mZnNldBgNIAEoBEIICgZhY3Rpb25KBAgCEAoi/gEKGVBpcGVsaW5lU3Vic2NyaWJlUmVzcG9uc2USDQoFc3RhZ2UYASABKAkSIQoKcm9vdF9ldmVudBgCIAEoCzINLnN0cmVhbS5FdmVudBI9CgZpbnB1dHMYAyADKAsyLS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZS5JbnB1dHNFbnRyeRIPCgdhdHRlbXB0GAQgASgNEg4KBm9mZnNldBgFIAEoBBIRCglwYXJ0aXRpb24YBiABKA0aPAoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEhwKBXZhbHVlGAIgASgLMg0uc3RyZWFtLkV2ZW50OgI4ASI0ChNQaXBlbGluZVN0YWdlT3V0cHV0Eh0KBm91dHB1dBgBIAEoCzINLnN0cmVhbS5FdmVudCIRCg9NZXRhZGF0YVJlcXVlc3QiPwoQTWV0YWRhdGFSZXNwb25zZRIrCgpwYXJ0aXRpb25zGAEgAygLMhcuc3RyZWFtLlN0cmVhbVBhcnRpdGlvbiJICg9TdHJlYW1QYXJ0aXRpb24SEQoJcGFydGl0aW9uGAEgASgNEhAKCGludGVybmFsGAIgASgJEhAKCGV4dGVybmFsGAMgASgJIikKFVBpcGVsaW5lU3RhdHVzUmVxdWVzdBIQCghwaXBlbGluZRgBIAEoCSLGAQoWUGlwZWxpbmVTdGF0dXNSZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SHQoVbGFzdF9vZmZzZXRfcHJvY2Vzc2VkGAIgASgEEjEKCWluc3RhbmNlcxgDIAMoCzIeLnN0cmVhbS5QaXBlbGluZUluc3RhbmNlU3RhdHVzEhQKDG1heF9wYXJhbGxlbBgEIAEoDRIxCgljb21wbGV0ZWQYBSADKAsyHi5zdHJlYW0uUGlwZWxpbmVJbnN0YW5jZVN0YXR1cyKFAQoWUGlwZWxpbmVJbnN0YW5jZVN0YXR1cxIOCgZvZmZzZXQYASABKAQSFQoNcm9vdF9ldmVudF9pZBgCIAEoCRIrCgZzdGFnZXMYAyADKAsyGy5zdHJlYW0uUGlwZWxpbmVTdGFnZVN0YXR1cxIXCg9jb21wbGV0ZWRfYXRfbXMYBCABKAMieQoTUGlwZWxpbmVTdGFnZVN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXN0YXRlGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNEh0KBm91dHB1dBgEIAEoCzINLnN0cmVhbS5FdmVudBIUCgxvdXRwdXRfYnl0ZXMYBSABKAQiFgoUUGFydGl0aW9uSW5mb1JlcXVlc3QivQIKFVBhcnRpdGlvbkluZm9SZXNwb25zZRIRCglwYXJ0aXRpb24YASABKA0SDgoGc3RyZWFtGAIgASgJEhQKDGZpcnN0X29mZnNldBgDIAEoBBITCgtsYXN0X29mZnNldBgEIAEoBBISCgpzaXplX2J5dGVzGAUgASgEEhAKCHNlZ21lbnRzGAYgASgNEigKCXJldGVudGlvbhgHIAEoCzIVLnN0cmVhbS5SZXRlbnRpb25JbmZvEiEKBmdyb3VwcxgIIAMoCzIRLnN0cmVhbS5Hcm91cEluZm8SGgoSbGFzdF9ldmVudF90aW1lX21zGAkgASgDEiUKCHJlcGxpY2FzGAogAygLMhMuc3RyZWFtLlJlcGxpY2FJbmZvEhoKEnJlcGxpY2F0aW9uX2ZhY3RvchgLIAEoDUoECAwQECKIAQoLUmVwbGljYUluZm8SEQoJcGFydGl0aW9uGAEgASgNEhYKDmR1cmFibGVfb2Zmc2V0GAIgASgEEhIKCmxhZ19ldmVudHMYAyABKAQSEwoLbGFnX3NlY29uZHMYBCABKAESDwoHaW5fc3luYxgFIAEoCBIUCgxsYXN0X3NlZW5fbXMYBiABKAMimAEKDVJldGVudGlvbkluZm8SEAoIc3RyYXRlZ3kYASABKAkSGQoRcmV0ZW50aW9uX3NlY29uZHMYAiABKAQSEQoJbWF4X2J5dGVzGAMgASgEEhMKC2xhc3RfcnVuX21zGAQgASgDEhkKEWxhc3RfcmVtb3ZlZF9mcm9tGAUgASgEEhcKD2xhc3RfcmVtb3ZlZF90bxgGIAEoBCLkAQoJR3JvdXBJbmZvEgwKBG5hbWUYASABKAkSDwoHZHVyYWJsZRgCIAEoCBIWCg5tYXhfYmF0Y2hfc2l6ZRgDIAEoDRIUCgxhY2tlZF9vZmZzZXQYBCABKAQSCwoDbGFnGAUgASgEEh4KFm9sZGVzdF91bmFja2VkX3RpbWVfbXMYBiABKAMSDwoHbWVtYmVycxgHIAEoDRIcChRpbmZsaWdodF9sYXN0X29mZnNldBgIIAEoBBIYChBpbmZsaWdodF9hdHRlbXB0GAkgASgNEhQKDHJlZGVsaXZlcmllcxgKIAEoBCIyChFSZWFkRXZlbnRzUmVxdWVzdBIOCgZvZmZzZXQYASABKAQSDQoFY291bnQYAiABKA0iewoSUmVhZEV2ZW50c1Jlc3BvbnNlEhEKCXBhcnRpdGlvbhgBIAEoDRInCgZldmVudHMYAiADKAsyFy5zdHJlYW0uU3RvcmVkRXZlbnRJbmZvEhQKDGZpcnN0X29mZnNldBgDIAEoBBITCgtsYXN0X29mZnNldBgEIAEoBCJlCg9TdG9yZWRFdmVudEluZm8SDgoGb2Zmc2V0GAEgASgEEg8KB3RpbWVfbXMYAiABKAMSHAoFZXZlbnQYAyABKAsyDS5zdHJlYW0uRXZlbnQSEwoLdW5kZWNvZGFibGUYBCABKAwiFgoUTGlzdFBpcGVsaW5lc1JlcXVlc3QiRAoVTGlzdFBpcGVsaW5lc1Jlc3BvbnNlEisKCXBpcGVsaW5lcxgBIAMoCzIYLnN0cmVhbS5QaXBlbGluZVNwZWNJbmZvIosBChBQaXBlbGluZVNwZWNJbmZvEgwKBG5hbWUYASABKAkSEAoIdHJpZ2dlcnMYAiADKAkSFAoMbWF4X3BhcmFsbGVsGAMgASgNEhYKDnN0YXJ0X2xvY2F0aW9uGAQgASgJEikKBnN0YWdlcxgFIAMoCzIZLnN0cmVhbS5QaXBlbGluZVN0YWdlU3BlYyJGChFQaXBlbGluZVN0YWdlU3BlYxIMCgRuYW1lGAEgASgJEhQKDGRlcGVuZGVuY2llcxgCIAMoCRINCgVhZnRlchgDIAMoCSITChFMaXN0VG9rZW5zUmVxdWVzdCI3ChJMaXN0VG9rZW5zUmVzcG9uc2USIQoGdG9rZW5zGAEgAygLMhEuc3RyZWFtLlRva2VuSW5mbyKrAQoJVG9rZW5JbmZvEgwKBG5hbWUYASABKAkSCwoDYWxsGAIgASgIEikKB3N0cmVhbXMYAyABKAsyGC5zdHJlYW0uVG9rZW5QZXJtaXNzaW9ucxIrCglleGNoYW5nZXMYBCABKAsyGC5zdHJlYW0uVG9rZW5QZXJtaXNzaW9ucxIrCgllbmRwb2ludHMYBSABKAsyGC5zdHJlYW0uVG9rZW5QZXJtaXNzaW9ucyIsChBUb2tlblBlcm1pc3Npb25zEgsKA3B1YhgBIAMoCRILCgNzdWIYAiADKAkioQEKEVJlc2V0R3JvdXBSZXF1ZXN0Eg0KBWdyb3VwGAEgASgJEg0KBWZvcmNlGAIgASgIEiIKCWJlZ2lubmluZxgDIAEoCzINLnN0cmVhbS5FbXB0eUgAEh8KBmxhdGVzdBgEIAEoCzINLnN0cmVhbS5FbXB0eUgAEhAKBm9mZnNldBgFIAEoBEgAEhEKB3RpbWVfbXMYBiABKANIAEIECgJ0byJ6ChJSZXNldEdyb3VwUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEh0KFXByZXZpb3VzX2Fja2VkX29mZnNldBgCIAEoBBIUCgxhY2tlZF9vZmZzZXQYAyABKAQSHAoUbWVtYmVyc19kaXNjb25uZWN0ZWQYBCABKA0iMgoSRGVsZXRlR3JvdXBSZXF1ZXN0Eg0KBWdyb3VwGAEgASgJEg0KBWZvcmNlGAIgASgIIlcKE0RlbGV0ZUdyb3VwUmVzcG9uc2USEQoJcGFydGl0aW9uGAEgASgNEg8KB2RlbGV0ZWQYAiABKAgSHAoUbWVtYmVyc19kaXNjb25uZWN0ZWQYAyABKA0isQEKE1JlcGxpY2FGZXRjaFJlcXVlc3QSEQoJcGFydGl0aW9uGAEgASgNEg8KB3JlcGxpY2EYAiABKA0SFAoMYWZ0ZXJfb2Zmc2V0GAMgASgEEhYKDmFmdGVyX2NoZWNrc3VtGAQgASgNEhEKCW1heF9ieXRlcxgFIAEoDRIPCgd3YWl0X21zGAYgASgNEhIKCm1ldGFfZXBvY2gYByABKAkSEAoIbWV0YV9zZXEYCCABKAQiWwoQUmVwbGljYXRlZFJlY29yZBIOCgZvZmZzZXQYASABKAQSFAoMdGltZXN0YW1wX21zGAIgASgDEg8KB3BheWxvYWQYAyABKAwSEAoIY2hlY2tzdW0YBCABKA0iNwoJTWV0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIOCgZkZWxldGUYAyABKAgi6gEKFFJlcGxpY2FGZXRjaFJlc3BvbnNlEikKB3JlY29yZHMYASADKAsyGC5zdHJlYW0uUmVwbGljYXRlZFJlY29yZBIQCghkaXZlcmdlZBgCIAEoCBIbChNsZWFkZXJfZmlyc3Rfb2Zmc2V0GAMgASgEEhoKEmxlYWRlcl9sYXN0X29mZnNldBgEIAEoBBIVCg1tZXRhX3NuYXBzaG90GAUgASgIEh8KBG1ldGEYBiADKAsyES5zdHJlYW0uTWV0YUVudHJ5EhIKCm1ldGFfZXBvY2gYByABKAkSEAoIbWV0YV9zZXEYCCABKAQiKAoTUmVwbGljYVN0YXRlUmVxdWVzdBIRCglwYXJ0aXRpb24YASABKA0iawoUUmVwbGljYVN0YXRlUmVzcG9uc2USFAoMZmlyc3Rfb2Zmc2V0GAEgASgEEhMKC2xhc3Rfb2Zmc2V0GAIgASgEEhUKDWxhc3RfY2hlY2tzdW0YAyABKA0SEQoJbWV0YV9rZXlzGAQgASgNImIKElJlYWRSZXBsaWNhUmVxdWVzdBIRCglwYXJ0aXRpb24YASABKA0SEwoLZnJvbV9vZmZzZXQYAiABKAQSEQoJbWF4X2J5dGVzGAMgASgNEhEKCXdpdGhfbWV0YRgEIAEoCCorCghXcml0ZUFjaxIHCgNBTEwQABIMCghNQUpPUklUWRABEggKBE5PTkUQAjLXAgoQU3RyZWFtQ29udHJvbGxlchI/CghNZXRhZGF0YRIXLnN0cmVhbS5NZXRhZGF0YVJlcXVlc3QaGC5zdHJlYW0uTWV0YWRhdGFSZXNwb25zZTABEkwKDVN0cmVhbVB1Ymxpc2gSHC5zdHJlYW0uU3RyZWFtUHVibGlzaFJlcXVlc3QaHS5zdHJlYW0uU3RyZWFtUHVibGlzaFJlc3BvbnNlElYKD1N0cmVhbVN1YnNjcmliZRIeLnN0cmVhbS5TdHJlYW1TdWJzY3JpYmVSZXF1ZXN0Gh8uc3RyZWFtLlN0cmVhbVN1YnNjcmliZVJlc3BvbnNlKAEwARJcChFQaXBlbGluZVN1YnNjcmliZRIgLnN0cmVhbS5QaXBlbGluZVN1YnNjcmliZVJlcXVlc3QaIS5zdHJlYW0uUGlwZWxpbmVTdWJzY3JpYmVSZXNwb25zZSgBMAEygwMKCkluc3BlY3Rpb24STwoOUGlwZWxpbmVTdGF0dXMSHS5zdHJlYW0uUGlwZWxpbmVTdGF0dXNSZXF1ZXN0Gh4uc3RyZWFtLlBpcGVsaW5lU3RhdHVzUmVzcG9uc2USTAoNUGFydGl0aW9uSW5mbxIcLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVxdWVzdBodLnN0cmVhbS5QYXJ0aXRpb25JbmZvUmVzcG9uc2USQwoKUmVhZEV2ZW50cxIZLnN0cmVhbS5SZWFkRXZlbnRzUmVxdWVzdBoaLnN0cmVhbS5SZWFkRXZlbnRzUmVzcG9uc2USTAoNTGlzdFBpcGVsaW5lcxIcLnN0cmVhbS5MaXN0UGlwZWxpbmVzUmVxdWVzdBodLnN0cmVhbS5MaXN0UGlwZWxpbmVzUmVzcG9uc2USQwoKTGlzdFRva2VucxIZLnN0cmVhbS5MaXN0VG9rZW5zUmVxdWVzdBoaLnN0cmVhbS5MaXN0VG9rZW5zUmVzcG9uc2UymQEKCkdyb3VwQWRtaW4SQwoKUmVzZXRHcm91cBIZLnN0cmVhbS5SZXNldEdyb3VwUmVxdWVzdBoaLnN0cmVhbS5SZXNldEdyb3VwUmVzcG9uc2USRgoLRGVsZXRlR3JvdXASGi5zdHJlYW0uRGVsZXRlR3JvdXBSZXF1ZXN0Ghsuc3RyZWFtLkRlbGV0ZUdyb3VwUmVzcG9uc2Uy5QEKC1JlcGxpY2F0aW9uEkIKBUZldGNoEhsuc3RyZWFtLlJlcGxpY2FGZXRjaFJlcXVlc3QaHC5zdHJlYW0uUmVwbGljYUZldGNoUmVzcG9uc2USSQoMUmVwbGljYVN0YXRlEhsuc3RyZWFtLlJlcGxpY2FTdGF0ZVJlcXVlc3QaHC5zdHJlYW0uUmVwbGljYVN0YXRlUmVzcG9uc2USRwoLUmVhZFJlcGxpY2ESGi5zdHJlYW0uUmVhZFJlcGxpY2FSZXF1ZXN0Ghwuc3RyZWFtLlJlcGxpY2FGZXRjaFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message stream.Empty
@@ -644,6 +644,20 @@ export type PartitionInfoResponse = Message<"stream.PartitionInfoResponse"> & {
    * @generated from field: int64 last_event_time_ms = 9;
    */
   lastEventTimeMs: bigint;
+
+  /**
+   * This partition's replicas (pods N+1 … N+r−1) as the leader sees them (docs/replication.md).
+   *
+   * @generated from field: repeated stream.ReplicaInfo replicas = 10;
+   */
+  replicas: ReplicaInfo[];
+
+  /**
+   * spec.replicationFactor in effect (1 = no replicas).
+   *
+   * @generated from field: uint32 replication_factor = 11;
+   */
+  replicationFactor: number;
 };
 
 /**
@@ -652,6 +666,60 @@ export type PartitionInfoResponse = Message<"stream.PartitionInfoResponse"> & {
  */
 export const PartitionInfoResponseSchema: GenMessage<PartitionInfoResponse> = /*@__PURE__*/
   messageDesc(file_stream, 18);
+
+/**
+ * @generated from message stream.ReplicaInfo
+ */
+export type ReplicaInfo = Message<"stream.ReplicaInfo"> & {
+  /**
+   * The partition number of the pod holding the copy.
+   *
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * Highest offset the replica reported durable (fsynced).
+   *
+   * @generated from field: uint64 durable_offset = 2;
+   */
+  durableOffset: bigint;
+
+  /**
+   * last_offset − durable_offset.
+   *
+   * @generated from field: uint64 lag_events = 3;
+   */
+  lagEvents: bigint;
+
+  /**
+   * Age (s) of the oldest event the replica does not hold yet; 0 when it holds everything.
+   *
+   * @generated from field: double lag_seconds = 4;
+   */
+  lagSeconds: number;
+
+  /**
+   * Reached the leader within HADRON_REPLICATION_TIMEOUT_MS and holds everything the leader held then.
+   *
+   * @generated from field: bool in_sync = 5;
+   */
+  inSync: boolean;
+
+  /**
+   * Unix ms of the replica's last fetch (0 = never since this process started).
+   *
+   * @generated from field: int64 last_seen_ms = 6;
+   */
+  lastSeenMs: bigint;
+};
+
+/**
+ * Describes the message stream.ReplicaInfo.
+ * Use `create(ReplicaInfoSchema)` to create a new message.
+ */
+export const ReplicaInfoSchema: GenMessage<ReplicaInfo> = /*@__PURE__*/
+  messageDesc(file_stream, 19);
 
 /**
  * @generated from message stream.RetentionInfo
@@ -701,7 +769,7 @@ export type RetentionInfo = Message<"stream.RetentionInfo"> & {
  * Use `create(RetentionInfoSchema)` to create a new message.
  */
 export const RetentionInfoSchema: GenMessage<RetentionInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 19);
+  messageDesc(file_stream, 20);
 
 /**
  * @generated from message stream.GroupInfo
@@ -773,7 +841,7 @@ export type GroupInfo = Message<"stream.GroupInfo"> & {
  * Use `create(GroupInfoSchema)` to create a new message.
  */
 export const GroupInfoSchema: GenMessage<GroupInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 20);
+  messageDesc(file_stream, 21);
 
 /**
  * @generated from message stream.ReadEventsRequest
@@ -799,7 +867,7 @@ export type ReadEventsRequest = Message<"stream.ReadEventsRequest"> & {
  * Use `create(ReadEventsRequestSchema)` to create a new message.
  */
 export const ReadEventsRequestSchema: GenMessage<ReadEventsRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 21);
+  messageDesc(file_stream, 22);
 
 /**
  * @generated from message stream.ReadEventsResponse
@@ -831,7 +899,7 @@ export type ReadEventsResponse = Message<"stream.ReadEventsResponse"> & {
  * Use `create(ReadEventsResponseSchema)` to create a new message.
  */
 export const ReadEventsResponseSchema: GenMessage<ReadEventsResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 22);
+  messageDesc(file_stream, 23);
 
 /**
  * @generated from message stream.StoredEventInfo
@@ -867,7 +935,7 @@ export type StoredEventInfo = Message<"stream.StoredEventInfo"> & {
  * Use `create(StoredEventInfoSchema)` to create a new message.
  */
 export const StoredEventInfoSchema: GenMessage<StoredEventInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 23);
+  messageDesc(file_stream, 24);
 
 /**
  * @generated from message stream.ListPipelinesRequest
@@ -880,7 +948,7 @@ export type ListPipelinesRequest = Message<"stream.ListPipelinesRequest"> & {
  * Use `create(ListPipelinesRequestSchema)` to create a new message.
  */
 export const ListPipelinesRequestSchema: GenMessage<ListPipelinesRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 24);
+  messageDesc(file_stream, 25);
 
 /**
  * @generated from message stream.ListPipelinesResponse
@@ -897,7 +965,7 @@ export type ListPipelinesResponse = Message<"stream.ListPipelinesResponse"> & {
  * Use `create(ListPipelinesResponseSchema)` to create a new message.
  */
 export const ListPipelinesResponseSchema: GenMessage<ListPipelinesResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 25);
+  messageDesc(file_stream, 26);
 
 /**
  * @generated from message stream.PipelineSpecInfo
@@ -936,7 +1004,7 @@ export type PipelineSpecInfo = Message<"stream.PipelineSpecInfo"> & {
  * Use `create(PipelineSpecInfoSchema)` to create a new message.
  */
 export const PipelineSpecInfoSchema: GenMessage<PipelineSpecInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 26);
+  messageDesc(file_stream, 27);
 
 /**
  * @generated from message stream.PipelineStageSpec
@@ -965,7 +1033,7 @@ export type PipelineStageSpec = Message<"stream.PipelineStageSpec"> & {
  * Use `create(PipelineStageSpecSchema)` to create a new message.
  */
 export const PipelineStageSpecSchema: GenMessage<PipelineStageSpec> = /*@__PURE__*/
-  messageDesc(file_stream, 27);
+  messageDesc(file_stream, 28);
 
 /**
  * @generated from message stream.ListTokensRequest
@@ -978,7 +1046,7 @@ export type ListTokensRequest = Message<"stream.ListTokensRequest"> & {
  * Use `create(ListTokensRequestSchema)` to create a new message.
  */
 export const ListTokensRequestSchema: GenMessage<ListTokensRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 28);
+  messageDesc(file_stream, 29);
 
 /**
  * @generated from message stream.ListTokensResponse
@@ -995,7 +1063,7 @@ export type ListTokensResponse = Message<"stream.ListTokensResponse"> & {
  * Use `create(ListTokensResponseSchema)` to create a new message.
  */
 export const ListTokensResponseSchema: GenMessage<ListTokensResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 29);
+  messageDesc(file_stream, 30);
 
 /**
  * @generated from message stream.TokenInfo
@@ -1032,7 +1100,7 @@ export type TokenInfo = Message<"stream.TokenInfo"> & {
  * Use `create(TokenInfoSchema)` to create a new message.
  */
 export const TokenInfoSchema: GenMessage<TokenInfo> = /*@__PURE__*/
-  messageDesc(file_stream, 30);
+  messageDesc(file_stream, 31);
 
 /**
  * @generated from message stream.TokenPermissions
@@ -1054,7 +1122,7 @@ export type TokenPermissions = Message<"stream.TokenPermissions"> & {
  * Use `create(TokenPermissionsSchema)` to create a new message.
  */
 export const TokenPermissionsSchema: GenMessage<TokenPermissions> = /*@__PURE__*/
-  messageDesc(file_stream, 31);
+  messageDesc(file_stream, 32);
 
 /**
  * @generated from message stream.ResetGroupRequest
@@ -1109,7 +1177,7 @@ export type ResetGroupRequest = Message<"stream.ResetGroupRequest"> & {
  * Use `create(ResetGroupRequestSchema)` to create a new message.
  */
 export const ResetGroupRequestSchema: GenMessage<ResetGroupRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 32);
+  messageDesc(file_stream, 33);
 
 /**
  * @generated from message stream.ResetGroupResponse
@@ -1141,7 +1209,7 @@ export type ResetGroupResponse = Message<"stream.ResetGroupResponse"> & {
  * Use `create(ResetGroupResponseSchema)` to create a new message.
  */
 export const ResetGroupResponseSchema: GenMessage<ResetGroupResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 33);
+  messageDesc(file_stream, 34);
 
 /**
  * @generated from message stream.DeleteGroupRequest
@@ -1163,7 +1231,7 @@ export type DeleteGroupRequest = Message<"stream.DeleteGroupRequest"> & {
  * Use `create(DeleteGroupRequestSchema)` to create a new message.
  */
 export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
-  messageDesc(file_stream, 34);
+  messageDesc(file_stream, 35);
 
 /**
  * @generated from message stream.DeleteGroupResponse
@@ -1192,7 +1260,286 @@ export type DeleteGroupResponse = Message<"stream.DeleteGroupResponse"> & {
  * Use `create(DeleteGroupResponseSchema)` to create a new message.
  */
 export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
-  messageDesc(file_stream, 35);
+  messageDesc(file_stream, 36);
+
+/**
+ * @generated from message stream.ReplicaFetchRequest
+ */
+export type ReplicaFetchRequest = Message<"stream.ReplicaFetchRequest"> & {
+  /**
+   * The leader's partition.
+   *
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * The partition number of the pod asking (the replica).
+   *
+   * @generated from field: uint32 replica = 2;
+   */
+  replica: number;
+
+  /**
+   * The replica's last offset, fsynced (0 = it holds nothing).
+   *
+   * @generated from field: uint64 after_offset = 3;
+   */
+  afterOffset: bigint;
+
+  /**
+   * CRC-32 of the replica's stored record at after_offset (0 when after_offset is 0).
+   *
+   * @generated from field: uint32 after_checksum = 4;
+   */
+  afterChecksum: number;
+
+  /**
+   * Most payload bytes to return (at least one record is returned).
+   *
+   * @generated from field: uint32 max_bytes = 5;
+   */
+  maxBytes: number;
+
+  /**
+   * Wait up to this long for records when there are none yet.
+   *
+   * @generated from field: uint32 wait_ms = 6;
+   */
+  waitMs: number;
+
+  /**
+   * Which leader process (epoch) and position the replica's copy of the durable state is at.
+   *
+   * @generated from field: string meta_epoch = 7;
+   */
+  metaEpoch: string;
+
+  /**
+   * @generated from field: uint64 meta_seq = 8;
+   */
+  metaSeq: bigint;
+};
+
+/**
+ * Describes the message stream.ReplicaFetchRequest.
+ * Use `create(ReplicaFetchRequestSchema)` to create a new message.
+ */
+export const ReplicaFetchRequestSchema: GenMessage<ReplicaFetchRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 37);
+
+/**
+ * @generated from message stream.ReplicatedRecord
+ */
+export type ReplicatedRecord = Message<"stream.ReplicatedRecord"> & {
+  /**
+   * @generated from field: uint64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * Append time on the leader, Unix ms (kept: retention uses it).
+   *
+   * @generated from field: int64 timestamp_ms = 2;
+   */
+  timestampMs: bigint;
+
+  /**
+   * The stored Event bytes.
+   *
+   * @generated from field: bytes payload = 3;
+   */
+  payload: Uint8Array;
+
+  /**
+   * The record's stored CRC-32 (storage layout); the replica recomputes and compares it.
+   *
+   * @generated from field: uint32 checksum = 4;
+   */
+  checksum: number;
+};
+
+/**
+ * Describes the message stream.ReplicatedRecord.
+ * Use `create(ReplicatedRecordSchema)` to create a new message.
+ */
+export const ReplicatedRecordSchema: GenMessage<ReplicatedRecord> = /*@__PURE__*/
+  messageDesc(file_stream, 38);
+
+/**
+ * @generated from message stream.MetaEntry
+ */
+export type MetaEntry = Message<"stream.MetaEntry"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bytes value = 2;
+   */
+  value: Uint8Array;
+
+  /**
+   * @generated from field: bool delete = 3;
+   */
+  delete: boolean;
+};
+
+/**
+ * Describes the message stream.MetaEntry.
+ * Use `create(MetaEntrySchema)` to create a new message.
+ */
+export const MetaEntrySchema: GenMessage<MetaEntry> = /*@__PURE__*/
+  messageDesc(file_stream, 39);
+
+/**
+ * @generated from message stream.ReplicaFetchResponse
+ */
+export type ReplicaFetchResponse = Message<"stream.ReplicaFetchResponse"> & {
+  /**
+   * @generated from field: repeated stream.ReplicatedRecord records = 1;
+   */
+  records: ReplicatedRecord[];
+
+  /**
+   * The replica's copy does not continue the leader's log (different record at after_offset, or
+   * beyond the leader's end, or a gap before the leader's first offset): set it aside, start over.
+   *
+   * @generated from field: bool diverged = 2;
+   */
+  diverged: boolean;
+
+  /**
+   * @generated from field: uint64 leader_first_offset = 3;
+   */
+  leaderFirstOffset: bigint;
+
+  /**
+   * @generated from field: uint64 leader_last_offset = 4;
+   */
+  leaderLastOffset: bigint;
+
+  /**
+   * `meta` replaces the whole durable state (else: changes to apply in order).
+   *
+   * @generated from field: bool meta_snapshot = 5;
+   */
+  metaSnapshot: boolean;
+
+  /**
+   * @generated from field: repeated stream.MetaEntry meta = 6;
+   */
+  meta: MetaEntry[];
+
+  /**
+   * @generated from field: string meta_epoch = 7;
+   */
+  metaEpoch: string;
+
+  /**
+   * @generated from field: uint64 meta_seq = 8;
+   */
+  metaSeq: bigint;
+};
+
+/**
+ * Describes the message stream.ReplicaFetchResponse.
+ * Use `create(ReplicaFetchResponseSchema)` to create a new message.
+ */
+export const ReplicaFetchResponseSchema: GenMessage<ReplicaFetchResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 40);
+
+/**
+ * @generated from message stream.ReplicaStateRequest
+ */
+export type ReplicaStateRequest = Message<"stream.ReplicaStateRequest"> & {
+  /**
+   * The leader's partition.
+   *
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+};
+
+/**
+ * Describes the message stream.ReplicaStateRequest.
+ * Use `create(ReplicaStateRequestSchema)` to create a new message.
+ */
+export const ReplicaStateRequestSchema: GenMessage<ReplicaStateRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 41);
+
+/**
+ * @generated from message stream.ReplicaStateResponse
+ */
+export type ReplicaStateResponse = Message<"stream.ReplicaStateResponse"> & {
+  /**
+   * First and last offset held (first = last + 1 when none).
+   *
+   * @generated from field: uint64 first_offset = 1;
+   */
+  firstOffset: bigint;
+
+  /**
+   * @generated from field: uint64 last_offset = 2;
+   */
+  lastOffset: bigint;
+
+  /**
+   * CRC-32 of the record at last_offset (0 when none).
+   *
+   * @generated from field: uint32 last_checksum = 3;
+   */
+  lastChecksum: number;
+
+  /**
+   * Number of durable-state keys held.
+   *
+   * @generated from field: uint32 meta_keys = 4;
+   */
+  metaKeys: number;
+};
+
+/**
+ * Describes the message stream.ReplicaStateResponse.
+ * Use `create(ReplicaStateResponseSchema)` to create a new message.
+ */
+export const ReplicaStateResponseSchema: GenMessage<ReplicaStateResponse> = /*@__PURE__*/
+  messageDesc(file_stream, 42);
+
+/**
+ * @generated from message stream.ReadReplicaRequest
+ */
+export type ReadReplicaRequest = Message<"stream.ReadReplicaRequest"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: uint64 from_offset = 2;
+   */
+  fromOffset: bigint;
+
+  /**
+   * @generated from field: uint32 max_bytes = 3;
+   */
+  maxBytes: number;
+
+  /**
+   * Also return the whole durable state (meta_snapshot).
+   *
+   * @generated from field: bool with_meta = 4;
+   */
+  withMeta: boolean;
+};
+
+/**
+ * Describes the message stream.ReadReplicaRequest.
+ * Use `create(ReadReplicaRequestSchema)` to create a new message.
+ */
+export const ReadReplicaRequestSchema: GenMessage<ReadReplicaRequest> = /*@__PURE__*/
+  messageDesc(file_stream, 43);
 
 /**
  * How many copies must hold a batch before the publish is acknowledged.
@@ -1357,4 +1704,47 @@ export const GroupAdmin: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stream, 2);
+
+/**
+ * ---------------------------------------------------------------------------------------------
+ * Hadron addition: replication between the pods of one Stream (docs/replication.md). Served only
+ * on the server port (SERVER_PORT, 7001), only to callers presenting the Stream's replication key
+ * in metadata `hadron-replication-key`; client tokens are never accepted here.
+ *
+ * @generated from service stream.Replication
+ */
+export const Replication: GenService<{
+  /**
+   * A replica pulls the records after the ones it holds (a long poll). Its request also reports
+   * what it holds durably, which is what the leader's publish acknowledgements wait for.
+   *
+   * @generated from rpc stream.Replication.Fetch
+   */
+  fetch: {
+    methodKind: "unary";
+    input: typeof ReplicaFetchRequestSchema;
+    output: typeof ReplicaFetchResponseSchema;
+  },
+  /**
+   * A starting leader asks a replica what it holds of the leader's partition.
+   *
+   * @generated from rpc stream.Replication.ReplicaState
+   */
+  replicaState: {
+    methodKind: "unary";
+    input: typeof ReplicaStateRequestSchema;
+    output: typeof ReplicaStateResponseSchema;
+  },
+  /**
+   * A recovering leader reads records (and, with `with_meta`, the durable state) back.
+   *
+   * @generated from rpc stream.Replication.ReadReplica
+   */
+  readReplica: {
+    methodKind: "unary";
+    input: typeof ReadReplicaRequestSchema;
+    output: typeof ReplicaFetchResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_stream, 3);
 

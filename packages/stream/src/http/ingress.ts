@@ -56,6 +56,11 @@ export interface IngressOptions {
   maxInflight: number;
   requestBodyTimeoutMs: number;
   tls?: GrpcServerTls;
+  /**
+   * Waits for the replicas (docs/replication.md): HTTP publishes use WriteAck ALL, like the
+   * client's default and like events this ingress forwards to other partitions.
+   */
+  replicate?: (last: number) => Promise<void>;
 }
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
@@ -156,6 +161,7 @@ export class HttpIngress {
       let last: number;
       if (target === this.o.partition) {
         ({ last } = await this.o.store.append(bytes, { fsync }));
+        await this.o.replicate?.(last);
         const m = this.o.metrics;
         m.publishedEvents.inc(bytes.length);
         m.publishedBytes.inc(bytes.reduce((n, b) => n + b.length, 0));

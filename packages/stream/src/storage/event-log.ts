@@ -117,13 +117,16 @@ interface TailChunk {
   buf: Buffer;
   /** Start of each record in `buf`, plus the end of the last one. */
   starts: number[];
-  timestamps: number;
+  /** One append time for the chunk, or one per record (records copied from a leader). */
+  timestamps: number | number[];
 }
 
 interface PendingAppend {
   payloads: readonly Uint8Array[];
   bytes: number;
   fsync: boolean;
+  /** Records copied from another log: they must land at `first` and keep their own times. */
+  stamped?: { first: number; timestamps: readonly number[] };
   resolve: (r: { first: number; last: number }) => void;
   reject: (e: unknown) => void;
 }
@@ -464,6 +467,41 @@ export class EventLog {
     });
   }
 
+  /**
+   * Appends records copied from another log (replication), keeping their offsets and append
+   * times. The first must be `lastOffset + 1`, except on an empty log, which then starts at it
+   * (a copy of a log whose start was raised by retention). Rejects with INVALID_ARGUMENT when
+   * the offsets do not continue the log; nothing is written then.
+   */
+  async appendRecords(records: readonly StoredEvent[], opts: { fsync: boolean }): Promise<{ first: number; last: number }> {
+    if (records.length === 0) throw new HadronError('EMPTY_BATCH', 'no records to append');
+    const first = records[0]!.offset;
+    records.forEach((r, i) => {
+      if (r.offset !== first + i) throw new HadronError('INVALID_ARGUMENT', `copied records are not dense: offset ${r.offset} at position ${i} after ${first}`);
+    });
+    if (first !== this.lastOffset + 1) {
+      if (this.lastOffset === 0 && this.segments.length === 1 && this.active.size === 0 && !this.writing && this.pending.length === 0) await this.rebaseEmpty(first);
+      else throw new HadronError('INVALID_ARGUMENT', `copied records start at offset ${first} but the log ends at ${this.lastOffset}`);
+    }
+    if (this.fatal) throw this.fatal;
+    if (this.closed) throw new HadronError('UNAVAILABLE', 'partition log is closed');
+    let bytes = 0;
+    for (const r of records) bytes += RECORD_OVERHEAD + r.payload.length;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ payloads: records.map((r) => r.payload), bytes, fsync: opts.fsync, stamped: { first, timestamps: records.map((r) => r.timestamp) }, resolve, reject });
+      if (!this.writing) this.writing = this.writeLoop();
+    });
+  }
+
+  /** An empty log that is to hold a copy starting at `base`: its one empty segment is renamed by recreating it. */
+  private async rebaseEmpty(base: number): Promise<void> {
+    const seg = this.segments.pop()!;
+    await seg.fh.close();
+    await this.sfs.unlink(path.join(this.dir, segmentFileName(seg.base)));
+    await this.createSegment(base);
+    this.durable = base - 1;
+  }
+
   private async writeLoop(): Promise<void> {
     try {
       while (this.pending.length && !this.fatal) {
@@ -492,22 +530,44 @@ export class EventLog {
     }
   }
 
-  private async writeBatch(batch: PendingAppend[], total: number): Promise<void> {
+  private async writeBatch(all: PendingAppend[], total: number): Promise<void> {
     const seg = this.active;
-    const ts = Math.max(Date.now(), this.lastTimestamp);
+    // Copied records must continue the log exactly; one that no longer does (an earlier write
+    // failed) is refused without consuming anything.
+    let expect = seg.last + 1;
+    const batch: PendingAppend[] = [];
+    for (const p of all) {
+      if (p.stamped && p.stamped.first !== expect) {
+        total -= p.bytes;
+        p.reject(new HadronError('INVALID_ARGUMENT', `copied records start at offset ${p.stamped.first} but the log ends at ${expect - 1}`));
+        continue;
+      }
+      batch.push(p);
+      expect += p.payloads.length;
+    }
+    if (batch.length === 0) return;
+    const now = Math.max(Date.now(), this.lastTimestamp);
+    const stamped = batch.some((p) => p.stamped);
+    const times: number[] | undefined = stamped ? [] : undefined;
+    let ts = now;
     const buf = Buffer.allocUnsafe(total);
     const starts: number[] = [];
-    const newIndex: Array<[number, number]> = [];
+    const newIndex: Array<[number, number, number]> = [];
     let pos = 0;
     let offset = seg.last;
     const ranges: Array<{ first: number; last: number }> = [];
     for (const p of batch) {
       const first = offset + 1;
-      for (const payload of p.payloads) {
+      const stampedTimes = p.stamped?.timestamps;
+      const payloads = p.payloads;
+      for (let i = 0; i < payloads.length; i++) {
         offset++;
+        // Copied records keep their leader's time; local ones never go back before it.
+        ts = stampedTimes ? stampedTimes[i]! : ts < now ? now : ts;
+        times?.push(ts);
         starts.push(pos);
-        if ((offset - seg.base) % INDEX_INTERVAL === 0) newIndex.push([offset, seg.size + pos]);
-        pos = writeRecord(buf, pos, offset, ts, payload);
+        if ((offset - seg.base) % INDEX_INTERVAL === 0) newIndex.push([offset, seg.size + pos, ts]);
+        pos = writeRecord(buf, pos, offset, ts, payloads[i]!);
       }
       ranges.push({ first, last: offset });
     }
@@ -531,9 +591,9 @@ export class EventLog {
     seg.size += total;
     seg.last = offset;
     seg.lastTs = ts;
-    this.lastTimestamp = ts;
-    for (const [o, p] of newIndex) seg.index.add(o, p, ts);
-    this.addTail({ first: ranges[0]!.first, last: offset, buf, starts, timestamps: ts });
+    this.lastTimestamp = Math.max(this.lastTimestamp, ts);
+    for (const [o, p, t] of newIndex) seg.index.add(o, p, t);
+    this.addTail({ first: ranges[0]!.first, last: offset, buf, starts, timestamps: times ?? ts });
     this.unsynced = true;
     batch.forEach((p, i) => {
       const range = ranges[i]!;
@@ -690,7 +750,8 @@ export class EventLog {
         const i = o - chunk.first;
         const s = chunk.starts[i]! + RECORD_HEADER_BYTES + RECORD_FIXED_BODY_BYTES;
         const payload = chunk.buf.subarray(s, chunk.starts[i + 1]!);
-        out.push({ offset: o, timestamp: chunk.timestamps, payload });
+        const ts = chunk.timestamps;
+        out.push({ offset: o, timestamp: typeof ts === 'number' ? ts : ts[i]!, payload });
         bytes += payload.length;
         if (out.length >= maxEvents || bytes >= maxBytes) break;
       }

@@ -82,6 +82,19 @@ export function writeRecord(buf: Buffer, pos: number, offset: number, timestampM
   return body + bodyLen;
 }
 
+/**
+ * The CRC-32 a record with these fields carries (the same value `writeRecord` stores). Replication
+ * ships it with each record and compares logs by it (docs/replication.md).
+ */
+export function recordChecksum(offset: number, timestampMs: number, payload: Uint8Array): number {
+  const body = Buffer.allocUnsafe(RECORD_FIXED_BODY_BYTES + payload.length);
+  body.fill(0, 0, RECORD_FIXED_BODY_BYTES);
+  writeU64(body, 0, offset);
+  writeU64(body, 8, timestampMs);
+  body.set(payload, RECORD_FIXED_BODY_BYTES);
+  return crc32(body);
+}
+
 export interface ParsedRecord {
   offset: number;
   timestamp: number;

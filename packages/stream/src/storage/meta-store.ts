@@ -30,6 +30,7 @@ export interface MetaStoreOptions {
 }
 
 export class MetaStore {
+  private readonly committedListeners = new Set<(ops: readonly MetaOp[]) => void>();
   private readonly map = new Map<string, Buffer>();
   private fh!: StorageFile;
   private size = 0;
@@ -114,6 +115,15 @@ export class MetaStore {
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
+  /**
+   * Calls `fn` with every batch of ops once it is written (in commit order), e.g. to ship it to
+   * replicas. Returns an unsubscribe function.
+   */
+  onCommitted(fn: (ops: readonly MetaOp[]) => void): () => void {
+    this.committedListeners.add(fn);
+    return () => this.committedListeners.delete(fn);
+  }
+
   /** Applies `ops` atomically; with `sync` resolves only once they are on disk. */
   commit(ops: readonly MetaOp[], opts: { sync: boolean }): Promise<void> {
     if (this.closed) return Promise.reject(new HadronError('UNAVAILABLE', 'meta store closed'));
@@ -130,7 +140,11 @@ export class MetaStore {
     // Visible to readers at once (single-threaded: no reader can interleave), durable later.
     const undo = ops.map((op): [string, Buffer | undefined] => [op.key, this.apply(op)]);
     return new Promise((resolve, reject) => {
-      this.pending.push({ buf, sync: opts.sync, undo, resolve, reject });
+      const done = (): void => {
+        resolve();
+        for (const l of this.committedListeners) l(ops);
+      };
+      this.pending.push({ buf, sync: opts.sync, undo, resolve: done, reject });
       this.kick();
     });
   }

@@ -135,6 +135,45 @@ export class FileStore implements PartitionStore {
     return p;
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Replication (docs/replication.md): copies keep the leader's offsets, times and durable state.
+
+  /** Calls `fn` with every durable-state change once written, in order. */
+  onMetaCommitted(fn: (ops: readonly MetaOp[]) => void): () => void {
+    return this.kv.onCommitted(fn);
+  }
+
+  /** Every durable-state entry (groups, offsets, pipelines, retention), in key order. */
+  metaSnapshot(): Array<[string, Buffer]> {
+    return this.kv.scan('');
+  }
+
+  /** Appends records copied from the leader (or back from a replica) at their own offsets and times. */
+  async appendReplicated(records: readonly StoredEvent[], opts: { fsync: boolean }): Promise<{ first: number; last: number }> {
+    const r = await this.log.appendRecords(records, opts);
+    this.logStart = Math.max(this.logStart, this.log.firstOffset);
+    return r;
+  }
+
+  /**
+   * Applies durable state copied from the leader: `snapshot` replaces everything, else the ops
+   * apply in order. A raised retention start frees segments here as on the leader.
+   */
+  async applyReplicatedMeta(ops: readonly MetaOp[], opts: { snapshot: boolean }): Promise<void> {
+    let all = ops;
+    if (opts.snapshot) {
+      const keep = new Set(ops.map((o) => o.key));
+      all = [...this.kv.scan('').filter(([k]) => !keep.has(k)).map(([key]): MetaOp => ({ kind: 'del', key })), ...ops];
+    }
+    await this.kv.commit(all, { sync: true });
+    const start = this.kv.get(metaKeys.logStart);
+    const wanted = start ? readU64(start, 0) : 1;
+    if (wanted > this.logStart) {
+      this.logStart = wanted;
+      await this.log.deleteSegmentsBefore(this.logStart);
+    }
+  }
+
   /** Highest offset on disk; progress is never persisted beyond it. */
   get durableOffset(): number {
     return this.log.durableOffset;
