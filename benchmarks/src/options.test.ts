@@ -33,11 +33,11 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
       'hadron.client-publish.1k.p1',
       'hadron.http-batched.1k.p1',
       'hadron.http-single.1k.p1',
+      ...replRows('publish'),
       'kafka.java-publish.1k.p1',
       'kafka.js-publish.1k.p1',
       'kafka.java-publish-fsync.1k.p1',
       'kafka.js-publish-fsync.1k.p1',
-      ...replRows('publish'),
     ],
   );
   assert.deepEqual(

@@ -51,7 +51,7 @@ test('every error text quoted in docs/cli.md is what the CLI prints', async (t) 
   fs.writeFileSync(manifests, fs.readFileSync(path.join(REPO, 'examples', 'full.yaml'), 'utf8').replace('partitions: 3', 'partitions: 2'));
   const data = path.join(root, 'data');
   const base = await freePortRange(100);
-  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let devOut = '';
   dev.stdout.on('data', (c: Buffer) => (devOut += c.toString()));
   const exited = new Promise((r) => dev.once('exit', r));

@@ -58,9 +58,10 @@ test('hadron dev: a partition whose volume is deleted while stopped comes back w
   ];
   fs.writeFileSync(path.join(manifests, 'm.yaml'), docs.map((d) => stringify(d)).join('---\n'));
   const base = await freePortRange(100);
-  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
-  dev.stdout.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+  // Status lines (partition restarts) go to stderr, the ready line to stdout: read both.
+  for (const s of [dev.stdout, dev.stderr]) s.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
   const exited = new Promise((r) => dev.once('exit', r));
   const clients: RawClient[] = [];
   const pids = new Set<number>();

@@ -73,7 +73,7 @@ test('hadron dev refuses removing partitions with undelivered events unless the 
   };
   write(manifest(2));
   const base = await freePortRange(100);
-  const dev = new Proc(spawn(process.execPath, [BIN, 'dev', '-f', file, '--data', data, '--port', String(base), '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const dev = new Proc(spawn(process.execPath, [BIN, 'dev', '-f', file, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const clients: HadronClient[] = [];
   t.after(async () => {
     await Promise.all(clients.map((c) => c.close()));
