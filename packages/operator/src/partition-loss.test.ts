@@ -24,7 +24,8 @@ const stream = (partitions: number, annotations?: Record<string, string>): strin
     apiVersion: 'hadron.rs/v1beta1',
     kind: 'Stream',
     metadata: { name: 'events', namespace: NS, ...(annotations ? { annotations } : {}) },
-    spec: { partitions, image: 'img', pvcVolumeSize: '1Gi' },
+    // replicationFactor 1: this test is about what removed partitions hold, not their copies (no key needed).
+    spec: { partitions, replicationFactor: 1, image: 'img', pvcVolumeSize: '1Gi' },
   });
 
 describe('webhook: removing partitions that hold undelivered events', { timeout: K8S_TEST_TIMEOUT }, () => {
