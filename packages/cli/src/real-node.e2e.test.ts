@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@hadron/client';
-import { HadronError } from '@hadron/core';
+import { HadronError, createLogger } from '@hadron/core';
+import { openSync } from 'node:fs';
 import { buildImages } from '@hadron/testing/images';
 import { startControlPlane, type ControlPlane, type KubectlResult } from '@hadron/testing/k8s/control-plane';
 import { createHostPathVolumes, ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from '@hadron/testing/k8s/node';
@@ -72,6 +73,8 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
 
   let cp: ControlPlane | undefined;
   let node: RealNode | undefined;
+  const debugLog = process.env['HADRON_K8S_CLIENT_LOG'];
+  const clientLogger = (name: string) => (debugLog ? { logger: createLogger({ level: 'debug', name, fd: openSync(debugLog, 'a') }) } : {});
   const figures: Record<string, number> = {};
 
   test.after(async () => {
@@ -300,8 +303,8 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const c = cp;
     const token = await fullAccessToken(c);
     const url = 'http://events.hadron.svc.cluster.local:7000';
-    const pub = createClient({ url, token });
-    const subClient = createClient({ url, token });
+    const pub = createClient({ url, token, ...clientLogger('kill-pub') });
+    const subClient = createClient({ url, token, ...clientLogger('kill-sub') });
     const run = `kill-${Date.now()}`;
     const acked = new Map<string, number>();
     const seen = new Set<string>();
@@ -335,7 +338,13 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       });
       figures['podRecreatedReadyMs'] = Date.now() - t;
       const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
-      await until('partition 1 acknowledges again', 120_000, async () => ([...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined));
+      try {
+        await until('partition 1 acknowledges again', 120_000, async () => ([...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined));
+      } catch (e) {
+        const { spawnSync } = await import('node:child_process');
+        const ss = spawnSync('ss', ['-tnoip'], { encoding: 'utf8' });
+        throw new Error(`${(e as Error).message}; client partitions ${JSON.stringify(pub.partitions())} stats ${JSON.stringify(pub.publishStats)}; ss:\n${ss.stdout}`);
+      }
       figures['partitionRecoveredMs'] = Date.now() - t;
     } finally {
       stop = true;
@@ -391,8 +400,8 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     must(await node.ctr(['images', 'tag', 'localhost/hadron-stream:0.1.0', 'localhost/hadron-stream:0.1.0-upgrade']), 'ctr images tag');
     const token = await fullAccessToken(c);
     const url = 'http://events.hadron.svc.cluster.local:7000';
-    const pub = createClient({ url, token });
-    const subClient = createClient({ url, token });
+    const pub = createClient({ url, token, ...clientLogger('upg-pub') });
+    const subClient = createClient({ url, token, ...clientLogger('upg-sub') });
     const run = `upgrade-${Date.now()}`;
     const acked = new Set<string>();
     const seen = new Set<string>();

@@ -79,6 +79,14 @@ export interface ClientOptions extends ClientTlsOptions {
   reconnect?: BackoffOptions;
   /** Largest gRPC message accepted (default 64 MiB). */
   maxMessageBytes?: number;
+  /**
+   * HTTP/2 PING on every connection this often (default 10000 ms; 0 disables): a partition whose
+   * pod vanished without closing its connections (replaced behind the same Service address) is
+   * detected and reconnected instead of holding calls until their deadlines.
+   */
+  keepaliveMs?: number;
+  /** A PING not answered within this long closes the connection (default 5000 ms). */
+  keepaliveTimeoutMs?: number;
   /** Publishing: batching, window, defaults for fsync/ack/strictPlacement, retries. */
   publish?: Partial<PublisherOptions>;
 }
@@ -136,6 +144,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
       scheme: this.scheme,
       ...(this.tls ? { tls: this.tls } : {}),
       requireTls: this.scheme === 'https',
+      ...(opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {}),
+      ...(opts.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: opts.keepaliveTimeoutMs } : {}),
     };
     this.topology = new Topology(connOpts);
     this.topology.on('change', (c) => this.emit('topology', c));
@@ -183,6 +193,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000,
         ...(this.tls ? { tls: this.tls } : {}),
         requireTls: this.scheme === 'https',
+        ...(this.opts.keepaliveMs !== undefined ? { keepaliveMs: this.opts.keepaliveMs } : {}),
+        ...(this.opts.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: this.opts.keepaliveTimeoutMs } : {}),
       });
     }
     return this.bootstrapChannel;
