@@ -225,6 +225,29 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     }
   });
 
+  /** What the cluster looked like when a step failed: pods, events, stream and operator logs. */
+  const diagnostics = async (c: ControlPlane): Promise<string> => {
+    const { spawnSync } = await import('node:child_process');
+    const out = await Promise.all([
+      c.kubectl(['-n', 'hadron', 'get', 'pods,svc,endpoints,statefulset,lease', '-o', 'wide']),
+      c.kubectl(['-n', 'hadron', 'get', 'events', '--sort-by=.lastTimestamp']),
+      c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/stream=events', '--tail=15', '--prefix']),
+      c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/component=operator', '--tail=15', '--prefix']),
+    ]);
+    const ss = spawnSync('ss', ['-tnoi'], { encoding: 'utf8' });
+    return `${out.map((o) => o.stdout + o.stderr).join('\n').slice(-12000)}\nsockets:\n${ss.stdout.slice(-4000)}`;
+  };
+  /** Runs a test step; on failure the error carries the cluster's state. */
+  const step = async <T>(c: ControlPlane, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      err.message = `${err.message}\n--- cluster state ---\n${await diagnostics(c).catch((d: unknown) => String(d))}`;
+      throw err;
+    }
+  };
+
   const fullAccessToken = async (c: ControlPlane): Promise<string> =>
     Buffer.from(must(await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']), 'token'), 'base64').toString();
   const podUid = async (c: ControlPlane, pod: string): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
@@ -288,10 +311,12 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     assert.ok(other, `a second replica besides ${leader}`);
     const t = Date.now();
     must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', leader, '--grace-period=0', '--force', '--wait=false']), 'kill leader');
-    const next = await until('a new Lease holder', 120_000, async () => {
-      const h = await holderOf();
-      return h && h !== leader ? h : undefined;
-    });
+    const next = await step(c, () =>
+      until('a new Lease holder', 120_000, async () => {
+        const h = await holderOf();
+        return h && h !== leader ? h : undefined;
+      }),
+    );
     figures['operatorTakeoverMs'] = Date.now() - t;
     // The surviving replica usually wins; the Deployment's replacement pod may win the race too.
     assert.notEqual(next, leader, 'a live replica took over');
@@ -309,57 +334,57 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const acked = new Map<string, number>();
     const seen = new Set<string>();
     let errors = 0;
-    let stop = false;
-    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
-      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
-    });
-    const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
-    const uidBefore = await podUid(c, 'events-1');
-    const publisher = (async () => {
-      // Bounded: at most 3000 events or until told to stop.
-      for (let i = 0; i < 3000 && !stop; i++) {
-        const id = `${run}-${i}`;
-        try {
-          const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }]);
-          if (a) acked.set(id, a.partition);
-        } catch {
-          errors++;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
+    // Stopping aborts a publish still waiting, so a failed step never waits for retries.
+    const stop = new AbortController();
+    let sub: ReturnType<typeof subClient.subscribe> | undefined;
+    let publisher: Promise<void> | undefined;
     try {
-      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
-      const t = Date.now();
-      must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
-      await until('events-1 recreated and Ready', 180_000, async () => {
-        const uid = await podUid(c, 'events-1');
-        return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+      sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
       });
-      figures['podRecreatedReadyMs'] = Date.now() - t;
-      const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
-      try {
-        await until('partition 1 acknowledges again', 120_000, async () => ([...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined));
-      } catch (e) {
-        const { spawnSync } = await import('node:child_process');
-        const ss = spawnSync('ss', ['-tnoip'], { encoding: 'utf8' });
-        throw new Error(`${(e as Error).message}; client partitions ${JSON.stringify(pub.partitions())} stats ${JSON.stringify(pub.publishStats)}; ss:\n${ss.stdout}`);
-      }
-      figures['partitionRecoveredMs'] = Date.now() - t;
-    } finally {
-      stop = true;
+      const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
+      const uidBefore = await podUid(c, 'events-1');
+      publisher = (async () => {
+        // Bounded: at most 3000 events or until told to stop.
+        for (let i = 0; i < 3000 && !stop.signal.aborted; i++) {
+          const id = `${run}-${i}`;
+          try {
+            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
+            if (a) acked.set(id, a.partition);
+          } catch {
+            if (stop.signal.aborted) break;
+            errors++;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      })();
+      await step(c, async () => {
+        await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+        const t = Date.now();
+        must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
+        await until('events-1 recreated and Ready', 180_000, async () => {
+          const uid = await podUid(c, 'events-1');
+          return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+        });
+        figures['podRecreatedReadyMs'] = Date.now() - t;
+        const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
+        await until(`partition 1 acknowledges again (client partitions: ${JSON.stringify(pub.partitions())})`, 120_000, async () =>
+          [...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined,
+        );
+        figures['partitionRecoveredMs'] = Date.now() - t;
+      });
+      stop.abort();
       await publisher;
-    }
-    figures['publishErrorsDuringPodDelete'] = errors;
-    figures['eventsAckedDuringPodDelete'] = acked.size;
-    try {
-      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined));
+      figures['publishErrorsDuringPodDelete'] = errors;
+      figures['eventsAckedDuringPodDelete'] = acked.size;
+      await step(c, () => until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined)));
+      assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
     } finally {
-      await sub.close();
-      await pub.close();
-      await subClient.close();
+      stop.abort();
+      await publisher;
+      await sub?.close();
+      await Promise.all([pub.close(), subClient.close()]);
     }
-    assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
   });
 
   test('scale the Stream 3 -> 5 -> 3 with kubectl', { timeout: 10 * 60_000 }, async () => {
@@ -368,10 +393,12 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const token = await fullAccessToken(c);
     const scaleTo = async (n: number): Promise<void> => {
       must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { partitions: n } })]), `scale to ${n}`);
-      await until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
-        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
-        return r.stdout.trim() === `${n} ${n} ${n}` ? true : undefined;
-      });
+      await step(c, () =>
+        until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
+          const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
+          return r.stdout.trim() === `${n} ${n} ${n}` ? true : undefined;
+        }),
+      );
     };
     const t = Date.now();
     await scaleTo(5);
@@ -406,54 +433,57 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const acked = new Set<string>();
     const seen = new Set<string>();
     let errors = 0;
-    let stop = false;
-    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
-      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
-    });
-    const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
+    const stop = new AbortController();
+    let sub: ReturnType<typeof subClient.subscribe> | undefined;
+    let publisher: Promise<void> | undefined;
     let longestGapMs = 0;
-    const publisher = (async () => {
-      let lastAck = Date.now();
-      for (let i = 0; i < 5000 && !stop; i++) {
-        const id = `${run}-${i}`;
-        try {
-          await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }]);
-          acked.add(id);
-          longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
-          lastAck = Date.now();
-        } catch {
-          errors++;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
     try {
-      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
-      const t = Date.now();
-      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
-      await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
-        const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'json']);
-        if (r.code !== 0) return undefined;
-        const items = (JSON.parse(r.stdout) as { items: { metadata: { uid: string }; spec: { containers: { image: string }[] }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
-        const done = items.length === 3 && items.every((p) => !uidsBefore.includes(p.metadata.uid) && p.spec.containers[0]?.image === 'localhost/hadron-stream:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
-        return done ? true : undefined;
+      sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
       });
-      figures['rollingUpgradeMs'] = Date.now() - t;
-      const after = acked.size;
-      await until('publishes succeed after the upgrade', 60_000, async () => (acked.size >= after + 20 ? true : undefined));
-    } finally {
-      stop = true;
+      const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
+      publisher = (async () => {
+        let lastAck = Date.now();
+        for (let i = 0; i < 5000 && !stop.signal.aborted; i++) {
+          const id = `${run}-${i}`;
+          try {
+            await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
+            acked.add(id);
+            longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
+            lastAck = Date.now();
+          } catch {
+            if (stop.signal.aborted) break;
+            errors++;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      })();
+      await step(c, async () => {
+        await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+        const t = Date.now();
+        must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
+        await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
+          const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'json']);
+          if (r.code !== 0) return undefined;
+          const items = (JSON.parse(r.stdout) as { items: { metadata: { uid: string }; spec: { containers: { image: string }[] }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
+          const done = items.length === 3 && items.every((p) => !uidsBefore.includes(p.metadata.uid) && p.spec.containers[0]?.image === 'localhost/hadron-stream:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+          return done ? true : undefined;
+        });
+        figures['rollingUpgradeMs'] = Date.now() - t;
+        const after = acked.size;
+        await until(`publishes succeed after the upgrade (client partitions: ${JSON.stringify(pub.partitions())})`, 60_000, async () => (acked.size >= after + 20 ? true : undefined));
+      });
+      stop.abort();
       await publisher;
-    }
-    figures['upgradePublishErrors'] = errors;
-    figures['upgradeEventsAcked'] = acked.size;
-    figures['upgradeLongestPublishGapMs'] = longestGapMs;
-    try {
-      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined));
+      figures['upgradePublishErrors'] = errors;
+      figures['upgradeEventsAcked'] = acked.size;
+      figures['upgradeLongestPublishGapMs'] = longestGapMs;
+      await step(c, () => until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined)));
     } finally {
-      await sub.close();
-      await pub.close();
-      await subClient.close();
+      stop.abort();
+      await publisher;
+      await sub?.close();
+      await Promise.all([pub.close(), subClient.close()]);
     }
   });
 }

@@ -50,7 +50,7 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     assert.equal(c.image, 'localhost/hadron-operator:0.1.0');
     const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual(Object.keys(env).sort(), ['CLIENT_PORT', 'HADRON_LOG_LEVEL', 'LEASE_DURATION_SECONDS', 'LEASE_RENEW_SECONDS', 'METRICS_PORT', 'NAMESPACE', 'POD_NAME', 'WEBHOOKS_PORT', 'WEBHOOK_CERT', 'WEBHOOK_KEY']);
-    assert.deepEqual([env.CLIENT_PORT, env.WEBHOOKS_PORT, env.METRICS_PORT, env.LEASE_DURATION_SECONDS, env.LEASE_RENEW_SECONDS], ['7000', '7001', '7002', '60', '10']);
+    assert.deepEqual([env.CLIENT_PORT, env.WEBHOOKS_PORT, env.METRICS_PORT, env.LEASE_DURATION_SECONDS, env.LEASE_RENEW_SECONDS], ['7000', '7001', '7002', '15', '5']);
     assert.deepEqual(env.WEBHOOK_CERT, { secretKeyRef: { name: 'hadron-webhooks', key: 'tls.crt' } });
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/health', port: 'metrics' });
     assert.deepEqual(c.ports.map((p: Obj) => [p.name, p.containerPort]), [['client', 7000], ['webhooks', 7001], ['metrics', 7002]]);
