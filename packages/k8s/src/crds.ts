@@ -44,6 +44,7 @@ export interface JSONSchemaProps {
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-validations'?: Array<{ rule: string; message: string }>;
 }
 
 /** One schema per field of T, no more, no less. */
@@ -120,6 +121,19 @@ export const streamSpecSchema: SchemaOf<StreamSpec> = {
     required: ['stream', 'maxAttempts', 'token'],
     properties: deadLetterSchema,
     description: 'Dead-lettering for every durable subscription group and pipeline stage of this Stream: after maxAttempts nacked or timed-out deliveries the batch is published to `stream` with deadletter* attributes and acked. Absent: redeliver forever.',
+  },
+};
+
+/**
+ * Replication (issue 9). Not part of `StreamSpec`'s schema map above because the field is added to
+ * the shared manifest types separately; the CRD carries it either way.
+ */
+export const streamReplicationSchema: Record<'replicationFactor', JSONSchemaProps> = {
+  replicationFactor: {
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_PARTITIONS,
+    description: 'Copies of each partition (the partition itself included), on the next pods in order; at most partitions. Default: min(2, partitions).',
   },
 };
 
@@ -233,7 +247,9 @@ interface CrdInput {
   kind: 'Stream' | 'Pipeline' | 'Token' | 'Trigger';
   plural: string;
   description: string;
-  spec: { properties: Record<string, JSONSchemaProps>; required: string[] };
+  spec: { properties: Record<string, JSONSchemaProps>; required: string[]; validations?: Array<{ rule: string; message: string }> };
+  /** The `scale` subresource (kubectl scale, HorizontalPodAutoscaler). */
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
   status: Record<string, JSONSchemaProps>;
   columns: PrinterColumn[];
 }
@@ -256,7 +272,7 @@ function crd(i: CrdInput): KubeObject {
           name: 'v1beta1',
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources: { status: {}, ...(i.scale ? { scale: i.scale } : {}) },
           additionalPrinterColumns: i.columns,
           schema: {
             openAPIV3Schema: {
@@ -267,7 +283,7 @@ function crd(i: CrdInput): KubeObject {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: { type: 'object', required: i.spec.required, properties: i.spec.properties },
+                spec: { type: 'object', required: i.spec.required, properties: i.spec.properties, ...(i.spec.validations ? { 'x-kubernetes-validations': i.spec.validations } : {}) },
                 status: { type: 'object', nullable: true, properties: { observedGeneration, conditions, ...i.status } },
               },
             },
@@ -283,11 +299,32 @@ export const streamCrd = (): KubeObject =>
     kind: 'Stream',
     plural: 'streams',
     description: 'A durable, partitioned event stream: one StatefulSet pod per partition.',
-    spec: { properties: streamSpecSchema, required: ['partitions', 'image'] },
+    spec: {
+      properties: { ...streamSpecSchema, ...streamReplicationSchema },
+      required: ['partitions', 'image'],
+      validations: [{ rule: '!has(self.replicationFactor) || self.replicationFactor <= self.partitions', message: 'replicationFactor must not exceed partitions' }],
+    },
+    // `kubectl scale stream/events --replicas=5` and autoscalers change spec.partitions.
+    scale: { specReplicasPath: '.spec.partitions', statusReplicasPath: '.status.partitions', labelSelectorPath: '.status.selector' },
     status: {
       partitions: { type: 'integer', minimum: 0, description: 'Desired partitions (spec.partitions at observedGeneration).' },
       readyPartitions: { type: 'integer', minimum: 0, description: 'Partitions whose pod is Ready.' },
       statefulSet: { type: 'string', description: 'Name of the StatefulSet.' },
+      selector: { type: 'string', description: 'Label selector of the partition pods (for the scale subresource).' },
+      replicationFactor: { type: 'integer', minimum: 1, description: 'Copies of each partition in effect (spec.replicationFactor, default min(2, partitions)).' },
+      replicas: {
+        type: 'array',
+        description: 'Where each partition is kept: its own pod, then the pods holding its replicas (partition N: pods N+1 … N+r−1, modulo partitions).',
+        items: {
+          type: 'object',
+          required: ['partition', 'pod'],
+          properties: {
+            partition: { type: 'integer', minimum: 0 },
+            pod: { type: 'string', description: 'The pod serving the partition.' },
+            replicaPods: { type: 'array', items: { type: 'string' }, description: 'Pods holding copies of the partition.' },
+          },
+        },
+      },
     },
     columns: [
       { name: 'Partitions', type: 'integer', jsonPath: '.spec.partitions' },
@@ -299,6 +336,7 @@ export const streamCrd = (): KubeObject =>
       { name: 'PVC Volume Size', type: 'string', jsonPath: '.spec.pvcVolumeSize' },
       { name: 'PVC Access Modes', type: 'string', jsonPath: '.spec.pvcAccessModes', priority: 1 },
       { name: 'PVC Storage Class', type: 'string', jsonPath: '.spec.pvcStorageClass', priority: 1 },
+      { name: 'Replication', type: 'integer', jsonPath: '.status.replicationFactor', priority: 1 },
       age,
     ],
   });

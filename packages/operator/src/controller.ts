@@ -40,10 +40,11 @@ import {
   type KubeObject,
   type ResourceType,
 } from '@hadron/k8s';
-import { FIELD_MANAGER, LABEL_STATEFULSET, LABEL_STREAM, headlessService, podIndexOf, podService, statefulSet, tokenSecret } from './objects.js';
+import { FIELD_MANAGER, LABEL_STATEFULSET, LABEL_STREAM, headlessService, podIndexOf, podService, statefulSet, streamLabels, tokenSecret } from './objects.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './workqueue.js';
 import { caSecretName, newCaSecret, newServerSecret, serverSecretProblem, usableCa } from './tls-secrets.js';
+import { newReplicationSecret, replicaPlacement, replicationFactor, replicationSecretName } from './replication.js';
 
 export const OWNED_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
 
@@ -224,6 +225,11 @@ export class Controller {
     const s = parsed.value;
     s.metadata.uid = raw.metadata.uid;
     const tlsNote = s.spec.tls && !s.spec.tls.secretName ? await this.ensureTlsSecrets(s) : '';
+    // Before the StatefulSet: its pods read the key from this Secret. Created once, never rewritten.
+    if (!this.informers.secrets.get(replicationSecretName(name))) {
+      this.log.info({ stream: name }, 'making the replication key Secret');
+      await this.createIgnoringConflict(newReplicationSecret(s, this.o.namespace));
+    }
     const desired = statefulSet(s, this.o.namespace);
     let live = this.informers.statefulsets.get(name);
     let note = '';
@@ -253,7 +259,10 @@ export class Controller {
     const ready = Math.min(st.readyReplicas ?? 0, partitions);
     const current = (st.observedGeneration ?? 0) >= (live.metadata.generation ?? 0) && (st.replicas ?? 0) === partitions;
     const allReady = ready === partitions && current;
-    await this.writeStatus(RT.streams, raw, { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name }, [
+    const r = replicationFactor(s);
+    const selector = Object.entries(streamLabels(name)).map(([k, v]) => `${k}=${v}`).join(',');
+    const status = { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name, selector, replicationFactor: r, replicas: replicaPlacement(name, partitions, r) };
+    await this.writeStatus(RT.streams, raw, status, [
       {
         type: 'Ready',
         status: allReady ? 'True' : 'False',

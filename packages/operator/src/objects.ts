@@ -94,6 +94,8 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
                 // CloudEvents HTTP ingress (docs/http.md); after the reference's variables, which keep their order.
                 { name: 'HADRON_HTTP_PORT', value: String(PORTS.http) },
                 ...tlsEnv(s),
+                // Replication (issue 9): the key from Secret {stream}-replication (replication.ts).
+                { name: 'HADRON_REPLICATION_KEY', valueFrom: { secretKeyRef: { name: `${name}-replication`, key: 'key' } } },
               ],
               volumeMounts: [{ name: 'data', mountPath: DATA_PATH }, ...(tlsSecret ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true }] : [])],
               readinessProbe: { tcpSocket: { port: PORTS.client }, initialDelaySeconds: 5, periodSeconds: 10 },

@@ -29,6 +29,8 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
   let kubeconfig: string;
   let tls: { cert: string; key: string };
   const ops = new Map<string, OperatorProcess>();
+  /** The replication key as first created; no reconcile (nor a new leader) may change it. */
+  let replicationKey = '';
 
   const get = (rt: (typeof RT)[keyof typeof RT], name: string): Promise<Obj | undefined> => api.getOrUndefined<Obj>(resourcePath(rt, NS, name));
   const leaseHolder = async (): Promise<string | undefined> => ((await get(RT.leases, LEASE_NAME))?.spec?.holderIdentity as string | undefined) || undefined;
@@ -126,7 +128,15 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       { name: 'RETENTION_POLICY_STRATEGY', value: 'time' },
       { name: 'RETENTION_POLICY_RETENTION_SECONDS', value: '604800' },
       { name: 'HADRON_HTTP_PORT', value: '7003' },
+      { name: 'HADRON_REPLICATION_KEY', valueFrom: { secretKeyRef: { name: 'events-replication', key: 'key' } } },
     ]);
+    // The replication key Secret: 32 random bytes, owned by the Stream, made before the pods need it.
+    const repl = await eventually('Secret events-replication', 30_000, () => get(RT.secrets, 'events-replication'));
+    assert.equal(repl.type, 'Opaque');
+    assert.deepEqual(repl.metadata.labels, labels);
+    assert.deepEqual([repl.metadata.ownerReferences[0].kind, repl.metadata.ownerReferences[0].uid], ['Stream', stream.metadata.uid]);
+    assert.equal(Buffer.from(repl.data.key, 'base64').length, 32);
+    replicationKey = repl.data.key as string;
     assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/usr/local/hadron-stream/data' }]);
     assert.deepEqual(c.readinessProbe.tcpSocket, { port: 7000 });
     assert.deepEqual([c.readinessProbe.initialDelaySeconds, c.readinessProbe.periodSeconds], [5, 10]);
@@ -207,6 +217,14 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     });
     assert.equal(st.status.partitions, 3);
     assert.equal(st.status.observedGeneration, st.metadata.generation);
+    // Replication: default min(2, partitions); partition N is copied to pod N+1 (mod 3).
+    assert.equal(st.status.replicationFactor, 2);
+    assert.deepEqual(st.status.replicas, [
+      { partition: 0, pod: 'events-0', replicaPods: ['events-1'] },
+      { partition: 1, pod: 'events-1', replicaPods: ['events-2'] },
+      { partition: 2, pod: 'events-2', replicaPods: ['events-0'] },
+    ]);
+    assert.equal(st.status.selector, Object.entries({ ...CANONICAL_LABELS, 'hadron.rs/stream': 'events' }).map(([k, v]) => `${k}=${v}`).join(','));
     assert.equal(st.status.conditions[0].reason, 'AllPartitionsReady');
     // Printer columns show values.
     const table = await kubectl(cp, ['get', 'streams', '-n', NS]);
@@ -339,6 +357,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       return s && s.metadata.uid !== svc.metadata.uid ? true : undefined;
     });
     assert.ok((await other.metricSum('hadron_operator_mutations_total')) > 0);
+    assert.equal((await get(RT.secrets, 'events-replication'))?.data?.key, replicationKey, 'the new leader kept the replication key');
   });
 
   it('a graceful stop hands the Lease over at once', async () => {
