@@ -45,6 +45,9 @@ export interface JSONSchemaProps {
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-validations'?: Array<{ rule: string; message: string }>;
+  'x-kubernetes-int-or-string'?: boolean;
+  additionalProperties?: JSONSchemaProps;
+  anyOf?: JSONSchemaProps[];
 }
 
 /** One schema per field of T, no more, no less. */
@@ -134,6 +137,45 @@ export const streamReplicationSchema: Record<'replicationFactor', JSONSchemaProp
     minimum: 1,
     maximum: MAX_PARTITIONS,
     description: 'Copies of each partition (the partition itself included), on the next pods in order; at most partitions. Default: min(2, partitions).',
+  },
+};
+
+const quantityMap = (description: string): JSONSchemaProps => ({
+  type: 'object',
+  description,
+  additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: QUANTITY_PATTERN },
+});
+
+/**
+ * Pod placement of the partitions (issue 12; the operator reads these from the raw spec:
+ * packages/operator/src/scheduling.ts). Passed to the pod template verbatim.
+ */
+export const streamSchedulingSchema: Record<'resources' | 'priorityClassName' | 'nodeSelector' | 'tolerations' | 'spread', JSONSchemaProps> = {
+  resources: {
+    type: 'object',
+    description: 'Resources of the partition container (requests, limits: cpu, memory, ...).',
+    properties: { requests: quantityMap('Requested resources.'), limits: quantityMap('Resource limits.') },
+  },
+  priorityClassName: { type: 'string', maxLength: 253, description: 'PriorityClass of the partition pods.' },
+  nodeSelector: { type: 'object', additionalProperties: { type: 'string' }, description: 'nodeSelector of the partition pods.' },
+  tolerations: {
+    type: 'array',
+    description: 'Tolerations of the partition pods.',
+    items: {
+      type: 'object',
+      properties: {
+        key: { type: 'string' },
+        operator: { type: 'string', enum: ['Exists', 'Equal'] },
+        value: { type: 'string' },
+        effect: { type: 'string', enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] },
+        tolerationSeconds: { type: 'integer' },
+      },
+    },
+  },
+  spread: {
+    type: 'string',
+    enum: ['preferred', 'required'],
+    description: "Spreading partition pods over nodes (topology spread, max skew 1): 'preferred' (absent: ScheduleAnyway) or 'required' (DoNotSchedule: a pod waits rather than share a node).",
   },
 };
 
@@ -300,7 +342,7 @@ export const streamCrd = (): KubeObject =>
     plural: 'streams',
     description: 'A durable, partitioned event stream: one StatefulSet pod per partition.',
     spec: {
-      properties: { ...streamSpecSchema, ...streamReplicationSchema },
+      properties: { ...streamSpecSchema, ...streamReplicationSchema, ...streamSchedulingSchema },
       required: ['partitions', 'image'],
       validations: [{ rule: '!has(self.replicationFactor) || self.replicationFactor <= self.partitions', message: 'replicationFactor must not exceed partitions' }],
     },
@@ -311,6 +353,19 @@ export const streamCrd = (): KubeObject =>
       readyPartitions: { type: 'integer', minimum: 0, description: 'Partitions whose pod is Ready.' },
       statefulSet: { type: 'string', description: 'Name of the StatefulSet.' },
       selector: { type: 'string', description: 'Label selector of the partition pods (for the scale subresource).' },
+      scheduling: {
+        type: 'object',
+        description: 'Pod placement in effect: the PodDisruptionBudget, spread, priority class, node selection, resources.',
+        properties: {
+          podDisruptionBudget: { type: 'string' },
+          maxUnavailable: { type: 'integer' },
+          spread: { type: 'string' },
+          priorityClassName: { type: 'string' },
+          nodeSelector: { type: 'object', additionalProperties: { type: 'string' } },
+          tolerations: { type: 'integer', description: 'Number of tolerations.' },
+          resources: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        },
+      },
       replicationFactor: { type: 'integer', minimum: 1, description: 'Copies of each partition in effect (spec.replicationFactor, default min(2, partitions)).' },
       replicas: {
         type: 'array',

@@ -8,7 +8,7 @@
  *
  * | key            | triggered by                          | does                                                  |
  * |----------------|---------------------------------------|-------------------------------------------------------|
- * | Stream/{s}     | Stream, StatefulSet, Services of {s}  | StatefulSet, headless + per-pod Services, prunes per-pod Services ≥ partitions, status |
+ * | Stream/{s}     | Stream, StatefulSet, Services, PDB, Secrets of {s} | replication Secret, StatefulSet, headless + per-pod Services, PodDisruptionBudget, prunes per-pod Services ≥ partitions, status |
  * | Token/{t}      | Token, Secret {t}                     | mints the Secret when missing (new key), deletes it when the Token is gone, status |
  * | Pipeline/{p}   | Pipeline                              | status Accepted with the validation result            |
  *
@@ -45,6 +45,7 @@ import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './workqueue.js';
 import { caSecretName, newCaSecret, newServerSecret, serverSecretProblem, usableCa } from './tls-secrets.js';
 import { newReplicationSecret, replicaPlacement, replicationFactor, replicationSecretName } from './replication.js';
+import { podDisruptionBudget, podSchedulingFields, schedulingStatus, streamScheduling } from './scheduling.js';
 
 export const OWNED_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
 
@@ -67,7 +68,7 @@ type Raw = Record<string, unknown>;
 type Status = Record<string, unknown> & { conditions?: Condition[] };
 
 export class Controller {
-  readonly informers: Record<'streams' | 'pipelines' | 'tokens' | 'triggers' | 'statefulsets' | 'services' | 'secrets', Informer>;
+  readonly informers: Record<'streams' | 'pipelines' | 'tokens' | 'triggers' | 'statefulsets' | 'services' | 'secrets' | 'pdbs', Informer>;
   readonly queue: WorkQueue;
   private readonly log: Logger;
 
@@ -91,6 +92,7 @@ export class Controller {
       statefulsets: mk(RT.statefulsets, true),
       services: mk(RT.services, true),
       secrets: mk(RT.secrets, true),
+      pdbs: mk(RT.poddisruptionbudgets, true),
     };
     this.queue = new WorkQueue({
       workers: o.workers ?? 4,
@@ -112,6 +114,7 @@ export class Controller {
       const stream = s.metadata.labels?.[LABEL_STREAM] ?? s.metadata.labels?.[LABEL_STATEFULSET];
       return stream ? `Stream/${stream}` : undefined;
     });
+    on(this.informers.pdbs, (p) => (p.metadata.labels?.[LABEL_STREAM] ? `Stream/${p.metadata.labels[LABEL_STREAM]}` : undefined));
     on(this.informers.tokens, (t) => `Token/${t.metadata.name}`);
     on(this.informers.secrets, (s) => {
       if (isTokenSecret(s)) return `Token/${s.metadata.name}`;
@@ -211,6 +214,8 @@ export class Controller {
       const sts = this.informers.statefulsets.get(name);
       if (sts && sts.metadata.labels?.[LABEL_STREAM] === name) await this.remove(RT.statefulsets, sts);
       for (const svc of owned) await this.remove(RT.services, svc);
+      const pdb = this.informers.pdbs.get(name);
+      if (pdb && pdb.metadata.labels?.[LABEL_STREAM] === name) await this.remove(RT.poddisruptionbudgets, pdb);
       for (const sec of this.informers.secrets.list()) if (sec.metadata.labels?.[LABEL_STREAM] === name && !isTokenSecret(sec)) await this.remove(RT.secrets, sec);
       return;
     }
@@ -230,7 +235,8 @@ export class Controller {
       this.log.info({ stream: name }, 'making the replication key Secret');
       await this.createIgnoringConflict(newReplicationSecret(s, this.o.namespace));
     }
-    const desired = statefulSet(s, this.o.namespace);
+    const sch = streamScheduling((raw as Raw).spec as Raw | undefined);
+    const desired = statefulSet(s, this.o.namespace, { pod: podSchedulingFields(name, sch), ...(sch.resources ? { resources: sch.resources } : {}) });
     let live = this.informers.statefulsets.get(name);
     let note = '';
     if (live) {
@@ -249,6 +255,9 @@ export class Controller {
       const cur = this.informers.services.get(svc.metadata.name);
       if (!cur || !satisfies(svc, cur)) await this.apply(RT.services, svc);
     }
+    const pdb = podDisruptionBudget(s, this.o.namespace);
+    const livePdb = this.informers.pdbs.get(name);
+    if (!livePdb || !satisfies(pdb, livePdb)) await this.apply(RT.poddisruptionbudgets, pdb);
     for (const svc of owned) {
       const idx = podIndexOf(svc);
       if (idx !== undefined && idx >= s.spec.partitions) await this.remove(RT.services, svc);
@@ -259,9 +268,9 @@ export class Controller {
     const ready = Math.min(st.readyReplicas ?? 0, partitions);
     const current = (st.observedGeneration ?? 0) >= (live.metadata.generation ?? 0) && (st.replicas ?? 0) === partitions;
     const allReady = ready === partitions && current;
-    const r = replicationFactor(s);
+    const r = replicationFactor(s, (raw as Raw).spec as Raw | undefined);
     const selector = Object.entries(streamLabels(name)).map(([k, v]) => `${k}=${v}`).join(',');
-    const status = { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name, selector, replicationFactor: r, replicas: replicaPlacement(name, partitions, r) };
+    const status = { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name, selector, replicationFactor: r, replicas: replicaPlacement(name, partitions, r), scheduling: schedulingStatus(name, sch) };
     await this.writeStatus(RT.streams, raw, status, [
       {
         type: 'Ready',

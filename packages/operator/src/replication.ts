@@ -21,9 +21,12 @@ export const REPLICATION_KEY_BYTES = 32;
 
 export const replicationSecretName = (stream: string): string => `${stream}-replication`;
 
-/** `spec.replicationFactor`, or min(2, partitions) when absent; never above partitions. */
-export function replicationFactor(s: Stream): number {
-  const raw = (s.spec as { replicationFactor?: unknown }).replicationFactor;
+/**
+ * `spec.replicationFactor`, or min(2, partitions) when absent; never above partitions. Read from
+ * the raw spec: the API server validated it (CRD schema), and the shared parser may not carry it.
+ */
+export function replicationFactor(s: Stream, rawSpec?: Record<string, unknown>): number {
+  const raw = rawSpec?.['replicationFactor'] ?? (s.spec as { replicationFactor?: unknown }).replicationFactor;
   const partitions = s.spec.partitions;
   const r = typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 ? raw : Math.min(2, partitions);
   return Math.min(r, partitions);

@@ -134,15 +134,22 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
         cleanup();
         reject(signal?.reason);
       };
+      // The channel gave up on this session (connect timeout, dead PING): its 'close' can come
+      // much later (a socket still in SYN-SENT closes only when TCP gives up), so do not wait.
+      const onDropped = (): void => {
+        if (this.session !== session) onFail();
+      };
       const cleanup = (): void => {
         session.off('remoteSettings', onConnect);
         session.off('error', onFail);
         session.off('close', onFail);
+        this.off('state', onDropped);
         signal?.removeEventListener('abort', onAbort);
       };
       session.once('remoteSettings', onConnect);
       session.once('error', onFail);
       session.once('close', onFail);
+      this.on('state', onDropped);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -150,10 +157,23 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
   /** Why a session was destroyed by this channel (connect timeout, unanswered PING). */
   private readonly lastFailure = new WeakMap<http2.ClientHttp2Session, HadronError>();
 
-  /** Destroys `session` with `err`: its calls fail UNAVAILABLE, the channel goes idle. */
+  /** The TCP/TLS socket under each session (destroyed directly when the session is killed). */
+  private readonly sockets = new WeakMap<http2.ClientHttp2Session, net.Socket>();
+
+  /**
+   * Destroys `session` with `err`: its calls fail UNAVAILABLE, the channel goes idle at once (the
+   * next call or connect() opens a new session). The socket is destroyed too: http2 would
+   * otherwise end() a still-connecting socket gracefully, and its 'close' would wait for TCP's
+   * SYN retries (minutes) when the address is a black hole.
+   */
   private kill(session: http2.ClientHttp2Session, err: HadronError): void {
     this.lastFailure.set(session, err);
+    if (this.session === session) {
+      this.session = undefined;
+      if (this._state !== 'closed') this.setState('idle');
+    }
     session.destroy(err);
+    this.sockets.get(session)?.destroy();
   }
 
   /**
@@ -192,12 +212,14 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const target = new URL(this.url);
     const host = target.hostname.replace(/^\[|\]$/g, '');
+    let socket: net.Socket | undefined;
     const session = http2.connect(this.url, {
       settings: http2Settings,
       maxSessionMemory: 1024,
       // Small requests (acks, single events) must not wait for Nagle's algorithm.
-      createConnection: () => (this.secure ? this.connectTls(host, Number(target.port || 443)) : net.connect({ host, port: Number(target.port || 80), noDelay: true })),
+      createConnection: () => (socket = this.secure ? this.connectTls(host, Number(target.port || 443)) : net.connect({ host, port: Number(target.port || 80), noDelay: true })),
     });
+    if (socket) this.sockets.set(session, socket);
     this.session = session;
     this.setState('connecting');
     // The connect timeout applies to every session, also one opened by a call: a SYN to an

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { GrpcChannel } from './client.js';
 import { HadronError } from '../errors.js';
 
@@ -22,14 +23,14 @@ const s = new GrpcServer({ logger: silentLogger, methods: { '/t.S/Echo': { kind:
 console.log(await s.listen(0, '127.0.0.1'));
 `;
 
-/** A bare TCP listener (frozen before anything is accepted). */
+/** A bare TCP listener (frozen before anything is accepted); argv[1] is its listen backlog. */
 const LISTENER = `
 const s = require('node:net').createServer();
-s.listen({ port: 0, host: '127.0.0.1' }, () => console.log(s.address().port));
+s.listen({ port: 0, host: '127.0.0.1', backlog: Number(process.argv[1] ?? 511) }, () => console.log(s.address().port));
 `;
 
-async function startChild(script = SERVER, args: string[] = ['--input-type=module']): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [...args, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startChild(script = SERVER, args: string[] = ['--input-type=module'], argv: string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...args, '-e', script, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   return { child, port: Number(line.toString().trim()) };
 }
@@ -77,4 +78,33 @@ test('a call that opens a connection which never completes fails UNAVAILABLE aft
   // The dead session is dropped (its 'close' may follow the call's failure by a tick).
   if (ch.state !== 'idle') await once(ch, 'state');
   assert.equal(ch.state, 'idle', 'the dead session was dropped; the next call reconnects');
+});
+
+test('connect() to an address whose SYNs go unanswered fails UNAVAILABLE after connectTimeoutMs (the reconnect loop must not wait for TCP to give up)', async (t) => {
+  // A frozen listener with a full accept queue drops further SYNs: on loopback this is the black
+  // hole a client sees when it connects to a Service address still pointing at a deleted pod.
+  const { child, port } = await startChild(LISTENER, [], ['1']);
+  t.after(() => stopChild(child));
+  child.kill('SIGSTOP');
+  t.after(() => child.kill('SIGCONT'));
+  const fillers: net.Socket[] = [];
+  t.after(() => fillers.forEach((s) => s.destroy()));
+  // Fill the queue: connect one socket at a time until one stays in SYN-SENT.
+  for (let i = 0; i < 64; i++) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => undefined);
+    fillers.push(s);
+    const connected = await Promise.race([once(s, 'connect').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 300))]);
+    if (!connected) break;
+    assert.ok(i < 63, 'the accept queue never filled');
+  }
+  const ch = new GrpcChannel(`http://127.0.0.1:${port}`, { connectTimeoutMs: 500 });
+  t.after(() => ch.close());
+  // Bounded so that, without the fix, the test fails instead of waiting for TCP's SYN retries (minutes).
+  await assert.rejects(ch.connect(AbortSignal.timeout(15_000)), (e: HadronError) => {
+    assert.equal(e.code, 'UNAVAILABLE', `${String(e.code)}: ${e.message}`);
+    assert.match(e.message, /could not connect to http:\/\/127\.0\.0\.1:\d+ within 500 ms/);
+    return true;
+  });
+  assert.equal(ch.state, 'idle', 'the channel dropped the dead session at once');
 });
