@@ -69,6 +69,12 @@ export interface ClientOptions extends ClientTlsOptions {
   url: string;
   /** JWT of a Hadron Token, sent as `authorization: bearer <token>`. */
   token?: string;
+  /**
+   * Which partition addresses from Metadata to connect to: `'internal'` (default; in-cluster
+   * names) or `'external'` (the addresses a Stream with `spec.external` announces, for clients
+   * outside the cluster; `url` is then an external address too, e.g. a node port).
+   */
+  mode?: 'internal' | 'external';
   /** Structured logger (default: silent). */
   logger?: Logger;
   /** Give up connecting to one address after this long (default 5000 ms). */
@@ -152,7 +158,7 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
     this.topology.on('health', (s) => this.emit('partition', s));
     this.follower = new MetadataFollower({
       bootstrap: this.url,
-      open: grpcMetadataOpener((address) => this.metadataChannel(address), this.auth),
+      open: grpcMetadataOpener((address) => this.metadataChannel(address), this.auth, opts.mode ?? 'internal'),
       knownAddresses: () => this.topology.addresses().map((a) => addressUrl(a, this.scheme)),
       onList: (list) => this.topology.apply(this.refuseCleartext(list)),
       backoff: this.reconnect,
@@ -527,9 +533,12 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   }
 }
 
-/** Errors waiting cannot fix (credentials, or a server certificate that does not verify): reported at once. */
+/**
+ * Errors waiting cannot fix (credentials, a server certificate that does not verify, mode
+ * 'external' against a Stream without external addresses): reported at once.
+ */
 const isCredentialError = (e: unknown): e is HadronError =>
-  e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'TLS_HANDSHAKE_FAILED');
+  e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'TLS_HANDSHAKE_FAILED' || e.code === 'CONFIG_INVALID');
 
 /** Creates a client and starts following the topology in the background (see `HadronClient`). */
 export function createClient(opts: ClientOptions): HadronClient {

@@ -179,6 +179,27 @@ export const streamSchedulingSchema: Record<'resources' | 'priorityClassName' | 
   },
 };
 
+/** External access (issue 12; packages/operator/src/external.ts). */
+export const streamExternalSchema: Record<'external', JSONSchemaProps> = {
+  external: {
+    type: 'object',
+    nullable: true,
+    required: ['type'],
+    description:
+      'Reachable from outside the cluster: per-partition Services {stream}-{i}-external, announced in Metadata as `external` (clients: mode external, hadron --external). NodePort: partition i on node port nodePortBase+i, announced as {host or the node IP}:{port}. LoadBalancer: announced as {host}:{port}, host a template with {stream}, {namespace}, {partition} that resolves to partition i\'s load balancer.',
+    properties: {
+      type: { type: 'string', enum: ['NodePort', 'LoadBalancer'] },
+      nodePortBase: { type: 'integer', minimum: 30000, maximum: 32767, description: 'NodePort: partition i gets node port nodePortBase + i.' },
+      host: { type: 'string', minLength: 1, maxLength: 253, description: 'Host announced (NodePort: default the node IP; LoadBalancer: required, a template).' },
+      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'LoadBalancer: the Service port (default 7000).' },
+    },
+    'x-kubernetes-validations': [
+      { rule: "self.type != 'NodePort' || has(self.nodePortBase)", message: 'external.nodePortBase is required with type NodePort' },
+      { rule: "self.type != 'LoadBalancer' || has(self.host)", message: 'external.host is required with type LoadBalancer' },
+    ],
+  },
+};
+
 const stage: SchemaOf<PipelineStage> = {
   name: { type: 'string', minLength: 1, description: 'Stage name (an RFC 1123 label).' },
   after: strings('Stages that must complete before this one.', { default: [] }),
@@ -342,9 +363,12 @@ export const streamCrd = (): KubeObject =>
     plural: 'streams',
     description: 'A durable, partitioned event stream: one StatefulSet pod per partition.',
     spec: {
-      properties: { ...streamSpecSchema, ...streamReplicationSchema, ...streamSchedulingSchema },
+      properties: { ...streamSpecSchema, ...streamReplicationSchema, ...streamSchedulingSchema, ...streamExternalSchema },
       required: ['partitions', 'image'],
-      validations: [{ rule: '!has(self.replicationFactor) || self.replicationFactor <= self.partitions', message: 'replicationFactor must not exceed partitions' }],
+      validations: [
+        { rule: '!has(self.replicationFactor) || self.replicationFactor <= self.partitions', message: 'replicationFactor must not exceed partitions' },
+        { rule: "!has(self.external) || self.external.type != 'NodePort' || !has(self.external.nodePortBase) || self.external.nodePortBase + self.partitions <= 32768", message: 'external.nodePortBase + partitions exceeds the node port range (32767)' },
+      ],
     },
     // `kubectl scale stream/events --replicas=5` and autoscalers change spec.partitions.
     scale: { specReplicasPath: '.spec.partitions', statusReplicasPath: '.status.partitions', labelSelectorPath: '.status.selector' },
@@ -353,6 +377,12 @@ export const streamCrd = (): KubeObject =>
       readyPartitions: { type: 'integer', minimum: 0, description: 'Partitions whose pod is Ready.' },
       statefulSet: { type: 'string', description: 'Name of the StatefulSet.' },
       selector: { type: 'string', description: 'Label selector of the partition pods (for the scale subresource).' },
+      external: {
+        type: 'object',
+        nullable: true,
+        description: 'External access in effect: the Service type and the per-partition Services.',
+        properties: { type: { type: 'string' }, services: { type: 'array', items: { type: 'string' } } },
+      },
       scheduling: {
         type: 'object',
         description: 'Pod placement in effect: the PodDisruptionBudget, spread, priority class, node selection, resources.',

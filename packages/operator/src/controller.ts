@@ -46,6 +46,7 @@ import { WorkQueue } from './workqueue.js';
 import { caSecretName, newCaSecret, newServerSecret, serverSecretProblem, usableCa } from './tls-secrets.js';
 import { newReplicationSecret, replicaPlacement, replicationFactor, replicationSecretName } from './replication.js';
 import { podDisruptionBudget, podSchedulingFields, schedulingStatus, streamScheduling } from './scheduling.js';
+import { LABEL_EXTERNAL, externalEnv, externalService, externalServiceName, externalSpec } from './external.js';
 
 export const OWNED_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
 
@@ -236,7 +237,8 @@ export class Controller {
       await this.createIgnoringConflict(newReplicationSecret(s, this.o.namespace));
     }
     const sch = streamScheduling((raw as Raw).spec as Raw | undefined);
-    const desired = statefulSet(s, this.o.namespace, { pod: podSchedulingFields(name, sch), ...(sch.resources ? { resources: sch.resources } : {}) });
+    const ext = externalSpec((raw as Raw).spec as Raw | undefined);
+    const desired = statefulSet(s, this.o.namespace, { pod: podSchedulingFields(name, sch), ...(sch.resources ? { resources: sch.resources } : {}), env: externalEnv(ext) });
     let live = this.informers.statefulsets.get(name);
     let note = '';
     if (live) {
@@ -250,7 +252,11 @@ export class Controller {
     }
     if (!live || !satisfies(desired, live)) live = await this.apply(RT.statefulsets, desired);
 
-    const wanted = [headlessService(s, this.o.namespace), ...Array.from({ length: s.spec.partitions }, (_, i) => podService(s, this.o.namespace, i))];
+    const wanted = [
+      headlessService(s, this.o.namespace),
+      ...Array.from({ length: s.spec.partitions }, (_, i) => podService(s, this.o.namespace, i)),
+      ...(ext ? Array.from({ length: s.spec.partitions }, (_, i) => externalService(s, this.o.namespace, i, ext)) : []),
+    ];
     for (const svc of wanted) {
       const cur = this.informers.services.get(svc.metadata.name);
       if (!cur || !satisfies(svc, cur)) await this.apply(RT.services, svc);
@@ -260,7 +266,8 @@ export class Controller {
     if (!livePdb || !satisfies(pdb, livePdb)) await this.apply(RT.poddisruptionbudgets, pdb);
     for (const svc of owned) {
       const idx = podIndexOf(svc);
-      if (idx !== undefined && idx >= s.spec.partitions) await this.remove(RT.services, svc);
+      const staleExternal = svc.metadata.labels?.[LABEL_EXTERNAL] === 'true' && (!ext || (svc.spec as Raw | undefined)?.['type'] !== ext.type);
+      if ((idx !== undefined && idx >= s.spec.partitions) || staleExternal) await this.remove(RT.services, svc);
     }
 
     const st = (live.status ?? {}) as { readyReplicas?: number; replicas?: number; observedGeneration?: number };
@@ -270,7 +277,9 @@ export class Controller {
     const allReady = ready === partitions && current;
     const r = replicationFactor(s, (raw as Raw).spec as Raw | undefined);
     const selector = Object.entries(streamLabels(name)).map(([k, v]) => `${k}=${v}`).join(',');
-    const status = { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name, selector, replicationFactor: r, replicas: replicaPlacement(name, partitions, r), scheduling: schedulingStatus(name, sch) };
+    const status = { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name, selector, replicationFactor: r, replicas: replicaPlacement(name, partitions, r), scheduling: schedulingStatus(name, sch),
+      // null removes a previous value (merge patch); undefined leaves an absent one alone.
+      external: ext ? { type: ext.type, services: Array.from({ length: partitions }, (_, i) => externalServiceName(name, i)) } : ((raw as Raw).status as Raw | undefined)?.['external'] != null ? null : undefined };
     await this.writeStatus(RT.streams, raw, status, [
       {
         type: 'Ready',

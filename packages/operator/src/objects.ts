@@ -45,9 +45,9 @@ export function streamLabels(stream: string): Record<string, string> {
 
 /**
  * The Stream's StatefulSet. `placement` (scheduling.ts) adds pod-spec fields (spread, priority
- * class, node selection) and the container's resources.
+ * class, node selection) and the container's resources; `env` is appended (external.ts).
  */
-export function statefulSet(s: Stream, namespace: string, placement: { pod?: Record<string, unknown>; resources?: Record<string, unknown> } = {}): KubeObject {
+export function statefulSet(s: Stream, namespace: string, placement: { pod?: Record<string, unknown>; resources?: Record<string, unknown>; env?: Array<Record<string, unknown>> } = {}): KubeObject {
   const name = s.metadata.name;
   const labels = streamLabels(name);
   const rp = s.spec.retentionPolicy;
@@ -101,6 +101,7 @@ export function statefulSet(s: Stream, namespace: string, placement: { pod?: Rec
                 ...tlsEnv(s),
                 // Replication (issue 9): the key from Secret {stream}-replication (replication.ts).
                 { name: 'HADRON_REPLICATION_KEY', valueFrom: { secretKeyRef: { name: `${name}-replication`, key: 'key' } } },
+                ...(placement.env ?? []),
               ],
               volumeMounts: [{ name: 'data', mountPath: DATA_PATH }, ...(tlsSecret ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true }] : [])],
               ...(placement.resources ? { resources: placement.resources } : {}),

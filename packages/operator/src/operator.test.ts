@@ -302,6 +302,54 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     await kubectl(cp, ['delete', '-n', NS, 'pvc', '-l', 'hadron.rs/stream=placed', '--wait=true', '--timeout=60s']);
   });
 
+  it('spec.external NodePort: per-partition Services on fixed node ports, pods told what to announce, status; removed again without it', async () => {
+    const patch = (external: unknown): Promise<string> => kubectl(cp, ['patch', '-n', NS, 'stream/events', '--type=merge', '-p', JSON.stringify({ spec: { external } })]);
+    // The API server refuses what cannot work.
+    await assert.rejects(patch({ type: 'NodePort' }), /nodePortBase is required/);
+    await assert.rejects(patch({ type: 'NodePort', nodePortBase: 32766 }), /exceeds the node port range/);
+    await assert.rejects(patch({ type: 'LoadBalancer' }), /host is required/);
+    await patch({ type: 'NodePort', nodePortBase: 30700 });
+    for (let i = 0; i < 3; i++) {
+      const svc = await eventually(`Service events-${i}-external`, 30_000, () => get(RT.services, `events-${i}-external`));
+      assert.equal(svc.spec.type, 'NodePort');
+      assert.deepEqual(svc.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort, p.nodePort]), [['client-port', 7000, 7000, 30700 + i]]);
+      assert.deepEqual(svc.spec.selector, { ...CANONICAL_LABELS, 'hadron.rs/stream': 'events', 'statefulset.kubernetes.io/pod-name': `events-${i}` });
+    }
+    const env = await eventually('StatefulSet env for external addresses', 30_000, async () => {
+      const e = (await get(RT.statefulsets, 'events'))?.spec.template.spec.containers[0].env as Obj[] | undefined;
+      return e?.some((x) => x.name === 'HADRON_EXTERNAL_PORT_BASE') ? e : undefined;
+    });
+    assert.deepEqual(
+      env.filter((x) => ['HOST_IP', 'HADRON_EXTERNAL_ADVERTISE_TEMPLATE', 'HADRON_EXTERNAL_PORT_BASE'].includes(x.name as string)),
+      [
+        { name: 'HOST_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } } },
+        { name: 'HADRON_EXTERNAL_ADVERTISE_TEMPLATE', value: '{hostIP}:{port}' },
+        { name: 'HADRON_EXTERNAL_PORT_BASE', value: '30700' },
+      ],
+    );
+    const st = await eventually('status.external', 30_000, async () => (await get(RT.streams, 'events'))?.status?.external);
+    assert.deepEqual(st, { type: 'NodePort', services: ['events-0-external', 'events-1-external', 'events-2-external'] });
+    // Off again: the Services, the env and the status entry go.
+    await patch(null);
+    await eventually('external Services removed', 30_000, async () => {
+      const svcs = (await api.request<{ items: Obj[] }>('GET', resourcePath(RT.services, NS), { query: { labelSelector: 'hadron.rs/external=true' } })).items;
+      return svcs.length === 0 ? true : undefined;
+    });
+    await eventually('env and status back', 30_000, async () => {
+      const s = await get(RT.streams, 'events');
+      const e = (await get(RT.statefulsets, 'events'))?.spec.template.spec.containers[0].env as Obj[];
+      return s?.status?.external === undefined && !e.some((x) => String(x.name).startsWith('HADRON_EXTERNAL')) ? true : undefined;
+    });
+    // Both template changes rolled the pods: wait for the rollout to finish and the status to settle.
+    await eventually('rollout finished, Stream events Ready again', 180_000, async () => {
+      const sts = (await get(RT.statefulsets, 'events'))?.status;
+      const s = await get(RT.streams, 'events');
+      const done = sts && sts.currentRevision === sts.updateRevision && sts.readyReplicas === 3 && sts.updatedReplicas === 3;
+      return done && s?.status?.readyPartitions === 3 && s.status.conditions?.[0]?.status === 'True' ? true : undefined;
+    });
+    await settled(await leader());
+  });
+
   it('steady state: nothing is patched when nothing changed', async () => {
     const op = await leader();
     await settled(op);

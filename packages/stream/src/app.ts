@@ -14,6 +14,7 @@ import { GrpcServer, HadronError, LocalManifests, type ControlPlaneSource, type 
 import { KubernetesControlPlane } from '@hadron/k8s';
 import { Authenticator } from './auth.js';
 import { advertisedAddress, type StreamConfig } from './config.js';
+import { externalAddress } from './external.js';
 import { StreamMetrics } from './metrics.js';
 import { Retention } from './retention.js';
 import { streamControllerMethods } from './service.js';
@@ -277,7 +278,8 @@ export class StreamServer {
     const scheme = this.config.tls ? 'https://' : '';
     return Array.from({ length: s.spec.partitions }, (_, i) => {
       const a = advertisedAddress(this.config, i);
-      return { partition: i, internal: scheme && !a.includes('://') ? `${scheme}${a}` : a, external: '' };
+      const e = externalAddress(this.config.external, this.config, i);
+      return { partition: i, internal: scheme && !a.includes('://') ? `${scheme}${a}` : a, external: scheme && e && !e.includes('://') ? `${scheme}${e}` : e };
     });
   }
 
