@@ -387,12 +387,13 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     }
   });
 
-  test('scale the Stream 3 -> 5 -> 3 with kubectl', { timeout: 10 * 60_000 }, async () => {
+  test('scale the Stream 3 -> 5 -> 3 with kubectl scale', { timeout: 10 * 60_000 }, async () => {
     assert.ok(cp, 'cluster started');
     const c = cp;
     const token = await fullAccessToken(c);
     const scaleTo = async (n: number): Promise<void> => {
-      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { partitions: n } })]), `scale to ${n}`);
+      // Through the Stream's scale subresource, as a user (or an autoscaler) does it.
+      must(await c.kubectl(['-n', 'hadron', 'scale', 'stream/events', `--replicas=${n}`]), `kubectl scale stream/events --replicas=${n}`);
       await step(c, () =>
         until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
           const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
@@ -485,5 +486,73 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       await sub?.close();
       await Promise.all([pub.close(), subClient.close()]);
     }
+  });
+
+  test('PodDisruptionBudget: evicting a second stream pod while one is down is refused', { timeout: 5 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    await step(c, async () => {
+      await until('PDB events allows one disruption', 60_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'pdb', 'events', '-o', 'jsonpath={.status.disruptionsAllowed}']);
+        return r.stdout.trim() === '1' ? true : undefined;
+      });
+      const evict = (pod: string): Promise<KubectlResult> =>
+        c.kubectl(['create', '--raw', `/api/v1/namespaces/hadron/pods/${pod}/eviction`, '-f', '-'], JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: 'hadron' } }));
+      const uid0 = await podUid(c, 'events-0');
+      must(await evict('events-0'), 'evict events-0');
+      const second = await evict('events-1');
+      assert.notEqual(second.code, 0, 'a second eviction was allowed while events-0 is down');
+      assert.match(second.stderr, /disruption budget|TooManyRequests|429/i, second.stderr);
+      await until('events-0 back and Ready', 180_000, async () => {
+        const uid = await podUid(c, 'events-0');
+        return uid && uid !== uid0 && (await podReady(c, 'events-0')) ? true : undefined;
+      });
+    });
+  });
+
+  test('spec.external NodePort: a client outside the cluster network reaches every partition through node ports (mode external, hadron --external)', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const token = await fullAccessToken(c);
+    const base = 30700;
+    const t = Date.now();
+    must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { external: { type: 'NodePort', nodePortBase: base } } })]), 'patch external');
+    await step(c, () =>
+      until('pods rolled with the external env, all Ready', 300_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.status.currentRevision} {.status.updateRevision} {.status.readyReplicas} {.status.updatedReplicas}']);
+        const [cur, upd, ready, updated] = r.stdout.trim().split(' ');
+        const env = (await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.template.spec.containers[0].env[*].name}'])).stdout;
+        return env.includes('HADRON_EXTERNAL_PORT_BASE') && cur === upd && ready === '3' && updated === '3' ? true : undefined;
+      }),
+    );
+    figures['externalRolloutMs'] = Date.now() - t;
+    // Node ports on the node's address: what a client outside the cluster would use.
+    const url = `http://${NODE_IP}:${base}`;
+    const client = createClient({ url, token, mode: 'external' });
+    try {
+      await step(c, async () => {
+        await client.ready({ timeoutMs: 60_000 });
+        assert.deepEqual(
+          client.partitions().map((p) => p.address),
+          [0, 1, 2].map((i) => `${NODE_IP}:${base + i}`),
+        );
+        const partitions = new Set<number>();
+        for (let batch = 0; partitions.size < 3; batch++) {
+          assert.ok(batch < 60, `acks only from partitions ${[...partitions].join(', ')}`);
+          const acks = await client.publish(Array.from({ length: 30 }, (_, i) => ({ id: `ext-${Date.now()}-${batch}-${i}`, source: 'real-node-test', type: 'test.external', subject: `k-${i}`, data: '' })));
+          for (const a of acks) partitions.add(a.partition);
+          if (partitions.size < 3) await new Promise((r) => setTimeout(r, 1000));
+        }
+      });
+    } finally {
+      await client.close();
+    }
+    const { spawnSync } = await import('node:child_process');
+    const cli = spawnSync(process.execPath, [join(ROOT, 'packages', 'cli', 'bin', 'hadron.js'), 'stream', 'pub', '--external', '--type', 'test.cli-external', '{"from": "cli"}'], {
+      env: { ...process.env, HADRON_URL: url, HADRON_TOKEN: token },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(cli.status, 0, `hadron stream pub --external: ${cli.stderr}`);
   });
 }
