@@ -30,7 +30,7 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
   });
 
   it('helm lint is clean with defaults, cert-manager and Prometheus monitors', async () => {
-    for (const sets of [[], ['certManager.enabled=true', 'prometheusOperator.enabled=true'], ['vaw.caBundle=Zm9v']]) {
+    for (const sets of [[], ['certManager.enabled=true', 'prometheusOperator.enabled=true', 'prometheusOperator.prometheusRule.enabled=true', 'grafanaDashboard.enabled=true'], ['vaw.caBundle=Zm9v']]) {
       const r = await run(helm, ['lint', '--strict', CHART_DIR, ...sets.flatMap((s) => ['--set', s])]);
       assert.equal(r.code, 0, `${sets.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /0 chart\(s\) failed/);
