@@ -185,8 +185,16 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     let waiting: NodeJS.Timeout | undefined;
     const tick = setInterval(() => {
       if (waiting || session.destroyed || session.closed) return;
-      waiting = setTimeout(() => {
+      const sentAt = Date.now();
+      const dead = (): void => {
+        if (waiting === undefined || session.destroyed) return;
         this.kill(session, new HadronError('UNAVAILABLE', `${this.url}: no answer to an HTTP/2 PING within ${this.keepaliveTimeoutMs} ms; the connection is considered dead`));
+      };
+      waiting = setTimeout(() => {
+        // Timers run before I/O: after a stall of this process's own event loop the answer may be
+        // waiting unread. Let one I/O phase pass (setImmediate) before judging the peer.
+        if (Date.now() - sentAt > this.keepaliveTimeoutMs + 1000) setImmediate(dead);
+        else dead();
       }, this.keepaliveTimeoutMs);
       waiting.unref();
       try {
