@@ -45,6 +45,9 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     const pod = d.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'hadron-operator');
     assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.priorityClassName, undefined);
+    const prio = find(await template('pod.priorityClassName=system-cluster-critical'), 'Deployment', 'hadron-operator');
+    assert.equal(prio.spec.template.spec.priorityClassName, 'system-cluster-critical');
     const c = pod.containers[0];
     // The image this project builds (npm run images), tag = appVersion; never the original's.
     assert.equal(c.image, 'localhost/hadron-operator:0.1.0');
