@@ -132,7 +132,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     ]);
     // The replication key Secret: 32 random bytes, owned by the Stream, made before the pods need it.
     const repl = await eventually('Secret events-replication', 30_000, () => get(RT.secrets, 'events-replication'));
-    assert.equal(repl.type, 'Opaque');
+    assert.equal(repl.type, 'hadron.rs/replication-key');
     assert.deepEqual(repl.metadata.labels, labels);
     assert.deepEqual([repl.metadata.ownerReferences[0].kind, repl.metadata.ownerReferences[0].uid], ['Stream', stream.metadata.uid]);
     assert.equal(Buffer.from(repl.data.key, 'base64').length, 32);

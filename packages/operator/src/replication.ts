@@ -3,7 +3,7 @@
  * with the key the partitions authenticate replication traffic with, and where each partition's
  * copies live (for the Stream's status).
  *
- *   Secret {stream}-replication  Opaque  key: 32 random bytes (base64)
+ *   Secret {stream}-replication  type hadron.rs/replication-key  key: 32 random bytes (base64)
  *
  * The Secret is created once, when missing, and never rewritten by a reconcile: rotating the key
  * under running partitions would cut replication between pods holding different keys. It carries
@@ -18,6 +18,11 @@ import { ownerRef, streamLabels } from './objects.js';
 export const REPLICATION_KEY_ENV = 'HADRON_REPLICATION_KEY';
 export const REPLICATION_SECRET_KEY = 'key';
 export const REPLICATION_KEY_BYTES = 32;
+/**
+ * The Secret's type. Not Opaque: partitions watch the operator's Secrets (same labels) for token
+ * keys and skip this type, as they skip kubernetes.io/tls (core parseTokenSecret).
+ */
+export const REPLICATION_SECRET_TYPE = 'hadron.rs/replication-key';
 
 export const replicationSecretName = (stream: string): string => `${stream}-replication`;
 
@@ -37,7 +42,7 @@ export function newReplicationSecret(s: Stream, namespace: string): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    type: 'Opaque',
+    type: REPLICATION_SECRET_TYPE,
     metadata: { name: replicationSecretName(s.metadata.name), namespace, labels: streamLabels(s.metadata.name), ownerReferences: [ownerRef(s)] },
     data: { [REPLICATION_SECRET_KEY]: randomBytes(REPLICATION_KEY_BYTES).toString('base64') },
   } as KubeObject;
