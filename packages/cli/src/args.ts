@@ -63,6 +63,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   ca: { type: 'string', value: 'FILE', help: 'PEM CA certificate(s) to verify an https:// cluster with (env HADRON_CA_FILE)' },
   cert: { type: 'string', value: 'FILE', help: 'PEM client certificate for servers that verify clients (env HADRON_CERT_FILE; with --key)' },
   key: { type: 'string', value: 'FILE', help: 'PEM private key of --cert (env HADRON_KEY_FILE)' },
+  external: { type: 'boolean', help: 'connect to the partitions\' external addresses (a Stream with spec.external, from outside the cluster; env HADRON_EXTERNAL=1)' },
   verbose: { type: 'boolean', short: 'v', help: 'debug logging on stderr' },
   help: { type: 'boolean', short: 'h', help: 'show help' },
 };

@@ -29,10 +29,12 @@ export function connect(ctx: CommandContext, extra: Partial<ClientOptions> = {})
   const caFile = file('ca', 'HADRON_CA_FILE');
   const certFile = file('cert', 'HADRON_CERT_FILE');
   const keyFile = file('key', 'HADRON_KEY_FILE');
+  const external = ctx.values.external === true || ctx.env.HADRON_EXTERNAL === '1';
   return createClient({
     url,
     token,
     logger: cliLogger(ctx),
+    ...(external ? { mode: 'external' as const } : {}),
     ...(caFile ? { caFile } : {}),
     ...(certFile ? { certFile } : {}),
     ...(keyFile ? { keyFile } : {}),

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@hadron/client';
-import { HadronError } from '@hadron/core';
+import { HadronError, createLogger } from '@hadron/core';
+import { openSync } from 'node:fs';
 import { buildImages } from '@hadron/testing/images';
 import { startControlPlane, type ControlPlane, type KubectlResult } from '@hadron/testing/k8s/control-plane';
 import { createHostPathVolumes, ensureNodeAddress, inPrivateNetns, NODE_IP, processesInNetns, startNode, type RealNode } from '@hadron/testing/k8s/node';
@@ -72,6 +73,8 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
 
   let cp: ControlPlane | undefined;
   let node: RealNode | undefined;
+  const debugLog = process.env['HADRON_K8S_CLIENT_LOG'];
+  const clientLogger = (name: string) => (debugLog ? { logger: createLogger({ level: 'debug', name, fd: openSync(debugLog, 'a') }) } : {});
   const figures: Record<string, number> = {};
 
   test.after(async () => {
@@ -222,6 +225,29 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     }
   });
 
+  /** What the cluster looked like when a step failed: pods, events, stream and operator logs. */
+  const diagnostics = async (c: ControlPlane): Promise<string> => {
+    const { spawnSync } = await import('node:child_process');
+    const out = await Promise.all([
+      c.kubectl(['-n', 'hadron', 'get', 'pods,svc,endpoints,statefulset,lease', '-o', 'wide']),
+      c.kubectl(['-n', 'hadron', 'get', 'events', '--sort-by=.lastTimestamp']),
+      c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/stream=events', '--tail=15', '--prefix']),
+      c.kubectl(['-n', 'hadron', 'logs', '-l', 'hadron.rs/component=operator', '--tail=15', '--prefix']),
+    ]);
+    const ss = spawnSync('ss', ['-tnoi'], { encoding: 'utf8' });
+    return `${out.map((o) => o.stdout + o.stderr).join('\n').slice(-12000)}\nsockets:\n${ss.stdout.slice(-4000)}`;
+  };
+  /** Runs a test step; on failure the error carries the cluster's state. */
+  const step = async <T>(c: ControlPlane, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      err.message = `${err.message}\n--- cluster state ---\n${await diagnostics(c).catch((d: unknown) => String(d))}`;
+      throw err;
+    }
+  };
+
   const fullAccessToken = async (c: ControlPlane): Promise<string> =>
     Buffer.from(must(await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']), 'token'), 'base64').toString();
   const podUid = async (c: ControlPlane, pod: string): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
@@ -285,10 +311,12 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     assert.ok(other, `a second replica besides ${leader}`);
     const t = Date.now();
     must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', leader, '--grace-period=0', '--force', '--wait=false']), 'kill leader');
-    const next = await until('a new Lease holder', 120_000, async () => {
-      const h = await holderOf();
-      return h && h !== leader ? h : undefined;
-    });
+    const next = await step(c, () =>
+      until('a new Lease holder', 120_000, async () => {
+        const h = await holderOf();
+        return h && h !== leader ? h : undefined;
+      }),
+    );
     figures['operatorTakeoverMs'] = Date.now() - t;
     // The surviving replica usually wins; the Deployment's replacement pod may win the race too.
     assert.notEqual(next, leader, 'a live replica took over');
@@ -300,69 +328,78 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const c = cp;
     const token = await fullAccessToken(c);
     const url = 'http://events.hadron.svc.cluster.local:7000';
-    const pub = createClient({ url, token });
-    const subClient = createClient({ url, token });
+    const pub = createClient({ url, token, ...clientLogger('kill-pub') });
+    const subClient = createClient({ url, token, ...clientLogger('kill-sub') });
     const run = `kill-${Date.now()}`;
     const acked = new Map<string, number>();
     const seen = new Set<string>();
     let errors = 0;
-    let stop = false;
-    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
-      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
-    });
-    const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
-    const uidBefore = await podUid(c, 'events-1');
-    const publisher = (async () => {
-      // Bounded: at most 3000 events or until told to stop.
-      for (let i = 0; i < 3000 && !stop; i++) {
-        const id = `${run}-${i}`;
-        try {
-          const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }]);
-          if (a) acked.set(id, a.partition);
-        } catch {
-          errors++;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
+    // Stopping aborts a publish still waiting, so a failed step never waits for retries.
+    const stop = new AbortController();
+    let sub: ReturnType<typeof subClient.subscribe> | undefined;
+    let publisher: Promise<void> | undefined;
     try {
-      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
-      const t = Date.now();
-      must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
-      await until('events-1 recreated and Ready', 180_000, async () => {
-        const uid = await podUid(c, 'events-1');
-        return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+      sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
       });
-      figures['podRecreatedReadyMs'] = Date.now() - t;
-      const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
-      await until('partition 1 acknowledges again', 120_000, async () => ([...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined));
-      figures['partitionRecoveredMs'] = Date.now() - t;
-    } finally {
-      stop = true;
+      const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
+      const uidBefore = await podUid(c, 'events-1');
+      publisher = (async () => {
+        // Bounded: at most 3000 events or until told to stop.
+        for (let i = 0; i < 3000 && !stop.signal.aborted; i++) {
+          const id = `${run}-${i}`;
+          try {
+            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
+            if (a) acked.set(id, a.partition);
+          } catch {
+            if (stop.signal.aborted) break;
+            errors++;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      })();
+      await step(c, async () => {
+        await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+        const t = Date.now();
+        must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
+        await until('events-1 recreated and Ready', 180_000, async () => {
+          const uid = await podUid(c, 'events-1');
+          return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+        });
+        figures['podRecreatedReadyMs'] = Date.now() - t;
+        const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
+        await until(`partition 1 acknowledges again (client partitions: ${JSON.stringify(pub.partitions())})`, 120_000, async () =>
+          [...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined,
+        );
+        figures['partitionRecoveredMs'] = Date.now() - t;
+      });
+      stop.abort();
       await publisher;
-    }
-    figures['publishErrorsDuringPodDelete'] = errors;
-    figures['eventsAckedDuringPodDelete'] = acked.size;
-    try {
-      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined));
+      figures['publishErrorsDuringPodDelete'] = errors;
+      figures['eventsAckedDuringPodDelete'] = acked.size;
+      await step(c, () => until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined)));
+      assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
     } finally {
-      await sub.close();
-      await pub.close();
-      await subClient.close();
+      stop.abort();
+      await publisher;
+      await sub?.close();
+      await Promise.all([pub.close(), subClient.close()]);
     }
-    assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
   });
 
-  test('scale the Stream 3 -> 5 -> 3 with kubectl', { timeout: 10 * 60_000 }, async () => {
+  test('scale the Stream 3 -> 5 -> 3 with kubectl scale', { timeout: 10 * 60_000 }, async () => {
     assert.ok(cp, 'cluster started');
     const c = cp;
     const token = await fullAccessToken(c);
     const scaleTo = async (n: number): Promise<void> => {
-      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { partitions: n } })]), `scale to ${n}`);
-      await until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
-        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
-        return r.stdout.trim() === `${n} ${n} ${n}` ? true : undefined;
-      });
+      // Through the Stream's scale subresource, as a user (or an autoscaler) does it.
+      must(await c.kubectl(['-n', 'hadron', 'scale', 'stream/events', `--replicas=${n}`]), `kubectl scale stream/events --replicas=${n}`);
+      await step(c, () =>
+        until(`StatefulSet events: ${n} replicas, all Ready`, 240_000, async () => {
+          const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas} {.status.replicas}']);
+          return r.stdout.trim() === `${n} ${n} ${n}` ? true : undefined;
+        }),
+      );
     };
     const t = Date.now();
     await scaleTo(5);
@@ -391,60 +428,131 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     must(await node.ctr(['images', 'tag', 'localhost/hadron-stream:0.1.0', 'localhost/hadron-stream:0.1.0-upgrade']), 'ctr images tag');
     const token = await fullAccessToken(c);
     const url = 'http://events.hadron.svc.cluster.local:7000';
-    const pub = createClient({ url, token });
-    const subClient = createClient({ url, token });
+    const pub = createClient({ url, token, ...clientLogger('upg-pub') });
+    const subClient = createClient({ url, token, ...clientLogger('upg-sub') });
     const run = `upgrade-${Date.now()}`;
     const acked = new Set<string>();
     const seen = new Set<string>();
     let errors = 0;
-    let stop = false;
-    const sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
-      for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
-    });
-    const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
+    const stop = new AbortController();
+    let sub: ReturnType<typeof subClient.subscribe> | undefined;
+    let publisher: Promise<void> | undefined;
     let longestGapMs = 0;
-    const publisher = (async () => {
-      let lastAck = Date.now();
-      for (let i = 0; i < 5000 && !stop; i++) {
-        const id = `${run}-${i}`;
-        try {
-          await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }]);
-          acked.add(id);
-          longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
-          lastAck = Date.now();
-        } catch {
-          errors++;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
     try {
-      await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
-      const t = Date.now();
-      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
-      await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
-        const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'json']);
-        if (r.code !== 0) return undefined;
-        const items = (JSON.parse(r.stdout) as { items: { metadata: { uid: string }; spec: { containers: { image: string }[] }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
-        const done = items.length === 3 && items.every((p) => !uidsBefore.includes(p.metadata.uid) && p.spec.containers[0]?.image === 'localhost/hadron-stream:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
-        return done ? true : undefined;
+      sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
       });
-      figures['rollingUpgradeMs'] = Date.now() - t;
-      const after = acked.size;
-      await until('publishes succeed after the upgrade', 60_000, async () => (acked.size >= after + 20 ? true : undefined));
-    } finally {
-      stop = true;
+      const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
+      publisher = (async () => {
+        let lastAck = Date.now();
+        for (let i = 0; i < 5000 && !stop.signal.aborted; i++) {
+          const id = `${run}-${i}`;
+          try {
+            await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
+            acked.add(id);
+            longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
+            lastAck = Date.now();
+          } catch {
+            if (stop.signal.aborted) break;
+            errors++;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      })();
+      await step(c, async () => {
+        await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+        const t = Date.now();
+        must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
+        await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
+          const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/stream=events', '-o', 'json']);
+          if (r.code !== 0) return undefined;
+          const items = (JSON.parse(r.stdout) as { items: { metadata: { uid: string }; spec: { containers: { image: string }[] }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
+          const done = items.length === 3 && items.every((p) => !uidsBefore.includes(p.metadata.uid) && p.spec.containers[0]?.image === 'localhost/hadron-stream:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+          return done ? true : undefined;
+        });
+        figures['rollingUpgradeMs'] = Date.now() - t;
+        const after = acked.size;
+        await until(`publishes succeed after the upgrade (client partitions: ${JSON.stringify(pub.partitions())})`, 60_000, async () => (acked.size >= after + 20 ? true : undefined));
+      });
+      stop.abort();
       await publisher;
-    }
-    figures['upgradePublishErrors'] = errors;
-    figures['upgradeEventsAcked'] = acked.size;
-    figures['upgradeLongestPublishGapMs'] = longestGapMs;
-    try {
-      await until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined));
+      figures['upgradePublishErrors'] = errors;
+      figures['upgradeEventsAcked'] = acked.size;
+      figures['upgradeLongestPublishGapMs'] = longestGapMs;
+      await step(c, () => until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined)));
     } finally {
-      await sub.close();
-      await pub.close();
-      await subClient.close();
+      stop.abort();
+      await publisher;
+      await sub?.close();
+      await Promise.all([pub.close(), subClient.close()]);
     }
+  });
+
+  test('PodDisruptionBudget: evicting a second stream pod while one is down is refused', { timeout: 5 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    await step(c, async () => {
+      await until('PDB events allows one disruption', 60_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'pdb', 'events', '-o', 'jsonpath={.status.disruptionsAllowed}']);
+        return r.stdout.trim() === '1' ? true : undefined;
+      });
+      const evict = (pod: string): Promise<KubectlResult> =>
+        c.kubectl(['create', '--raw', `/api/v1/namespaces/hadron/pods/${pod}/eviction`, '-f', '-'], JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: 'hadron' } }));
+      const uid0 = await podUid(c, 'events-0');
+      must(await evict('events-0'), 'evict events-0');
+      const second = await evict('events-1');
+      assert.notEqual(second.code, 0, 'a second eviction was allowed while events-0 is down');
+      assert.match(second.stderr, /disruption budget|TooManyRequests|429/i, second.stderr);
+      await until('events-0 back and Ready', 180_000, async () => {
+        const uid = await podUid(c, 'events-0');
+        return uid && uid !== uid0 && (await podReady(c, 'events-0')) ? true : undefined;
+      });
+    });
+  });
+
+  test('spec.external NodePort: a client outside the cluster network reaches every partition through node ports (mode external, hadron --external)', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp, 'cluster started');
+    const c = cp;
+    const token = await fullAccessToken(c);
+    const base = 30700;
+    const t = Date.now();
+    must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { external: { type: 'NodePort', nodePortBase: base } } })]), 'patch external');
+    await step(c, () =>
+      until('pods rolled with the external env, all Ready', 300_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.status.currentRevision} {.status.updateRevision} {.status.readyReplicas} {.status.updatedReplicas}']);
+        const [cur, upd, ready, updated] = r.stdout.trim().split(' ');
+        const env = (await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.spec.template.spec.containers[0].env[*].name}'])).stdout;
+        return env.includes('HADRON_EXTERNAL_PORT_BASE') && cur === upd && ready === '3' && updated === '3' ? true : undefined;
+      }),
+    );
+    figures['externalRolloutMs'] = Date.now() - t;
+    // Node ports on the node's address: what a client outside the cluster would use.
+    const url = `http://${NODE_IP}:${base}`;
+    const client = createClient({ url, token, mode: 'external' });
+    try {
+      await step(c, async () => {
+        await client.ready({ timeoutMs: 60_000 });
+        assert.deepEqual(
+          client.partitions().map((p) => p.address),
+          [0, 1, 2].map((i) => `${NODE_IP}:${base + i}`),
+        );
+        const partitions = new Set<number>();
+        for (let batch = 0; partitions.size < 3; batch++) {
+          assert.ok(batch < 60, `acks only from partitions ${[...partitions].join(', ')}`);
+          const acks = await client.publish(Array.from({ length: 30 }, (_, i) => ({ id: `ext-${Date.now()}-${batch}-${i}`, source: 'real-node-test', type: 'test.external', subject: `k-${i}`, data: '' })));
+          for (const a of acks) partitions.add(a.partition);
+          if (partitions.size < 3) await new Promise((r) => setTimeout(r, 1000));
+        }
+      });
+    } finally {
+      await client.close();
+    }
+    const { spawnSync } = await import('node:child_process');
+    const cli = spawnSync(process.execPath, [join(ROOT, 'packages', 'cli', 'bin', 'hadron.js'), 'stream', 'pub', '--external', '--type', 'test.cli-external', '{"from": "cli"}'], {
+      env: { ...process.env, HADRON_URL: url, HADRON_TOKEN: token },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(cli.status, 0, `hadron stream pub --external: ${cli.stderr}`);
   });
 }

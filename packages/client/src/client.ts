@@ -80,6 +80,12 @@ export interface ClientOptions extends ClientTlsOptions {
   url: string;
   /** JWT of a Hadron Token, sent as `authorization: bearer <token>`. */
   token?: string;
+  /**
+   * Which partition addresses from Metadata to connect to: `'internal'` (default; in-cluster
+   * names) or `'external'` (the addresses a Stream with `spec.external` announces, for clients
+   * outside the cluster; `url` is then an external address too, e.g. a node port).
+   */
+  mode?: 'internal' | 'external';
   /** Structured logger (default: silent). */
   logger?: Logger;
   /** Give up connecting to one address after this long (default 5000 ms). */
@@ -90,6 +96,14 @@ export interface ClientOptions extends ClientTlsOptions {
   reconnect?: BackoffOptions;
   /** Largest gRPC message accepted (default 64 MiB). */
   maxMessageBytes?: number;
+  /**
+   * HTTP/2 PING on every connection this often (default 10000 ms; 0 disables): a partition whose
+   * pod vanished without closing its connections (replaced behind the same Service address) is
+   * detected and reconnected instead of holding calls until their deadlines.
+   */
+  keepaliveMs?: number;
+  /** A PING not answered within this long closes the connection (default 5000 ms). */
+  keepaliveTimeoutMs?: number;
   /** Publishing: batching, window, defaults for fsync/ack/strictPlacement, retries. */
   publish?: Partial<PublisherOptions>;
 }
@@ -147,13 +161,15 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
       scheme: this.scheme,
       ...(this.tls ? { tls: this.tls } : {}),
       requireTls: this.scheme === 'https',
+      ...(opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {}),
+      ...(opts.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: opts.keepaliveTimeoutMs } : {}),
     };
     this.topology = new Topology(connOpts);
     this.topology.on('change', (c) => this.emit('topology', c));
     this.topology.on('health', (s) => this.emit('partition', s));
     this.follower = new MetadataFollower({
       bootstrap: this.url,
-      open: grpcMetadataOpener((address) => this.metadataChannel(address), this.auth),
+      open: grpcMetadataOpener((address) => this.metadataChannel(address), this.auth, opts.mode ?? 'internal'),
       knownAddresses: () => this.topology.addresses().map((a) => addressUrl(a, this.scheme)),
       onList: (list) => this.topology.apply(this.refuseCleartext(list)),
       backoff: this.reconnect,
@@ -194,6 +210,8 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000,
         ...(this.tls ? { tls: this.tls } : {}),
         requireTls: this.scheme === 'https',
+        ...(this.opts.keepaliveMs !== undefined ? { keepaliveMs: this.opts.keepaliveMs } : {}),
+        ...(this.opts.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: this.opts.keepaliveTimeoutMs } : {}),
       });
     }
     return this.bootstrapChannel;
@@ -544,9 +562,12 @@ export class HadronClient extends EventEmitter<{ state: [ClientState]; topology:
   }
 }
 
-/** Errors waiting cannot fix (credentials, or a server certificate that does not verify): reported at once. */
+/**
+ * Errors waiting cannot fix (credentials, a server certificate that does not verify, mode
+ * 'external' against a Stream without external addresses): reported at once.
+ */
 const isCredentialError = (e: unknown): e is HadronError =>
-  e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'TLS_HANDSHAKE_FAILED');
+  e instanceof HadronError && (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'TLS_HANDSHAKE_FAILED' || e.code === 'CONFIG_INVALID');
 
 /** Creates a client and starts following the topology in the background (see `HadronClient`). */
 export function createClient(opts: ClientOptions): HadronClient {

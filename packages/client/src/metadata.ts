@@ -50,6 +50,7 @@ const REQUEST = toBinary(MetadataRequestSchema, create(MetadataRequestSchema));
 export function grpcMetadataOpener(
   channelFor: (address: string) => { serverStream: (method: string, req: Uint8Array, opts: { metadata?: Record<string, string>; signal?: AbortSignal }) => { incoming: AsyncIterable<Buffer> } },
   metadata: Record<string, string>,
+  mode: 'internal' | 'external' = 'internal',
 ): MetadataOpener {
   return async function* open(address, signal) {
     const call = channelFor(address).serverStream(METADATA_METHOD, REQUEST, { metadata, signal });
@@ -60,7 +61,18 @@ export function grpcMetadataOpener(
       } catch (err) {
         throw new HadronError('MALFORMED_MESSAGE', `invalid MetadataResponse from ${address}: ${(err as Error).message}`);
       }
-      yield res.partitions.map((p) => ({ partition: p.partition, address: p.internal }));
+      if (mode === 'external') {
+        const missing = res.partitions.filter((p) => p.external === '').map((p) => p.partition);
+        if (missing.length > 0) {
+          throw new HadronError(
+            'CONFIG_INVALID',
+            `mode 'external': the Stream announces no external address for partition(s) ${missing.join(', ')} (from ${address}); give the Stream spec.external (docs/operations.md) or connect with mode 'internal'`,
+          );
+        }
+        yield res.partitions.map((p) => ({ partition: p.partition, address: p.external }));
+      } else {
+        yield res.partitions.map((p) => ({ partition: p.partition, address: p.internal }));
+      }
     }
   };
 }

@@ -57,6 +57,9 @@ export interface ConnectionOptions {
   tls?: ChannelTls;
   /** Refuse cleartext partitions. */
   requireTls?: boolean;
+  /** HTTP/2 PING interval and answer timeout (see `ChannelOptions`). */
+  keepaliveMs?: number;
+  keepaliveTimeoutMs?: number;
 }
 
 export class PartitionConnection extends EventEmitter<{ health: [PartitionHealth] }> {
@@ -76,6 +79,8 @@ export class PartitionConnection extends EventEmitter<{ health: [PartitionHealth
       maxMessageBytes: o.maxMessageBytes,
       ...(o.tls ? { tls: o.tls } : {}),
       ...(o.requireTls ? { requireTls: true } : {}),
+      ...(o.keepaliveMs !== undefined ? { keepaliveMs: o.keepaliveMs } : {}),
+      ...(o.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: o.keepaliveTimeoutMs } : {}),
     });
     this.channel.on('state', (s: ChannelState) => this.onChannelState(s));
     this.reconnect(false);

@@ -115,4 +115,41 @@ describe('CRDs on a real API server', { timeout: 60 * 60_000 }, () => {
     const tokens = (await cp.kubectl(['get', 'tokens', '-n', NS])).stdout;
     assert.match(tokens, /min-token\s+false/);
   });
+
+  it('kubectl scale changes spec.partitions through the scale subresource; the selector comes from status', async () => {
+    await create('streams', doc('streams', 'scaled', { partitions: 3, image: 'img' }));
+    const selector = 'app=hadron,hadron.rs/stream=scaled';
+    await api.mergePatch(resourcePath(RT.streams, NS, 'scaled', 'status'), { status: { partitions: 3, selector } });
+    const r = await cp.kubectl(['scale', '-n', NS, 'stream/scaled', '--replicas=5']);
+    assert.equal(r.code, 0, r.stderr);
+    const after = await api.get<Doc & { metadata: { name: string } }>(resourcePath(RT.streams, NS, 'scaled'));
+    assert.equal(after.spec.partitions, 5);
+    const scale = JSON.parse((await cp.kubectl(['get', '-n', NS, 'stream/scaled', '--subresource=scale', '-o', 'json'])).stdout) as Doc;
+    assert.equal(scale.kind, 'Scale');
+    assert.equal(scale.spec.replicas, 5);
+    assert.equal(scale.status.replicas, 3, 'status.replicas is status.partitions until the operator catches up');
+    assert.equal(scale.status.selector, selector);
+    // The CRD's own bound still applies to a scale request.
+    const tooMany = await cp.kubectl(['scale', '-n', NS, 'stream/scaled', '--replicas=5000']);
+    assert.notEqual(tooMany.code, 0, 'scaled beyond the maximum');
+  });
+
+  it('replicationFactor: 1 ≤ r ≤ partitions is enforced by the API server', async () => {
+    const ok = await create('streams', doc('streams', 'replicated', { partitions: 3, image: 'img', replicationFactor: 3 }));
+    assert.equal(ok.spec.replicationFactor, 3);
+    for (const [name, spec, why] of [
+      ['r-too-big', { partitions: 2, image: 'img', replicationFactor: 3 }, /replicationFactor must not exceed partitions/],
+      ['r-zero', { partitions: 2, image: 'img', replicationFactor: 0 }, /replicationFactor/],
+    ] as const) {
+      await assert.rejects(create('streams', doc('streams', name, spec)), (err: unknown) => {
+        assert.equal((err as { statusCode?: number }).statusCode, 422);
+        assert.match((err as Error).message, why);
+        return true;
+      });
+    }
+    // Scaling below the replication factor is refused too (the rule covers every update).
+    const r = await cp.kubectl(['scale', '-n', NS, 'stream/replicated', '--replicas=2']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /replicationFactor must not exceed partitions/);
+  });
 });

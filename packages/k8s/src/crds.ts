@@ -44,6 +44,10 @@ export interface JSONSchemaProps {
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-validations'?: Array<{ rule: string; message: string }>;
+  'x-kubernetes-int-or-string'?: boolean;
+  additionalProperties?: JSONSchemaProps;
+  anyOf?: JSONSchemaProps[];
 }
 
 /** One schema per field of T, no more, no less. */
@@ -121,6 +125,66 @@ export const streamSpecSchema: SchemaOf<StreamSpec> = {
     required: ['stream', 'maxAttempts', 'token'],
     properties: deadLetterSchema,
     description: 'Dead-lettering for every durable subscription group and pipeline stage of this Stream: after maxAttempts nacked or timed-out deliveries the batch is published to `stream` with deadletter* attributes and acked. Absent: redeliver forever.',
+  },
+};
+
+const quantityMap = (description: string): JSONSchemaProps => ({
+  type: 'object',
+  description,
+  additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: QUANTITY_PATTERN },
+});
+
+/**
+ * Pod placement of the partitions (issue 12; the operator reads these from the raw spec:
+ * packages/operator/src/scheduling.ts). Passed to the pod template verbatim.
+ */
+export const streamSchedulingSchema: Record<'resources' | 'priorityClassName' | 'nodeSelector' | 'tolerations' | 'spread', JSONSchemaProps> = {
+  resources: {
+    type: 'object',
+    description: 'Resources of the partition container (requests, limits: cpu, memory, ...).',
+    properties: { requests: quantityMap('Requested resources.'), limits: quantityMap('Resource limits.') },
+  },
+  priorityClassName: { type: 'string', maxLength: 253, description: 'PriorityClass of the partition pods.' },
+  nodeSelector: { type: 'object', additionalProperties: { type: 'string' }, description: 'nodeSelector of the partition pods.' },
+  tolerations: {
+    type: 'array',
+    description: 'Tolerations of the partition pods.',
+    items: {
+      type: 'object',
+      properties: {
+        key: { type: 'string' },
+        operator: { type: 'string', enum: ['Exists', 'Equal'] },
+        value: { type: 'string' },
+        effect: { type: 'string', enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] },
+        tolerationSeconds: { type: 'integer' },
+      },
+    },
+  },
+  spread: {
+    type: 'string',
+    enum: ['preferred', 'required'],
+    description: "Spreading partition pods over nodes (topology spread, max skew 1): 'preferred' (absent: ScheduleAnyway) or 'required' (DoNotSchedule: a pod waits rather than share a node).",
+  },
+};
+
+/** External access (issue 12; packages/operator/src/external.ts). */
+export const streamExternalSchema: Record<'external', JSONSchemaProps> = {
+  external: {
+    type: 'object',
+    nullable: true,
+    required: ['type'],
+    description:
+      'Reachable from outside the cluster: per-partition Services {stream}-{i}-external, announced in Metadata as `external` (clients: mode external, hadron --external). NodePort: partition i on node port nodePortBase+i, announced as {host or the node IP}:{port}. LoadBalancer: announced as {host}:{port}, host a template with {stream}, {namespace}, {partition} that resolves to partition i\'s load balancer.',
+    properties: {
+      type: { type: 'string', enum: ['NodePort', 'LoadBalancer'] },
+      nodePortBase: { type: 'integer', minimum: 30000, maximum: 32767, description: 'NodePort: partition i gets node port nodePortBase + i.' },
+      host: { type: 'string', minLength: 1, maxLength: 253, description: 'Host announced (NodePort: default the node IP; LoadBalancer: required, a template).' },
+      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'LoadBalancer: the Service port (default 7000).' },
+    },
+    'x-kubernetes-validations': [
+      { rule: "self.type != 'NodePort' || has(self.nodePortBase)", message: 'external.nodePortBase is required with type NodePort' },
+      { rule: "self.type != 'LoadBalancer' || has(self.host)", message: 'external.host is required with type LoadBalancer' },
+    ],
   },
 };
 
@@ -244,7 +308,9 @@ interface CrdInput {
   kind: 'Stream' | 'Pipeline' | 'Token' | 'Trigger';
   plural: string;
   description: string;
-  spec: { properties: Record<string, JSONSchemaProps>; required: string[] };
+  spec: { properties: Record<string, JSONSchemaProps>; required: string[]; validations?: Array<{ rule: string; message: string }> };
+  /** The `scale` subresource (kubectl scale, HorizontalPodAutoscaler). */
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
   status: Record<string, JSONSchemaProps>;
   columns: PrinterColumn[];
 }
@@ -267,7 +333,7 @@ function crd(i: CrdInput): KubeObject {
           name: 'v1beta1',
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources: { status: {}, ...(i.scale ? { scale: i.scale } : {}) },
           additionalPrinterColumns: i.columns,
           schema: {
             openAPIV3Schema: {
@@ -278,7 +344,7 @@ function crd(i: CrdInput): KubeObject {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: { type: 'object', required: i.spec.required, properties: i.spec.properties },
+                spec: { type: 'object', required: i.spec.required, properties: i.spec.properties, ...(i.spec.validations ? { 'x-kubernetes-validations': i.spec.validations } : {}) },
                 status: { type: 'object', nullable: true, properties: { observedGeneration, conditions, ...i.status } },
               },
             },
@@ -294,7 +360,16 @@ export const streamCrd = (): KubeObject =>
     kind: 'Stream',
     plural: 'streams',
     description: 'A durable, partitioned event stream: one StatefulSet pod per partition.',
-    spec: { properties: streamSpecSchema, required: ['partitions', 'image'] },
+    spec: {
+      properties: { ...streamSpecSchema, ...streamSchedulingSchema, ...streamExternalSchema },
+      required: ['partitions', 'image'],
+      validations: [
+        { rule: '!has(self.replicationFactor) || self.replicationFactor <= self.partitions', message: 'replicationFactor must not exceed partitions' },
+        { rule: "!has(self.external) || self.external.type != 'NodePort' || !has(self.external.nodePortBase) || self.external.nodePortBase + self.partitions <= 32768", message: 'external.nodePortBase + partitions exceeds the node port range (32767)' },
+      ],
+    },
+    // `kubectl scale stream/events --replicas=5` and autoscalers change spec.partitions.
+    scale: { specReplicasPath: '.spec.partitions', statusReplicasPath: '.status.partitions', labelSelectorPath: '.status.selector' },
     status: {
       partitions: { type: 'integer', minimum: 0, description: 'Desired partitions (spec.partitions at observedGeneration).' },
       readyPartitions: { type: 'integer', minimum: 0, description: 'Partitions whose pod is Ready.' },
@@ -322,6 +397,40 @@ export const streamCrd = (): KubeObject =>
           unreachable: { type: 'array', items: { type: 'object', properties: { partition: { type: 'integer', minimum: 0 }, error: { type: 'string' } } } },
         },
       },
+      selector: { type: 'string', description: 'Label selector of the partition pods (for the scale subresource).' },
+      external: {
+        type: 'object',
+        nullable: true,
+        description: 'External access in effect: the Service type and the per-partition Services.',
+        properties: { type: { type: 'string' }, services: { type: 'array', items: { type: 'string' } } },
+      },
+      scheduling: {
+        type: 'object',
+        description: 'Pod placement in effect: the PodDisruptionBudget, spread, priority class, node selection, resources.',
+        properties: {
+          podDisruptionBudget: { type: 'string' },
+          maxUnavailable: { type: 'integer' },
+          spread: { type: 'string' },
+          priorityClassName: { type: 'string' },
+          nodeSelector: { type: 'object', additionalProperties: { type: 'string' } },
+          tolerations: { type: 'integer', description: 'Number of tolerations.' },
+          resources: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        },
+      },
+      replicationFactor: { type: 'integer', minimum: 1, description: 'Copies of each partition in effect (spec.replicationFactor, default min(2, partitions)).' },
+      replicas: {
+        type: 'array',
+        description: 'Where each partition is kept: its own pod, then the pods holding its replicas (partition N: pods N+1 … N+r−1, modulo partitions).',
+        items: {
+          type: 'object',
+          required: ['partition', 'pod'],
+          properties: {
+            partition: { type: 'integer', minimum: 0 },
+            pod: { type: 'string', description: 'The pod serving the partition.' },
+            replicaPods: { type: 'array', items: { type: 'string' }, description: 'Pods holding copies of the partition.' },
+          },
+        },
+      },
     },
     columns: [
       { name: 'Partitions', type: 'integer', jsonPath: '.spec.partitions' },
@@ -333,6 +442,7 @@ export const streamCrd = (): KubeObject =>
       { name: 'PVC Volume Size', type: 'string', jsonPath: '.spec.pvcVolumeSize' },
       { name: 'PVC Access Modes', type: 'string', jsonPath: '.spec.pvcAccessModes', priority: 1 },
       { name: 'PVC Storage Class', type: 'string', jsonPath: '.spec.pvcStorageClass', priority: 1 },
+      { name: 'Replication', type: 'integer', jsonPath: '.status.replicationFactor', priority: 1 },
       age,
     ],
   });

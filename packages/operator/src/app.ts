@@ -132,8 +132,12 @@ export class Operator {
       this.state = 'stopping';
       this.abort.abort(new Error('operator stopping'));
       this.controller.follow();
-      await this.controller.queue.idle();
+      // Hand the Lease over before waiting for in-flight reconciles: the kubelet may SIGKILL
+      // soon after SIGTERM (2 s for a forced delete), and an unreleased Lease makes the other
+      // replica wait for its expiry. Writes still in flight are fenced (fence() needs this
+      // elector to be leading, which stop() ends first).
       await this.elector.stop({ release: true });
+      await this.controller.queue.idle();
       await this.controller.close();
       await this.webhooks.close();
       await this.grpc.close(1000);

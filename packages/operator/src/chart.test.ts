@@ -30,7 +30,7 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
   });
 
   it('helm lint is clean with defaults, cert-manager and Prometheus monitors', async () => {
-    for (const sets of [[], ['certManager.enabled=true', 'prometheusOperator.enabled=true'], ['vaw.caBundle=Zm9v']]) {
+    for (const sets of [[], ['certManager.enabled=true', 'prometheusOperator.enabled=true', 'prometheusOperator.prometheusRule.enabled=true', 'grafanaDashboard.enabled=true'], ['vaw.caBundle=Zm9v']]) {
       const r = await run(helm, ['lint', '--strict', CHART_DIR, ...sets.flatMap((s) => ['--set', s])]);
       assert.equal(r.code, 0, `${sets.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /0 chart\(s\) failed/);
@@ -69,12 +69,15 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
     const pod = d.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'hadron-operator');
     assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.priorityClassName, undefined);
+    const prio = find(await template('pod.priorityClassName=system-cluster-critical'), 'Deployment', 'hadron-operator');
+    assert.equal(prio.spec.template.spec.priorityClassName, 'system-cluster-critical');
     const c = pod.containers[0];
     // The image this project builds (npm run images), tag = appVersion; never the original's.
     assert.equal(c.image, 'localhost/hadron-operator:0.1.0');
     const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual(Object.keys(env).sort(), ['CLIENT_PORT', 'HADRON_LOG_LEVEL', 'LEASE_DURATION_SECONDS', 'LEASE_RENEW_SECONDS', 'METRICS_PORT', 'NAMESPACE', 'POD_NAME', 'WEBHOOKS_PORT', 'WEBHOOK_CERT', 'WEBHOOK_KEY']);
-    assert.deepEqual([env.CLIENT_PORT, env.WEBHOOKS_PORT, env.METRICS_PORT, env.LEASE_DURATION_SECONDS, env.LEASE_RENEW_SECONDS], ['7000', '7001', '7002', '60', '10']);
+    assert.deepEqual([env.CLIENT_PORT, env.WEBHOOKS_PORT, env.METRICS_PORT, env.LEASE_DURATION_SECONDS, env.LEASE_RENEW_SECONDS], ['7000', '7001', '7002', '15', '5']);
     assert.deepEqual(env.WEBHOOK_CERT, { secretKeyRef: { name: 'hadron-webhooks', key: 'tls.crt' } });
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/health', port: 'metrics' });
     assert.deepEqual(c.ports.map((p: Obj) => [p.name, p.containerPort]), [['client', 7000], ['webhooks', 7001], ['metrics', 7002]]);
@@ -107,6 +110,8 @@ describe('Helm chart charts/hadron-operator', { timeout: K8S_TEST_TIMEOUT }, () 
       assert.deepEqual(w.rules[0].operations, ['CREATE', 'UPDATE']);
       assert.equal(w.clientConfig.service.name, 'hadron-operator-webhooks');
       assert.match(w.clientConfig.service.path, /^\/k8s\/admissions\/vaw\/(pipelines|streams|tokens|triggers)$/);
+      // kubectl scale and autoscalers change partitions through streams/scale: the partition-loss check sees those too.
+      assert.deepEqual(w.rules[0].resources, w.name.startsWith('streams.') ? ['streams', 'streams/scale'] : [w.name.split('.')[0]]);
     }
     const secret = find(gen, 'Secret', 'hadron-webhooks');
     assert.equal(vwc.webhooks[0].clientConfig.caBundle, secret.data['ca.crt']);

@@ -11,7 +11,7 @@
  * | METRICS_PORT            | HTTP /metrics and /health, 7002                           |
  * | NAMESPACE               | the namespace managed                                     |
  * | POD_NAME                | Lease identity, metric label                              |
- * | LEASE_DURATION_SECONDS  | Lease validity (chart: 60)                                |
+ * | LEASE_DURATION_SECONDS  | Lease validity (chart: 15)                                |
  * | LEASE_RENEW_SECONDS     | renewal interval (chart: 10)                              |
  * | WEBHOOK_CERT / _KEY     | PEM certificate chain and private key (the text itself)   |
  * | HADRON_BIND_HOST        | listen address (default 0.0.0.0)                          |

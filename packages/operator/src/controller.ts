@@ -8,7 +8,7 @@
  *
  * | key            | triggered by                          | does                                                  |
  * |----------------|---------------------------------------|-------------------------------------------------------|
- * | Stream/{s}     | Stream, StatefulSet, Services of {s}  | StatefulSet, headless + per-pod Services, prunes per-pod Services ≥ partitions, status |
+ * | Stream/{s}     | Stream, StatefulSet, Services, PDB, Secrets of {s} | replication Secret, StatefulSet, headless + per-pod Services, PodDisruptionBudget, prunes per-pod Services ≥ partitions, status |
  * | Token/{t}      | Token, Secret {t}                     | mints the Secret when missing (new key), deletes it when the Token is gone, status |
  * | Pipeline/{p}   | Pipeline                              | status Accepted with the validation result            |
  *
@@ -41,11 +41,14 @@ import {
   type KubeObject,
   type ResourceType,
 } from '@hadron/k8s';
-import { FIELD_MANAGER, LABEL_STATEFULSET, LABEL_STREAM, headlessService, podIndexOf, podService, statefulSet, tokenSecret } from './objects.js';
+import { FIELD_MANAGER, LABEL_STATEFULSET, LABEL_STREAM, headlessService, podIndexOf, podService, statefulSet, streamLabels, tokenSecret } from './objects.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './workqueue.js';
 import { partitionLossCondition, type PartitionLossStatus } from './partition-loss.js';
 import { caSecretName, newCaSecret, newServerSecret, serverSecretProblem, usableCa } from './tls-secrets.js';
+import { newReplicationSecret, replicaPlacement, replicationFactor, replicationSecretName } from './replication.js';
+import { podDisruptionBudget, podSchedulingFields, schedulingStatus, streamScheduling } from './scheduling.js';
+import { LABEL_EXTERNAL, externalEnv, externalService, externalServiceName, externalSpec } from './external.js';
 
 export const OWNED_SELECTOR = labelSelector({ app: 'hadron', 'hadron.rs/controlled-by': 'hadron-operator' });
 
@@ -70,7 +73,7 @@ type Raw = Record<string, unknown>;
 type Status = Record<string, unknown> & { conditions?: Condition[] };
 
 export class Controller {
-  readonly informers: Record<'streams' | 'pipelines' | 'tokens' | 'triggers' | 'statefulsets' | 'services' | 'secrets', Informer>;
+  readonly informers: Record<'streams' | 'pipelines' | 'tokens' | 'triggers' | 'statefulsets' | 'services' | 'secrets' | 'pdbs', Informer>;
   readonly queue: WorkQueue;
   private readonly log: Logger;
 
@@ -94,6 +97,7 @@ export class Controller {
       statefulsets: mk(RT.statefulsets, true),
       services: mk(RT.services, true),
       secrets: mk(RT.secrets, true),
+      pdbs: mk(RT.poddisruptionbudgets, true),
     };
     this.queue = new WorkQueue({
       workers: o.workers ?? 4,
@@ -115,6 +119,7 @@ export class Controller {
       const stream = s.metadata.labels?.[LABEL_STREAM] ?? s.metadata.labels?.[LABEL_STATEFULSET];
       return stream ? `Stream/${stream}` : undefined;
     });
+    on(this.informers.pdbs, (p) => (p.metadata.labels?.[LABEL_STREAM] ? `Stream/${p.metadata.labels[LABEL_STREAM]}` : undefined));
     on(this.informers.tokens, (t) => `Token/${t.metadata.name}`);
     on(this.informers.secrets, (s) => {
       if (isTokenSecret(s)) return `Token/${s.metadata.name}`;
@@ -214,6 +219,8 @@ export class Controller {
       const sts = this.informers.statefulsets.get(name);
       if (sts && sts.metadata.labels?.[LABEL_STREAM] === name) await this.remove(RT.statefulsets, sts);
       for (const svc of owned) await this.remove(RT.services, svc);
+      const pdb = this.informers.pdbs.get(name);
+      if (pdb && pdb.metadata.labels?.[LABEL_STREAM] === name) await this.remove(RT.poddisruptionbudgets, pdb);
       for (const sec of this.informers.secrets.list()) if (sec.metadata.labels?.[LABEL_STREAM] === name && !isTokenSecret(sec)) await this.remove(RT.secrets, sec);
       return;
     }
@@ -228,9 +235,22 @@ export class Controller {
     const s = parsed.value;
     s.metadata.uid = raw.metadata.uid;
     const tlsNote = s.spec.tls && !s.spec.tls.secretName ? await this.ensureTlsSecrets(s) : '';
-    const desired = statefulSet(s, this.o.namespace);
+    // Before the StatefulSet: its pods read the key from this Secret. Created once, never rewritten.
+    if (!this.informers.secrets.get(replicationSecretName(name))) {
+      this.log.info({ stream: name }, 'making the replication key Secret');
+      await this.createIgnoringConflict(newReplicationSecret(s, this.o.namespace));
+    }
+    const sch = streamScheduling((raw as Raw).spec as Raw | undefined);
+    const ext = externalSpec((raw as Raw).spec as Raw | undefined);
+    const desired = statefulSet(s, this.o.namespace, { pod: podSchedulingFields(name, sch), ...(sch.resources ? { resources: sch.resources } : {}), env: externalEnv(ext) });
     let live = this.informers.statefulsets.get(name);
     let note = '';
+    // Parallel: a starting partition waits for its replicas (docs/replication.md, "Recovery"); with
+    // OrderedReady pod 0 would wait its recovery timeout for pod 1, created only once pod 0 is
+    // Ready. The field is immutable, so a live StatefulSet keeps the value it has (and we always
+    // send it: server-side apply would reset a field we own and leave out): Streams made by an
+    // older operator keep OrderedReady (docs/operator.md says how to switch).
+    (desired.spec as Raw).podManagementPolicy = ((live?.spec as Raw | undefined)?.podManagementPolicy as string | undefined) ?? 'Parallel';
     if (live) {
       // volumeClaimTemplates are immutable: keep the live ones and say so in the status.
       const dSpec = desired.spec as Raw;
@@ -243,14 +263,22 @@ export class Controller {
     const loss = (await this.recordPartitionLoss(raw, s, live)) ?? ((raw as Raw).status as Raw | undefined)?.partitionLoss;
     if (!live || !satisfies(desired, live)) live = await this.apply(RT.statefulsets, desired);
 
-    const wanted = [headlessService(s, this.o.namespace), ...Array.from({ length: s.spec.partitions }, (_, i) => podService(s, this.o.namespace, i))];
+    const wanted = [
+      headlessService(s, this.o.namespace),
+      ...Array.from({ length: s.spec.partitions }, (_, i) => podService(s, this.o.namespace, i)),
+      ...(ext ? Array.from({ length: s.spec.partitions }, (_, i) => externalService(s, this.o.namespace, i, ext)) : []),
+    ];
     for (const svc of wanted) {
       const cur = this.informers.services.get(svc.metadata.name);
       if (!cur || !satisfies(svc, cur)) await this.apply(RT.services, svc);
     }
+    const pdb = podDisruptionBudget(s, this.o.namespace);
+    const livePdb = this.informers.pdbs.get(name);
+    if (!livePdb || !satisfies(pdb, livePdb)) await this.apply(RT.poddisruptionbudgets, pdb);
     for (const svc of owned) {
       const idx = podIndexOf(svc);
-      if (idx !== undefined && idx >= s.spec.partitions) await this.remove(RT.services, svc);
+      const staleExternal = svc.metadata.labels?.[LABEL_EXTERNAL] === 'true' && (!ext || (svc.spec as Raw | undefined)?.['type'] !== ext.type);
+      if ((idx !== undefined && idx >= s.spec.partitions) || staleExternal) await this.remove(RT.services, svc);
     }
 
     const st = (live.status ?? {}) as { readyReplicas?: number; replicas?: number; observedGeneration?: number };
@@ -258,7 +286,12 @@ export class Controller {
     const ready = Math.min(st.readyReplicas ?? 0, partitions);
     const current = (st.observedGeneration ?? 0) >= (live.metadata.generation ?? 0) && (st.replicas ?? 0) === partitions;
     const allReady = ready === partitions && current;
-    await this.writeStatus(RT.streams, raw, { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name }, [
+    const r = replicationFactor(s, (raw as Raw).spec as Raw | undefined);
+    const selector = Object.entries(streamLabels(name)).map(([k, v]) => `${k}=${v}`).join(',');
+    const status = { observedGeneration: gen, partitions, readyPartitions: ready, statefulSet: name, selector, replicationFactor: r, replicas: replicaPlacement(name, partitions, r), scheduling: schedulingStatus(name, sch),
+      // null removes a previous value (merge patch); undefined leaves an absent one alone.
+      external: ext ? { type: ext.type, services: Array.from({ length: partitions }, (_, i) => externalServiceName(name, i)) } : ((raw as Raw).status as Raw | undefined)?.['external'] != null ? null : undefined };
+    await this.writeStatus(RT.streams, raw, status, [
       {
         type: 'Ready',
         status: allReady ? 'True' : 'False',

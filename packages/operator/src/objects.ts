@@ -43,7 +43,11 @@ export function streamLabels(stream: string): Record<string, string> {
   return { ...CANONICAL_LABELS, [LABEL_STREAM]: stream };
 }
 
-export function statefulSet(s: Stream, namespace: string): KubeObject {
+/**
+ * The Stream's StatefulSet. `placement` (scheduling.ts) adds pod-spec fields (spread, priority
+ * class, node selection) and the container's resources; `env` is appended (external.ts).
+ */
+export function statefulSet(s: Stream, namespace: string, placement: { pod?: Record<string, unknown>; resources?: Record<string, unknown>; env?: Array<Record<string, unknown>> } = {}): KubeObject {
   const name = s.metadata.name;
   const labels = streamLabels(name);
   const rp = s.spec.retentionPolicy;
@@ -62,6 +66,7 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
         metadata: { labels },
         spec: {
           terminationGracePeriodSeconds: 30,
+          ...placement.pod,
           serviceAccountName: STREAM_SERVICE_ACCOUNT,
           automountServiceAccountToken: true,
           ...(tlsSecret ? { volumes: [{ name: TLS_VOLUME, secret: { secretName: tlsSecret } }] } : {}),
@@ -94,8 +99,12 @@ export function statefulSet(s: Stream, namespace: string): KubeObject {
                 // CloudEvents HTTP ingress (docs/http.md); after the reference's variables, which keep their order.
                 { name: 'HADRON_HTTP_PORT', value: String(PORTS.http) },
                 ...tlsEnv(s),
+                // Replication (issue 9): the key from Secret {stream}-replication (replication.ts).
+                { name: 'HADRON_REPLICATION_KEY', valueFrom: { secretKeyRef: { name: `${name}-replication`, key: 'key' } } },
+                ...(placement.env ?? []),
               ],
               volumeMounts: [{ name: 'data', mountPath: DATA_PATH }, ...(tlsSecret ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true }] : [])],
+              ...(placement.resources ? { resources: placement.resources } : {}),
               readinessProbe: { tcpSocket: { port: PORTS.client }, initialDelaySeconds: 5, periodSeconds: 10 },
               livenessProbe: { tcpSocket: { port: PORTS.client }, initialDelaySeconds: 15, periodSeconds: 20 },
             },

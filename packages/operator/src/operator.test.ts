@@ -29,6 +29,8 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
   let kubeconfig: string;
   let tls: { cert: string; key: string };
   const ops = new Map<string, OperatorProcess>();
+  /** The replication key as first created; no reconcile (nor a new leader) may change it. */
+  let replicationKey = '';
 
   const get = (rt: (typeof RT)[keyof typeof RT], name: string): Promise<Obj | undefined> => api.getOrUndefined<Obj>(resourcePath(rt, NS, name));
   const leaseHolder = async (): Promise<string | undefined> => ((await get(RT.leases, LEASE_NAME))?.spec?.holderIdentity as string | undefined) || undefined;
@@ -94,6 +96,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     assert.deepEqual(sts.spec.selector, { matchLabels: labels });
     assert.deepEqual(sts.spec.template.metadata.labels, labels);
     assert.equal(sts.spec.updateStrategy.type, 'RollingUpdate');
+    assert.equal(sts.spec.podManagementPolicy, 'Parallel', 'partitions start together: each waits for its replicas at start-up');
     const pod = sts.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'hadron-stream');
     assert.equal(pod.automountServiceAccountToken, true);
@@ -126,7 +129,15 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       { name: 'RETENTION_POLICY_STRATEGY', value: 'time' },
       { name: 'RETENTION_POLICY_RETENTION_SECONDS', value: '604800' },
       { name: 'HADRON_HTTP_PORT', value: '7003' },
+      { name: 'HADRON_REPLICATION_KEY', valueFrom: { secretKeyRef: { name: 'events-replication', key: 'key' } } },
     ]);
+    // The replication key Secret: 32 random bytes, owned by the Stream, made before the pods need it.
+    const repl = await eventually('Secret events-replication', 30_000, () => get(RT.secrets, 'events-replication'));
+    assert.equal(repl.type, 'hadron.rs/replication-key');
+    assert.deepEqual(repl.metadata.labels, labels);
+    assert.deepEqual([repl.metadata.ownerReferences[0].kind, repl.metadata.ownerReferences[0].uid], ['Stream', stream.metadata.uid]);
+    assert.equal(Buffer.from(repl.data.key, 'base64').length, 32);
+    replicationKey = repl.data.key as string;
     assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/usr/local/hadron-stream/data' }]);
     assert.deepEqual(c.readinessProbe.tcpSocket, { port: 7000 });
     assert.deepEqual([c.readinessProbe.initialDelaySeconds, c.readinessProbe.periodSeconds], [5, 10]);
@@ -207,6 +218,23 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     });
     assert.equal(st.status.partitions, 3);
     assert.equal(st.status.observedGeneration, st.metadata.generation);
+    // Replication: default min(2, partitions); partition N is copied to pod N+1 (mod 3).
+    assert.equal(st.status.replicationFactor, 2);
+    assert.deepEqual(st.status.replicas, [
+      { partition: 0, pod: 'events-0', replicaPods: ['events-1'] },
+      { partition: 1, pod: 'events-1', replicaPods: ['events-2'] },
+      { partition: 2, pod: 'events-2', replicaPods: ['events-0'] },
+    ]);
+    // An explicit factor: each partition on the next two pods too.
+    await kubectl(cp, ['patch', '-n', NS, 'stream/events', '--type=merge', '-p', JSON.stringify({ spec: { replicationFactor: 3 } })]);
+    const r3 = await eventually('status.replicationFactor 3', 30_000, async () => {
+      const s = await get(RT.streams, 'events');
+      return s?.status?.replicationFactor === 3 ? s.status : undefined;
+    });
+    assert.deepEqual(r3.replicas[2], { partition: 2, pod: 'events-2', replicaPods: ['events-0', 'events-1'] });
+    await kubectl(cp, ['patch', '-n', NS, 'stream/events', '--type=merge', '-p', JSON.stringify({ spec: { replicationFactor: null } })]);
+    await eventually('status.replicationFactor back to 2', 30_000, async () => ((await get(RT.streams, 'events'))?.status?.replicationFactor === 2 ? true : undefined));
+    assert.equal(st.status.selector, Object.entries({ ...CANONICAL_LABELS, 'hadron.rs/stream': 'events' }).map(([k, v]) => `${k}=${v}`).join(','));
     assert.equal(st.status.conditions[0].reason, 'AllPartitionsReady');
     // Printer columns show values.
     const table = await kubectl(cp, ['get', 'streams', '-n', NS]);
@@ -214,6 +242,113 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     assert.match(table, /events\s+3\s+3\s+True\s+true\s+time\s+604800\s+5Gi/);
     const tokens = await kubectl(cp, ['get', 'tokens', '-n', NS]);
     assert.match(tokens, /hadron-full-access\s+true\s+hadron-full-access\s+[0-9a-f-]{36}\s+True/);
+  });
+
+  it('placement: a PodDisruptionBudget per Stream, spread across nodes; resources, priority class, node selection from the spec; status shows them', async () => {
+    const pdb = await eventually('PodDisruptionBudget events', 30_000, () => get(RT.poddisruptionbudgets, 'events'));
+    const labels = { ...CANONICAL_LABELS, 'hadron.rs/stream': 'events' };
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.deepEqual(pdb.spec.selector, { matchLabels: labels });
+    assert.equal(pdb.metadata.ownerReferences[0].kind, 'Stream');
+    // The disruption controller (controller-manager) sees the 3 Ready pods: one may go.
+    await eventually('PDB allows one disruption', 30_000, async () => ((await get(RT.poddisruptionbudgets, 'events'))?.status?.disruptionsAllowed === 1 ? true : undefined));
+    const sts = (await get(RT.statefulsets, 'events'))!;
+    assert.deepEqual(
+      sts.spec.template.spec.topologySpreadConstraints.map((c: Obj) => [c.topologyKey, c.maxSkew, c.whenUnsatisfiable]),
+      [
+        ['kubernetes.io/hostname', 1, 'ScheduleAnyway'],
+        ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
+      ],
+    );
+    const st = (await get(RT.streams, 'events'))!.status;
+    assert.deepEqual(st.scheduling, { podDisruptionBudget: 'events', maxUnavailable: 1, spread: 'preferred', tolerations: 0 });
+
+    // A second Stream with every placement field (its claims use a class no PV has: it takes no PV).
+    await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'hadron-test-high' }, value: 1000 }));
+    const spec = {
+      partitions: 2,
+      image: EXAMPLE_IMAGE,
+      pvcStorageClass: 'no-such-class',
+      resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+      priorityClassName: 'hadron-test-high',
+      nodeSelector: { 'kubernetes.io/hostname': 'kwok-node-0' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'hadron', effect: 'NoSchedule' }],
+      spread: 'required',
+    };
+    await kubectl(cp, ['apply', '-n', NS, '-f', '-'], JSON.stringify({ apiVersion: 'hadron.rs/v1beta1', kind: 'Stream', metadata: { name: 'placed' }, spec }));
+    const placed = await eventually('StatefulSet placed', 30_000, () => get(RT.statefulsets, 'placed'));
+    const pod = placed.spec.template.spec;
+    assert.deepEqual(pod.containers[0].resources, spec.resources);
+    assert.equal(pod.priorityClassName, 'hadron-test-high');
+    assert.deepEqual(pod.nodeSelector, spec.nodeSelector);
+    assert.deepEqual(pod.tolerations, spec.tolerations);
+    assert.equal(pod.topologySpreadConstraints[0].whenUnsatisfiable, 'DoNotSchedule');
+    assert.ok(await eventually('PodDisruptionBudget placed', 30_000, () => get(RT.poddisruptionbudgets, 'placed')));
+    const pst = await eventually('Stream placed status', 30_000, async () => (await get(RT.streams, 'placed'))?.status?.scheduling);
+    assert.deepEqual(pst, {
+      podDisruptionBudget: 'placed',
+      maxUnavailable: 1,
+      spread: 'required',
+      priorityClassName: 'hadron-test-high',
+      nodeSelector: spec.nodeSelector,
+      tolerations: 1,
+      resources: spec.resources,
+    });
+    // The schema refuses what the pod template would refuse.
+    const bad = await kubectl(cp, ['apply', '-n', NS, '-f', '-'], JSON.stringify({ apiVersion: 'hadron.rs/v1beta1', kind: 'Stream', metadata: { name: 'bad-placement' }, spec: { partitions: 1, image: 'x', resources: { requests: { cpu: 'lots' } }, spread: 'sometimes' } })).catch((e: Error) => e.message);
+    assert.match(String(bad), /spread|cpu/);
+    await kubectl(cp, ['delete', '-n', NS, 'stream/placed']);
+    await eventually('placed: StatefulSet and PDB gone', 30_000, async () => ((await get(RT.statefulsets, 'placed')) === undefined && (await get(RT.poddisruptionbudgets, 'placed')) === undefined ? true : undefined));
+    // The operator keeps claims; this test's own are removed so later PVC counts hold.
+    await kubectl(cp, ['delete', '-n', NS, 'pvc', '-l', 'hadron.rs/stream=placed', '--wait=true', '--timeout=60s']);
+  });
+
+  it('spec.external NodePort: per-partition Services on fixed node ports, pods told what to announce, status; removed again without it', async () => {
+    const patch = (external: unknown): Promise<string> => kubectl(cp, ['patch', '-n', NS, 'stream/events', '--type=merge', '-p', JSON.stringify({ spec: { external } })]);
+    // The API server refuses what cannot work.
+    await assert.rejects(patch({ type: 'NodePort' }), /nodePortBase is required/);
+    await assert.rejects(patch({ type: 'NodePort', nodePortBase: 32766 }), /exceeds the node port range/);
+    await assert.rejects(patch({ type: 'LoadBalancer' }), /host is required/);
+    await patch({ type: 'NodePort', nodePortBase: 30700 });
+    for (let i = 0; i < 3; i++) {
+      const svc = await eventually(`Service events-${i}-external`, 30_000, () => get(RT.services, `events-${i}-external`));
+      assert.equal(svc.spec.type, 'NodePort');
+      assert.deepEqual(svc.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort, p.nodePort]), [['client-port', 7000, 7000, 30700 + i]]);
+      assert.deepEqual(svc.spec.selector, { ...CANONICAL_LABELS, 'hadron.rs/stream': 'events', 'statefulset.kubernetes.io/pod-name': `events-${i}` });
+    }
+    const env = await eventually('StatefulSet env for external addresses', 30_000, async () => {
+      const e = (await get(RT.statefulsets, 'events'))?.spec.template.spec.containers[0].env as Obj[] | undefined;
+      return e?.some((x) => x.name === 'HADRON_EXTERNAL_PORT_BASE') ? e : undefined;
+    });
+    assert.deepEqual(
+      env.filter((x) => ['HOST_IP', 'HADRON_EXTERNAL_ADVERTISE_TEMPLATE', 'HADRON_EXTERNAL_PORT_BASE'].includes(x.name as string)),
+      [
+        { name: 'HOST_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } } },
+        { name: 'HADRON_EXTERNAL_ADVERTISE_TEMPLATE', value: '{hostIP}:{port}' },
+        { name: 'HADRON_EXTERNAL_PORT_BASE', value: '30700' },
+      ],
+    );
+    const st = await eventually('status.external', 30_000, async () => (await get(RT.streams, 'events'))?.status?.external);
+    assert.deepEqual(st, { type: 'NodePort', services: ['events-0-external', 'events-1-external', 'events-2-external'] });
+    // Off again: the Services, the env and the status entry go.
+    await patch(null);
+    await eventually('external Services removed', 30_000, async () => {
+      const svcs = (await api.request<{ items: Obj[] }>('GET', resourcePath(RT.services, NS), { query: { labelSelector: 'hadron.rs/external=true' } })).items;
+      return svcs.length === 0 ? true : undefined;
+    });
+    await eventually('env and status back', 30_000, async () => {
+      const s = await get(RT.streams, 'events');
+      const e = (await get(RT.statefulsets, 'events'))?.spec.template.spec.containers[0].env as Obj[];
+      return s?.status?.external === undefined && !e.some((x) => String(x.name).startsWith('HADRON_EXTERNAL')) ? true : undefined;
+    });
+    // Both template changes rolled the pods: wait for the rollout to finish and the status to settle.
+    await eventually('rollout finished, Stream events Ready again', 180_000, async () => {
+      const sts = (await get(RT.statefulsets, 'events'))?.status;
+      const s = await get(RT.streams, 'events');
+      const done = sts && sts.currentRevision === sts.updateRevision && sts.readyReplicas === 3 && sts.updatedReplicas === 3;
+      return done && s?.status?.readyPartitions === 3 && s.status.conditions?.[0]?.status === 'True' ? true : undefined;
+    });
+    await settled(await leader());
   });
 
   it('steady state: nothing is patched when nothing changed', async () => {
@@ -339,6 +474,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       return s && s.metadata.uid !== svc.metadata.uid ? true : undefined;
     });
     assert.ok((await other.metricSum('hadron_operator_mutations_total')) > 0);
+    assert.equal((await get(RT.secrets, 'events-replication'))?.data?.key, replicationKey, 'the new leader kept the replication key');
   });
 
   it('a graceful stop hands the Lease over at once', async () => {
@@ -357,7 +493,7 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
     await eventually('StatefulSet and Services gone', 30_000, async () => {
       const sts = await get(RT.statefulsets, 'events');
       const svcs = (await api.request<{ items: Obj[] }>('GET', resourcePath(RT.services, NS), { query: { labelSelector: 'hadron.rs/stream=events' } })).items;
-      return sts === undefined && svcs.length === 0 ? true : undefined;
+      return sts === undefined && svcs.length === 0 && (await get(RT.poddisruptionbudgets, 'events')) === undefined ? true : undefined;
     });
     const pvcs = (await api.request<{ items: Obj[] }>('GET', `/api/v1/namespaces/${NS}/persistentvolumeclaims`)).items;
     assert.equal(pvcs.length, 5);

@@ -16,6 +16,7 @@ import { Authenticator } from './auth.js';
 import { advertisedAddress, serverAddress, type StreamConfig } from './config.js';
 import { Replication } from './replication/replication.js';
 import { WRITE_ACK } from './replication/placement.js';
+import { externalAddress } from './external.js';
 import { StreamMetrics } from './metrics.js';
 import { Retention } from './retention.js';
 import { streamControllerMethods } from './service.js';
@@ -323,7 +324,8 @@ export class StreamServer {
     const scheme = this.config.tls ? 'https://' : '';
     return Array.from({ length: s.spec.partitions }, (_, i) => {
       const a = advertisedAddress(this.config, i);
-      return { partition: i, internal: scheme && !a.includes('://') ? `${scheme}${a}` : a, external: '' };
+      const e = externalAddress(this.config.external, this.config, i);
+      return { partition: i, internal: scheme && !a.includes('://') ? `${scheme}${a}` : a, external: scheme && e && !e.includes('://') ? `${scheme}${e}` : e };
     });
   }
 

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { DEFAULT_STREAM_URL_TEMPLATE, parseStreamUrls } from './dead-letter.js';
+import { parseExternalAdvertise, type ExternalAdvertise } from './external.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, HadronError, envEnum, envInt, envPort, envString, type Env, type RetentionStrategy } from '@hadron/core';
 
 export interface StreamConfig {
@@ -27,6 +28,8 @@ export interface StreamConfig {
   manifests: string[];
   advertiseTemplate: string;
   partitionPortBase: number | undefined;
+  /** The external address announced in Metadata (external.ts); undefined: none. */
+  external: ExternalAdvertise | undefined;
   maxMessageBytes: number;
   maxDeliveryBytes: number;
   segmentBytes: number;
@@ -175,6 +178,7 @@ export function parseStreamConfig(env: Env): Readonly<StreamConfig> {
     manifests,
     advertiseTemplate: envString(env, 'HADRON_ADVERTISE_TEMPLATE', DEFAULT_ADVERTISE_TEMPLATE),
     partitionPortBase: base === undefined || base === '' ? undefined : envPort(env, 'HADRON_PARTITION_PORT_BASE'),
+    external: parseExternalAdvertise(env),
     maxMessageBytes: envInt(env, 'HADRON_MAX_MESSAGE_BYTES', { def: DEFAULT_MAX_MESSAGE_BYTES, min: 1024, max: 2 ** 31 - 1 }),
     maxDeliveryBytes: envInt(env, 'HADRON_MAX_DELIVERY_BYTES', { def: 4 * 1024 * 1024, min: 1024 }),
     segmentBytes: envInt(env, 'HADRON_SEGMENT_BYTES', { def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31 }),

@@ -15,7 +15,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exitCode = 2;
     return;
   }
-  const logger = createLogger({ level: config.logLevel, name: 'hadron-stream', base: { pod: config.podName } });
+  // Every line names its Stream and partition, so `kubectl logs -l hadron.rs/stream=events` can be filtered by them.
+  const logger = createLogger({ level: config.logLevel, name: 'hadron-stream', base: { pod: config.podName, stream: config.stream, partition: config.partition } });
   const server = new StreamServer(config, {
     logger,
     onFatal: () => {

@@ -3,7 +3,8 @@
  * raised flow-control windows, multiplexing unary, server-streaming and bidi calls.
  *
  * State machine of the underlying connection:
- *   idle --call--> connecting --'connect'--> ready --error/goaway/close--> idle (next call reconnects)
+ *   idle --call--> connecting --server SETTINGS--> ready --error/goaway/close/PING unanswered--> idle (next call reconnects)
+ *   connecting --no SETTINGS within connectTimeoutMs--> idle
  *   any --close()--> closed (calls fail with UNAVAILABLE "channel closed")
  * Call errors surface as `GrpcStatusError` carrying the server's status and Hadron error code;
  * a connection that fails or drops under a call surfaces as UNAVAILABLE (retriable), one that TLS
@@ -55,7 +56,20 @@ export interface ChannelOptions {
   tls?: ChannelTls;
   /** Refuse `http://` URLs (default false). */
   requireTls?: boolean;
+  /**
+   * Send an HTTP/2 PING this often on a connected session (default 10 s; 0 disables). A peer
+   * that vanished without closing the connection (a Kubernetes pod replaced behind a Service
+   * address: conntrack keeps sending to the dead pod IP, no FIN or RST ever comes) would
+   * otherwise hold every call on it until its deadline, and the next call would reuse it.
+   */
+  keepaliveMs?: number;
+  /** Destroy the session (calls fail UNAVAILABLE, the next call reconnects) when a PING is not answered within this long (default 5 s). */
+  keepaliveTimeoutMs?: number;
 }
+
+/** Defaults of {@link ChannelOptions.keepaliveMs} and {@link ChannelOptions.keepaliveTimeoutMs}. */
+export const DEFAULT_KEEPALIVE_MS = 10_000;
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5000;
 
 export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
   private session: http2.ClientHttp2Session | undefined;
@@ -63,6 +77,8 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
   private readonly maxMessageBytes: number;
   private readonly connectTimeoutMs: number;
   private readonly secure: boolean;
+  private readonly keepaliveMs: number;
+  private readonly keepaliveTimeoutMs: number;
 
   constructor(
     readonly url: string,
@@ -71,6 +87,8 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     super();
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    this.keepaliveTimeoutMs = opts.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS;
     let protocol: string;
     try {
       protocol = new URL(url).protocol;
@@ -96,39 +114,103 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     this.emit('state', s);
   }
 
-  /** Resolves when the connection is established (connecting first if idle). */
+  /**
+   * Resolves when the connection is established (connecting first if idle). Fails with
+   * UNAVAILABLE when it is not within `connectTimeoutMs` (the session is then destroyed).
+   */
   async connect(signal?: AbortSignal): Promise<void> {
     const session = this.getSession();
     if (this._state === 'ready') return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        session.destroy();
-        reject(new HadronError('UNAVAILABLE', `could not connect to ${this.url} within ${this.connectTimeoutMs} ms`));
-      }, this.connectTimeoutMs);
       const onConnect = (): void => {
         cleanup();
         resolve();
       };
       const onFail = (err?: unknown): void => {
         cleanup();
-        reject(unavailable(this.url, err));
+        reject(unavailable(this.url, err ?? this.lastFailure.get(session)));
       };
       const onAbort = (): void => {
         cleanup();
         reject(signal?.reason);
       };
+      // The channel gave up on this session (connect timeout, dead PING): its 'close' can come
+      // much later (a socket still in SYN-SENT closes only when TCP gives up), so do not wait.
+      const onDropped = (): void => {
+        if (this.session !== session) onFail();
+      };
       const cleanup = (): void => {
-        clearTimeout(timer);
-        session.off('connect', onConnect);
+        session.off('remoteSettings', onConnect);
         session.off('error', onFail);
         session.off('close', onFail);
+        this.off('state', onDropped);
         signal?.removeEventListener('abort', onAbort);
       };
-      session.once('connect', onConnect);
+      session.once('remoteSettings', onConnect);
       session.once('error', onFail);
       session.once('close', onFail);
+      this.on('state', onDropped);
       signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Why a session was destroyed by this channel (connect timeout, unanswered PING). */
+  private readonly lastFailure = new WeakMap<http2.ClientHttp2Session, HadronError>();
+
+  /** The TCP/TLS socket under each session (destroyed directly when the session is killed). */
+  private readonly sockets = new WeakMap<http2.ClientHttp2Session, net.Socket>();
+
+  /**
+   * Destroys `session` with `err`: its calls fail UNAVAILABLE, the channel goes idle at once (the
+   * next call or connect() opens a new session). The socket is destroyed too: http2 would
+   * otherwise end() a still-connecting socket gracefully, and its 'close' would wait for TCP's
+   * SYN retries (minutes) when the address is a black hole.
+   */
+  private kill(session: http2.ClientHttp2Session, err: HadronError): void {
+    this.lastFailure.set(session, err);
+    if (this.session === session) {
+      this.session = undefined;
+      if (this._state !== 'closed') this.setState('idle');
+    }
+    session.destroy(err);
+    this.sockets.get(session)?.destroy();
+  }
+
+  /**
+   * Keepalive: PING every `keepaliveMs` while connected; no answer within `keepaliveTimeoutMs`
+   * means the peer is gone (or unreachable) even though the socket looks open.
+   */
+  private startKeepalive(session: http2.ClientHttp2Session): void {
+    if (this.keepaliveMs <= 0) return;
+    let waiting: NodeJS.Timeout | undefined;
+    const tick = setInterval(() => {
+      if (waiting || session.destroyed || session.closed) return;
+      const sentAt = Date.now();
+      const dead = (): void => {
+        if (waiting === undefined || session.destroyed) return;
+        this.kill(session, new HadronError('UNAVAILABLE', `${this.url}: no answer to an HTTP/2 PING within ${this.keepaliveTimeoutMs} ms; the connection is considered dead`));
+      };
+      waiting = setTimeout(() => {
+        // Timers run before I/O: after a stall of this process's own event loop the answer may be
+        // waiting unread. Let one I/O phase pass (setImmediate) before judging the peer.
+        if (Date.now() - sentAt > this.keepaliveTimeoutMs + 1000) setImmediate(dead);
+        else dead();
+      }, this.keepaliveTimeoutMs);
+      waiting.unref();
+      try {
+        session.ping((err) => {
+          clearTimeout(waiting);
+          waiting = undefined;
+          if (err && !session.destroyed) this.kill(session, unavailable(this.url, err));
+        });
+      } catch {
+        // the session is closing; 'close' clears the timers
+      }
+    }, this.keepaliveMs);
+    tick.unref();
+    session.once('close', () => {
+      clearInterval(tick);
+      clearTimeout(waiting);
     });
   }
 
@@ -138,20 +220,35 @@ export class GrpcChannel extends EventEmitter<{ state: [ChannelState] }> {
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const target = new URL(this.url);
     const host = target.hostname.replace(/^\[|\]$/g, '');
+    let socket: net.Socket | undefined;
     const session = http2.connect(this.url, {
       settings: http2Settings,
       maxSessionMemory: 1024,
       // Small requests (acks, single events) must not wait for Nagle's algorithm.
-      createConnection: () => (this.secure ? this.connectTls(host, Number(target.port || 443)) : net.connect({ host, port: Number(target.port || 80), noDelay: true })),
+      createConnection: () => (socket = this.secure ? this.connectTls(host, Number(target.port || 443)) : net.connect({ host, port: Number(target.port || 80), noDelay: true })),
     });
+    if (socket) this.sockets.set(session, socket);
     this.session = session;
     this.setState('connecting');
+    // The connect timeout applies to every session, also one opened by a call: a SYN to an
+    // address nobody answers (a deleted pod's IP) would otherwise hang for minutes.
+    const connectTimer = setTimeout(() => {
+      this.kill(session, new HadronError('UNAVAILABLE', `could not connect to ${this.url} within ${this.connectTimeoutMs} ms`));
+    }, this.connectTimeoutMs);
+    connectTimer.unref();
+    session.once('close', () => clearTimeout(connectTimer));
     session.once('connect', () => {
       try {
         session.setLocalWindowSize(HTTP2_SESSION_WINDOW_BYTES);
       } catch {
         // not fatal: per-stream windows are already raised
       }
+    });
+    // Ready once the server's SETTINGS arrived, not when TCP connected: a socket the kernel
+    // accepted for a process that never answers (frozen, overloaded) is not a connection.
+    session.once('remoteSettings', () => {
+      clearTimeout(connectTimer);
+      this.startKeepalive(session);
       if (this.session === session) this.setState('ready');
     });
     session.on('error', () => {
@@ -359,6 +456,10 @@ export class ClientCall {
 }
 
 function unavailable(url: string, err: unknown, rstCode?: number): HadronError {
+  // The channel's own verdicts (connect timeout, unanswered PING) already say what happened.
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if (e instanceof HadronError && e.code === 'UNAVAILABLE') return e === err ? e : new HadronError('UNAVAILABLE', e.message, { cause: err });
+  }
   // A call started before the connection was up fails with Node's "The pending stream has been
   // canceled (caused by: …)": the cause is the reason (e.g. connect ECONNREFUSED), say only that.
   const cause = err instanceof Error && (err as { code?: unknown }).code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause instanceof Error ? err.cause : err;

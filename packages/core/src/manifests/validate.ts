@@ -353,8 +353,8 @@ export function parseTokenSecret(doc: Obj): Parsed<TokenSecret> | null {
   if (!isObj(m) || typeof m.name !== 'string') return null;
   const labels = isObj(m.labels) ? m.labels : {};
   if (labels.app !== 'hadron' || labels['hadron.rs/controlled-by'] !== 'hadron-operator') return null;
-  // The operator's TLS Secrets for Streams carry the same labels; they hold no token.
-  if (doc.type === 'kubernetes.io/tls') return null;
+  // The operator's TLS and replication-key Secrets for Streams carry the same labels; they hold no token.
+  if (doc.type === 'kubernetes.io/tls' || doc.type === 'hadron.rs/replication-key') return null;
   const data = isObj(doc.data) ? doc.data : {};
   const stringData = isObj(doc.stringData) ? doc.stringData : {};
   if (typeof data.hmac_key !== 'string') return { ok: false, errors: [`Secret ${m.name}: data.hmac_key is missing`] };

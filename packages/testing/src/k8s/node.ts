@@ -528,7 +528,7 @@ export function inPrivateNetns(file: string, timeoutMs: number): { code: number 
   // the bind mount exists only in the test's private mount namespace.
   const resolv = join(tmpdir(), `hadron-resolv-${process.pid}.conf`);
   writeFileSync(resolv, `nameserver ${NODE_IP}\nsearch hadron.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n`);
-  const script = 'set -e; ip link set lo up; mount --bind "$2" /etc/resolv.conf; readlink /proc/self/ns/net >&2; exec "$0" --test --test-reporter=spec "$1"';
+  const script = 'set -e; ip link set lo up; mount --bind "$2" /etc/resolv.conf; readlink /proc/self/ns/net >&2; exec "$0" --test --test-force-exit --test-reporter=spec "$1"';
   try {
     const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'bash', '-c', script, process.execPath, file, resolv], {
       // Without NODE_TEST_CONTEXT the child runs its tests itself instead of deferring to a parent.

@@ -1,0 +1,104 @@
+/**
+ * The chart's observability: the alert rules (charts/hadron-operator/files/prometheus-rules.yaml)
+ * pass `promtool check rules` and their unit tests (`promtool test rules`, series that fire and
+ * series that must not), every alert has a test and a runbook section in docs/operations.md, the
+ * chart renders exactly that file as a PrometheusRule, and the Grafana dashboard ConfigMap
+ * holds valid dashboard JSON whose queries use metrics that exist. promtool is built from Go
+ * modules by scripts/promtool.sh (.ci/run runs it); when it is missing this test fails and says
+ * how to build it.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { CHART_DIR, REPO_ROOT, k8sBinDir, run } from './test-support.js';
+
+const RULES = path.join(CHART_DIR, 'files', 'prometheus-rules.yaml');
+const RULE_TESTS = path.join(CHART_DIR, 'files', 'prometheus-rules.test.yaml');
+const DASHBOARD = path.join(CHART_DIR, 'files', 'grafana-dashboard.json');
+
+type Rules = { groups: Array<{ name: string; rules: Array<{ alert: string; expr: string; annotations: Record<string, string> }> }> };
+
+function promtool(): string {
+  const r = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'promtool.sh'), '--where'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+describe('alerts and dashboard shipped with the chart', () => {
+  let bin: string;
+  const rules = parse(fs.readFileSync(RULES, 'utf8')) as Rules;
+  const alerts = rules.groups.flatMap((g) => g.rules);
+
+  before(() => {
+    bin = promtool();
+  });
+
+  it('promtool check rules: the rule file is valid', () => {
+    const r = spawnSync(bin, ['check', 'rules', RULES], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`SUCCESS: ${alerts.length} rules found`));
+  });
+
+  it('promtool test rules: each alert fires on its series and stays quiet on the others', () => {
+    const r = spawnSync(bin, ['test', 'rules', RULE_TESTS], { encoding: 'utf8', cwd: path.dirname(RULE_TESTS) });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /SUCCESS/);
+  });
+
+  it('promtool test rules really checks: a rule that never fires fails its test', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-promtool-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'prometheus-rules.yaml'), fs.readFileSync(RULES, 'utf8').replace('expr: up{container="hadron-stream"} == 0', 'expr: up{container="hadron-stream"} == 2'));
+      fs.copyFileSync(RULE_TESTS, path.join(dir, 'prometheus-rules.test.yaml'));
+      const r = spawnSync(bin, ['test', 'rules', 'prometheus-rules.test.yaml'], { encoding: 'utf8', cwd: dir });
+      assert.notEqual(r.status, 0, 'a broken rule passed its unit test');
+      assert.match(`${r.stdout}${r.stderr}`, /HadronPartitionDown/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('every alert has unit tests and a runbook section in docs/operations.md', () => {
+    const tests = fs.readFileSync(RULE_TESTS, 'utf8');
+    const ops = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+    for (const a of alerts) {
+      assert.match(tests, new RegExp(`alertname: ${a.alert}\\n`), `${a.alert} has no promtool test`);
+      assert.match(ops, new RegExp(`^### ${a.alert}$`, 'm'), `${a.alert} has no runbook section`);
+      assert.equal(a.annotations['runbook_url'], `docs/operations.md#${a.alert.toLowerCase()}`);
+    }
+  });
+
+  it('the chart renders the rule file as PrometheusRule hadron and the dashboard as a sidecar ConfigMap', async () => {
+    const helm = path.join(await k8sBinDir(), 'helm');
+    const r = await run(helm, ['template', 'hadron', CHART_DIR, '--namespace', 'hadron', '--kube-version', '1.33.13', '--set', 'prometheusOperator.prometheusRule.enabled=true', '--set', 'grafanaDashboard.enabled=true']);
+    assert.equal(r.code, 0, r.stderr);
+    const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; labels: Record<string, string> }; spec?: unknown; data?: Record<string, string> } | null).filter((o) => o !== null);
+    const rule = objs.find((o) => o.kind === 'PrometheusRule' && o.metadata.name === 'hadron');
+    assert.ok(rule, 'PrometheusRule rendered');
+    assert.deepEqual(rule.spec, rules, 'the PrometheusRule holds exactly the tested rule file');
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'hadron-grafana-dashboard');
+    assert.ok(cm, 'dashboard ConfigMap rendered');
+    assert.equal(cm.metadata.labels['grafana_dashboard'], '1');
+    assert.deepEqual(JSON.parse(cm.data!['hadron.json']!), JSON.parse(fs.readFileSync(DASHBOARD, 'utf8')));
+    // Off by default.
+    const plain = await run(helm, ['template', 'hadron', CHART_DIR, '--namespace', 'hadron', '--kube-version', '1.33.13']);
+    assert.doesNotMatch(plain.stdout, /kind: PrometheusRule|hadron-grafana-dashboard/);
+  });
+
+  it('dashboard and alerts only query metrics that exist (docs/metrics.md, or the kubelet, API server and scrape metrics)', () => {
+    const documented = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8') + fs.readFileSync(path.join(REPO_ROOT, 'packages', 'operator', 'src', 'metrics.ts'), 'utf8');
+    const dashboard = JSON.parse(fs.readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+    const exprs = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...alerts.map((a) => a.expr)];
+    assert.ok(dashboard.panels.filter((p) => p.targets).length >= 20, 'dashboard panels');
+    for (const e of exprs) {
+      for (const m of e.match(/\bhadron_[a-z_]+/g) ?? []) {
+        const base = m.replace(/_(bucket|sum|count)$/, '');
+        assert.ok(documented.includes(`\`${base}\``) || documented.includes(`'${base}'`), `${m} (in ${e}) is not a documented metric`);
+      }
+    }
+  });
+});
