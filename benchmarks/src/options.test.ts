@@ -4,6 +4,7 @@ import { DEFAULTS, parseOptions } from './options.js';
 import { compare } from './lib/report.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
 import type { WorkloadResult } from './types.js';
+import { rssBytes } from './hadron/rss.js';
 
 test('defaults are the full sizes', () => {
   const o = parseOptions([], {});
@@ -70,4 +71,11 @@ test('ratios are Hadron ÷ NATS for throughput and NATS ÷ Hadron for p99, again
   assert.equal(p99.peers[0]!.ratio, 5);
   assert.equal(p99.peers[1]!.ratio, undefined);
   assert.match(p99.verdict, /^MET/);
+});
+
+test('rssBytes reads the labelled process_resident_memory_bytes line of a server scrape', () => {
+  const text = '# HELP process_resident_memory_bytes x\nprocess_resident_memory_bytes{namespace="default",partition="0"} 73728000\nnodejs_heap_size_total_bytes{partition="0"} 1\n';
+  assert.equal(rssBytes(text), 73_728_000);
+  assert.equal(rssBytes('process_resident_memory_bytes 1.5e+08\n'), 150_000_000);
+  assert.equal(rssBytes('nodejs_heap_size_total_bytes 5\n'), undefined);
 });

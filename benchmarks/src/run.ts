@@ -95,7 +95,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
 function oneLine(r: WorkloadResult): string {
   if (r.status === 'skipped' || r.status === 'failed') return `  ${r.status.toUpperCase()}: ${r.reason}`;
   const l = r.latency;
-  const lat = l ? `  p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms (send lag p99 ${l.sendLagP99.toFixed(2)} ms)` : '';
+  // An unsustained run may have no answered event at all: its percentiles are NaN (null over IPC).
+  const lat = l && l.samples > 0 ? `  p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms (send lag p99 ${l.sendLagP99.toFixed(2)} ms)` : '';
   const extra = r.status === 'unsustained' ? `  UNSUSTAINED: ${r.reason}` : '';
   return `  ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, ${r.mbPerSec.toFixed(1)} MB/s in ${r.seconds.toFixed(2)} s${lat}${extra}`;
 }

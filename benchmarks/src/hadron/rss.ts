@@ -14,7 +14,8 @@ export interface ServerRss {
 }
 
 export function rssBytes(metricsText: string): number | undefined {
-  const m = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)/m.exec(metricsText);
+  // The server sets default labels (namespace, stream, partition, …) on every metric.
+  const m = /^process_resident_memory_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)/m.exec(metricsText);
   return m ? Number(m[1]) : undefined;
 }
 
