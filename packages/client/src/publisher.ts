@@ -9,9 +9,11 @@
  *
  * Batching is "natural": a batch leaves as soon as the window has room, holding whatever queued
  * meanwhile, so a lone publish is sent at once and a burst fills large batches; nothing waits on
- * a timer. Backpressure: when the window is full, events queue and their `publish()` promises
- * resolve only once their batch is acknowledged, so a caller that awaits its publishes (or
- * bounds how many it has outstanding) runs at the server's pace.
+ * a timer. When several requests of the window are free, the queue is split evenly across them
+ * (down to `spreadMinEvents` per batch) so requests stay pipelined. Backpressure: when the
+ * window is full, events queue and their `publish()` promises resolve only once their batch is
+ * acknowledged, so a caller that awaits its publishes (or bounds how many it has outstanding)
+ * runs at the server's pace.
  *
  * Failures: a retriable error (UNAVAILABLE, DEADLINE_EXCEEDED, storage errors) is retried up to
  * `retry.attempts` times in total with exponential backoff and jitter. When the target partition
