@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS, parseOptions } from './options.js';
-import { compare } from './lib/report.js';
+import { compare, renderText } from './lib/report.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
 import { parseProducerPerformance } from './kafka/java-perf.js';
 import type { WorkloadResult } from './types.js';
+import { rssBytes } from './hadron/rss.js';
 
 test('defaults are the full sizes', () => {
   const o = parseOptions([], {});
@@ -109,4 +110,31 @@ test("ProducerPerformance's final line is parsed; a progress line is not", () =>
   ].join('\n');
   assert.deepEqual(parseProducerPerformance(out), { records: 300000, perSec: 19998.400128, avgMs: 4.66, maxMs: 333, p50: 2, p95: 10, p99: 331, p999: 333 });
   assert.equal(parseProducerPerformance(out.split('\n')[0]!), undefined);
+});
+
+test('rssBytes reads the labelled process_resident_memory_bytes line of a server scrape', () => {
+  const text = '# HELP process_resident_memory_bytes x\nprocess_resident_memory_bytes{namespace="default",partition="0"} 73728000\nnodejs_heap_size_total_bytes{partition="0"} 1\n';
+  assert.equal(rssBytes(text), 73_728_000);
+  assert.equal(rssBytes('process_resident_memory_bytes 1.5e+08\n'), 150_000_000);
+  assert.equal(rssBytes('nodejs_heap_size_total_bytes 5\n'), undefined);
+});
+
+test('the report renders unsustained latency runs with no answered event (null percentiles after IPC)', () => {
+  const o = { ...DEFAULTS, sizes: [1024], partitions: [1] };
+  // What run.js receives over IPC from such a run: NaN became null.
+  const empty = JSON.parse(
+    JSON.stringify(
+      result('hadron.latency.1k', 0, {
+        kind: 'latency',
+        status: 'unsustained',
+        reason: 'not sustained',
+        latency: { samples: 0, mean: NaN, p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN, offeredRate: 20_000, achievedRate: 0, sendLagP99: 5 },
+      }),
+    ),
+  ) as WorkloadResult;
+  const lat = result('nats.core-latency.1k', 20_000, { kind: 'latency', latency: { samples: 1, mean: 1, p50: 1, p90: 1, p99: 3, p999: 3, max: 3, offeredRate: 20_000, achievedRate: 20_000, sendLagP99: 0 } });
+  const results = [empty, lat];
+  const text = renderText(results, compare(buildComparisons(o), results));
+  assert.match(text, /hadron\.latency\.1k/);
+  assert.doesNotMatch(text, /NaN|null/);
 });

@@ -21,6 +21,8 @@ interface ClientLike {
   publish(events: unknown[], opts: { fsync: boolean }): Promise<unknown>;
   ready?(): Promise<void>;
   close?(): Promise<void> | void;
+  /** Requests actually sent by the client's batching (absent in older clients). */
+  publishStats?: { batches: number; events: number };
 }
 type CreateClient = (opts: { url: string; token: string }) => ClientLike | Promise<ClientLike>;
 
@@ -53,6 +55,7 @@ export async function hadronClientPublish(spec: WorkloadSpec): Promise<WorkloadR
         await client.publish([events[i % events.length]!], { fsync: true });
       });
       const seconds = (now() - t0) / 1000;
+      const batches = client.publishStats?.batches;
       const offset = await currentOffset(h);
       check(offset === spec.events, `server offsets sum to ${spec.events} events published (got ${offset})`);
       return {
@@ -63,7 +66,7 @@ export async function hadronClientPublish(spec: WorkloadSpec): Promise<WorkloadR
         status: 'ok',
         ...throughput(spec, spec.events, seconds),
         verified: [`${spec.events} publish() calls resolved; server current_offset = ${spec.events}`],
-        params: { partitions: spec.partitions, eventSize: spec.eventSize, eventsPerCall: 1, callsInFlight: spec.window, fsync: true },
+        params: { partitions: spec.partitions, eventSize: spec.eventSize, eventsPerCall: 1, callsInFlight: spec.window, fsync: true, requestsSent: batches, meanEventsPerRequest: batches ? Math.round(spec.events / batches) : undefined },
         notes: ['@hadron/client publish(), one event per call; batching is the client library’s'],
       };
     } finally {

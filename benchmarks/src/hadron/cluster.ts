@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GrpcChannel } from '@hadron/core';
 import { startStream, type TestStream } from '@hadron/testing';
 import type { WorkloadResult, WorkloadSpec } from '../types.js';
+import { watchRss } from './rss.js';
 import { METHOD } from '@hadron/proto';
 
 const PRELOAD = fileURLToPath(new URL('../lib/cpu-profile-preload.js', import.meta.url));
@@ -70,14 +71,21 @@ export async function startHadron(spec: WorkloadSpec): Promise<HadronBench> {
 /** Runs `body` against a fresh stream, always tears it down, and attaches any CPU profiles. */
 export async function withHadron(spec: WorkloadSpec, body: (h: HadronBench) => Promise<WorkloadResult>): Promise<WorkloadResult> {
   const h = await startHadron(spec);
-  let result: WorkloadResult;
+  let result: WorkloadResult | undefined;
   try {
-    result = await body(h);
+    const rss = await watchRss(h);
+    try {
+      result = await body(h);
+    } finally {
+      // Report-only (issue 11): the servers' RSS idle, at peak under this load, and after it.
+      const serverRss = await rss.stop();
+      if (result) result = { ...result, params: { ...result.params, serverRss } };
+    }
   } finally {
     await h[Symbol.asyncDispose]();
   }
   const profiles = h.profiles();
-  return profiles.length > 0 ? { ...result, profiles } : result;
+  return profiles.length > 0 ? { ...result!, profiles } : result!;
 }
 
 /** The replication factor and ack mode of a run, for its params (when the workload sets them). */

@@ -15,8 +15,9 @@ export interface ComparisonRow {
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const fmtMs = (n: number | undefined): string => (n === undefined || Number.isNaN(n) ? '' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
-const fmtRatio = (r: number | undefined): string => (r === undefined ? 'n/a' : `${r.toFixed(2)}×`);
+// Percentiles of a run with no answered event are NaN, which arrives as null over the IPC channel.
+const fmtMs = (n: number | null | undefined): string => (n === undefined || n === null || Number.isNaN(n) ? '' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const fmtRatio = (r: number | null | undefined): string => (r === undefined || r === null || !Number.isFinite(r) ? 'n/a' : `${r.toFixed(2)}×`);
 
 export function compare(cmps: Comparison[], results: WorkloadResult[]): ComparisonRow[] {
   const ok = new Map(results.filter((r) => r.status === 'ok').map((r) => [r.id, r]));

@@ -259,3 +259,50 @@ test('invalid events are refused before anything is sent', async () => {
   await tick();
   assert.equal(t.sent.length, 0);
 });
+
+test('concurrent one-event calls are spread evenly over the free window, in order, one ack each', async () => {
+  const t = new FakeTransport();
+  t.count = 1;
+  const p = new Publisher(t, opts({ maxBatchEvents: 1000, maxInFlightBatches: 4, spreadMinEvents: 10 }));
+  // Array-of-one calls (what a caller with an event per call often writes) resolve to [ack].
+  const calls = Array.from({ length: 100 }, (_, i) => p.publish([ev(`e${i}`)]));
+  await tick();
+  // Not one batch of 100 and three idle requests: four pipelined batches of 25.
+  assert.deepEqual(t.sent.map((s) => s.ids.length), [25, 25, 25, 25]);
+  assert.deepEqual(t.sent.flatMap((s) => s.ids), Array.from({ length: 100 }, (_, i) => `e${i}`));
+  // Answer out of order: each caller still gets its own offset.
+  for (const i of [2, 0, 3, 1]) t.sent[i]!.respond();
+  const acks = await Promise.all(calls);
+  const byBatch = [2, 0, 3, 1].map((b, k) => ({ b, base: k * 25 }));
+  for (const { b, base } of byBatch) {
+    for (let j = 0; j < 25; j++) assert.deepEqual(acks[b * 25 + j], [{ partition: 0, offset: base + j + 1 }], `event e${b * 25 + j}`);
+  }
+  // A queue smaller than spreadMinEvents × free slots is not cut into tiny requests.
+  const few = Array.from({ length: 15 }, (_, i) => p.publish(ev(`f${i}`)));
+  await t.sentAtLeast(5);
+  await tick();
+  assert.deepEqual(t.sent.slice(4).map((s) => s.ids.length), [10, 5]);
+  t.sent.slice(4).forEach((s) => s.respond());
+  await Promise.all(few);
+});
+
+test('a failed batch rejects each of its callers with the error; other batches still succeed', async () => {
+  const t = new FakeTransport();
+  t.count = 1;
+  const p = new Publisher(t, opts({ maxInFlightBatches: 2, spreadMinEvents: 3 }));
+  const calls = Array.from({ length: 6 }, (_, i) => p.publish(ev(`e${i}`)));
+  const outcome = calls.map((c) => c.then((a) => a.offset, (e: HadronError) => e.code));
+  await tick();
+  assert.deepEqual(t.sent.map((s) => s.ids), [
+    ['e0', 'e1', 'e2'],
+    ['e3', 'e4', 'e5'],
+  ]);
+  t.sent[0]!.respond(new HadronError('INVALID_EVENT', 'refused by the server'));
+  t.sent[1]!.respond();
+  assert.deepEqual(await Promise.all(outcome), ['INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 1, 2, 3]);
+  assert.equal(t.sent.length, 2, 'a non-retriable error is not retried');
+});
+
+test('spreadMinEvents below 1 is refused', () => {
+  assert.throws(() => new Publisher(new FakeTransport(), opts({ spreadMinEvents: 0 })), /spreadMinEvents/);
+});

@@ -9,9 +9,11 @@
  *
  * Batching is "natural": a batch leaves as soon as the window has room, holding whatever queued
  * meanwhile, so a lone publish is sent at once and a burst fills large batches; nothing waits on
- * a timer. Backpressure: when the window is full, events queue and their `publish()` promises
- * resolve only once their batch is acknowledged, so a caller that awaits its publishes (or
- * bounds how many it has outstanding) runs at the server's pace.
+ * a timer. When several requests of the window are free, the queue is split evenly across them
+ * (down to `spreadMinEvents` per batch) so requests stay pipelined. Backpressure: when the
+ * window is full, events queue and their `publish()` promises resolve only once their batch is
+ * acknowledged, so a caller that awaits its publishes (or bounds how many it has outstanding)
+ * runs at the server's pace.
  *
  * Failures: a retriable error (UNAVAILABLE, DEADLINE_EXCEEDED, storage errors) is retried up to
  * `retry.attempts` times in total with exponential backoff and jitter. When the target partition
@@ -23,7 +25,7 @@
  */
 import { HadronError, backoffDelay, isRetriable, sleep } from '@hadron/core';
 import { encodeEvent, encodePublishRequest } from '@hadron/proto';
-import { toWireEvent, type EventInput } from './event.js';
+import { toWireEvent, type EventInput, type WireEvent } from './event.js';
 import { partitionOf } from './hash.js';
 import type { PartitionHealth } from './topology.js';
 
@@ -54,6 +56,12 @@ export interface PublisherOptions {
   maxBatchBytes: number;
   /** Most requests in flight per partition (default 4). */
   maxInFlightBatches: number;
+  /**
+   * Smallest batch made by spreading (default 64): when several requests of the window are free,
+   * the queued events are split evenly across them, but not into batches smaller than this.
+   * Set it ≥ `maxBatchEvents` to turn spreading off (one batch as large as the limits allow).
+   */
+  spreadMinEvents: number;
   fsync: boolean;
   ack: WriteAckMode;
   strictPlacement: boolean;
@@ -66,6 +74,7 @@ export const DEFAULT_PUBLISHER_OPTIONS: Readonly<PublisherOptions> = Object.free
   maxBatchEvents: 1000,
   maxBatchBytes: 1024 * 1024,
   maxInFlightBatches: 4,
+  spreadMinEvents: 64,
   fsync: true,
   ack: 'all',
   strictPlacement: false,
@@ -106,6 +115,8 @@ interface Item {
 
 class Lane {
   readonly queue: Item[] = [];
+  /** Events of the items in `queue` (settled ones included until they are dropped from it). */
+  queuedEvents = 0;
   inFlight = 0;
   scheduled = false;
   constructor(
@@ -134,7 +145,9 @@ export class Publisher {
     private readonly t: PublishTransport,
     readonly o: PublisherOptions,
   ) {
-    if (o.maxBatchEvents < 1 || o.maxInFlightBatches < 1 || o.maxBatchBytes < 1) throw new RangeError('publisher batch and window limits must be ≥ 1');
+    if (o.maxBatchEvents < 1 || o.maxInFlightBatches < 1 || o.maxBatchBytes < 1 || !(o.spreadMinEvents >= 1)) {
+      throw new RangeError('publisher batch and window limits (maxBatchEvents, maxBatchBytes, maxInFlightBatches, spreadMinEvents) must be ≥ 1');
+    }
   }
 
   /** Publishes one event (→ its ack) or several (→ one ack per event, in order). */
@@ -145,7 +158,7 @@ export class Publisher {
       if (this.closed) throw new HadronError('UNAVAILABLE', 'client closed');
       opts.signal?.throwIfAborted();
       const many = Array.isArray(input);
-      const wires = many ? (input as readonly EventInput[]).map(toWireEvent) : [toWireEvent(input as EventInput)];
+      const wires = many ? (input as readonly EventInput[]).map(toWireEvent) : toWireEvent(input as EventInput);
       if (this.t.partitionCount() === 0) {
         return this.t.whenKnown(opts.signal).then(() => this.admit(wires, many, opts));
       }
@@ -155,18 +168,19 @@ export class Publisher {
     }
   }
 
-  private admit(wires: ReturnType<typeof toWireEvent>[], many: boolean, opts: PublishOptions): Promise<PublishAck | PublishAck[]> {
+  private admit(input: WireEvent | WireEvent[], many: boolean, opts: PublishOptions): Promise<PublishAck | PublishAck[]> {
     const count = this.t.partitionCount();
     if (count === 0) throw new HadronError('NO_PARTITIONS', 'the Stream has no partitions');
     const fsync = opts.fsync ?? this.o.fsync;
     const ack = ACK_CODE[opts.ack ?? this.o.ack];
     const strict = opts.strictPlacement ?? this.o.strictPlacement;
-    if (wires.length === 1) {
-      const w = wires[0]!;
+    if (!Array.isArray(input) || input.length === 1) {
+      // The one-event call is the hot path of fine-grained publishers: one promise, no grouping.
+      const w = Array.isArray(input) ? input[0]! : input;
       const enc = encodeEvent(w);
-      const one = this.enqueueItem([enc], enc.length, partitionOf(w, count), strict, fsync, ack, opts.signal);
-      return many ? one.then((a) => [a]) : one;
+      return this.enqueueItem([enc], enc.length, partitionOf(w, count), strict, fsync, ack, opts.signal, many);
     }
+    const wires = input;
     // Group by partition, keeping input order inside each group; split groups by batch limits.
     const groups = new Map<number, number[]>();
     const encoded = wires.map((w, i) => {
@@ -221,8 +235,12 @@ export class Publisher {
     return home < n ? home : home % Math.max(1, n);
   }
 
-  private enqueueItem(events: Uint8Array[], bytes: number, home: number, strict: boolean, fsync: boolean, ack: number, signal: AbortSignal | undefined): Promise<PublishAck> {
-    return new Promise<PublishAck>((resolve, reject) => {
+  private enqueueItem(events: Uint8Array[], bytes: number, home: number, strict: boolean, fsync: boolean, ack: number, signal: AbortSignal | undefined): Promise<PublishAck>;
+  /** With `asArray`, the promise resolves to `[ack]` (a one-event array call) without a `then`. */
+  private enqueueItem(events: Uint8Array[], bytes: number, home: number, strict: boolean, fsync: boolean, ack: number, signal: AbortSignal | undefined, asArray: boolean): Promise<PublishAck | PublishAck[]>;
+  private enqueueItem(events: Uint8Array[], bytes: number, home: number, strict: boolean, fsync: boolean, ack: number, signal: AbortSignal | undefined, asArray = false): Promise<PublishAck | PublishAck[]> {
+    return new Promise<PublishAck | PublishAck[]>((outerResolve, reject) => {
+      const resolve: (r: PublishAck) => void = asArray ? (r) => outerResolve([r]) : outerResolve;
       const item: Item = { events, bytes, home, target: home, strict, fsync, ack, attempts: 0, settled: false, resolve, reject, signal };
       if (signal) {
         const onAbort = (): void => this.settle(item, signal.reason);
@@ -243,6 +261,7 @@ export class Publisher {
     let lane = this.lanes.get(key);
     if (!lane) this.lanes.set(key, (lane = new Lane(target, item.fsync, item.ack)));
     lane.queue.push(item);
+    lane.queuedEvents += item.events.length;
     this.schedule(lane);
   }
 
@@ -257,6 +276,12 @@ export class Publisher {
 
   private flush(lane: Lane): void {
     while (lane.inFlight < this.o.maxInFlightBatches && lane.queue.length > 0) {
+      // Spread the queue over the free requests of the window: one huge batch followed by idle
+      // slots leaves the server with nothing to read while it syncs that batch (the caller with
+      // N publishes outstanding then waits a full round trip per N events); equal parts keep
+      // requests pipelined. Measured: see docs/client.md#batching-the-window-and-backpressure.
+      const free = this.o.maxInFlightBatches - lane.inFlight;
+      const cap = Math.min(this.o.maxBatchEvents, Math.max(this.o.spreadMinEvents, Math.ceil(lane.queuedEvents / free)));
       const batch: Item[] = [];
       let events = 0;
       let bytes = 0;
@@ -264,10 +289,12 @@ export class Publisher {
         const it = lane.queue[0]!;
         if (it.settled) {
           lane.queue.shift();
+          lane.queuedEvents -= it.events.length;
           continue;
         }
-        if (batch.length > 0 && (events + it.events.length > this.o.maxBatchEvents || bytes + it.bytes > this.o.maxBatchBytes)) break;
+        if (batch.length > 0 && (events + it.events.length > cap || bytes + it.bytes > this.o.maxBatchBytes)) break;
         lane.queue.shift();
+        lane.queuedEvents -= it.events.length;
         batch.push(it);
         events += it.events.length;
         bytes += it.bytes;
@@ -284,7 +311,14 @@ export class Publisher {
   }
 
   private async send(lane: Lane, batch: Item[], events: number): Promise<void> {
-    const all: Uint8Array[] = batch.length === 1 ? batch[0]!.events : batch.flatMap((it) => it.events);
+    // A plain loop: flatMap over a thousand one-event items was a tenth of the client's CPU.
+    let all: Uint8Array[];
+    if (batch.length === 1) all = batch[0]!.events;
+    else {
+      all = new Array<Uint8Array>(events);
+      let k = 0;
+      for (const it of batch) for (const e of it.events) all[k++] = e;
+    }
     const req = encodePublishRequest(all, lane.fsync, lane.ack);
     this.stats.batches++;
     this.stats.events += events;

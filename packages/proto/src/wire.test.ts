@@ -163,3 +163,17 @@ test('acks with an offset: encoder and fast scanner agree with the generated cod
   const p = Buffer.from(toBinary(PipelineSubscribeRequestSchema, create(PipelineSubscribeRequestSchema, { pipeline: 'p', action: { case: 'nack', value: 'why' }, offset: 42n })));
   assert.deepEqual(scanPipelineRequest(p), { pipeline: 'p', offset: 42, kind: 'nack', reason: 'why' });
 });
+
+test('encodeEvent: short-ASCII fast path and the native UTF-8 path agree with the generated encoder', () => {
+  // Lengths around the fast path's 64-byte limit, non-ASCII of every UTF-8 width, a lone
+  // surrogate (encoded as U+FFFD by both), and no extension attributes at all.
+  const strings = ['x', 'a'.repeat(63), 'b'.repeat(64), 'c'.repeat(65), 'd'.repeat(300), 'é', 'ab€', '😀z', 'lone\ud800x', `${'e'.repeat(63)}ü`];
+  for (const s of strings) {
+    for (const optattrs of [{}, { subject: s, [`k-${s.length}`]: s }] as Record<string, string>[]) {
+      const ev: WireEvent = { id: s, source: `src-${s}`, specversion: '1.0', type: s, optattrs, data: Buffer.from(s) };
+      const mine = encodeEvent(ev);
+      const gen = Buffer.from(toBinary(EventSchema, create(EventSchema, ev)));
+      assert.equal(mine.toString('hex'), gen.toString('hex'), `string of ${s.length} chars: ${JSON.stringify(s.slice(0, 12))}`);
+    }
+  }
+});

@@ -27,8 +27,12 @@ import {
   MessageDecoder,
   decodeGrpcMessage,
   frame,
+  frameHeader,
   http2Settings,
 } from './framing.js';
+
+/** Messages from this size on are written without copying them behind their frame prefix. */
+const LARGE_MESSAGE_BYTES = 16 * 1024;
 
 export interface CallOptions {
   metadata?: Record<string, string>;
@@ -420,10 +424,17 @@ export class ClientCall {
     else this.incoming.fail(err);
   }
 
-  /** Sends one message; returns false when the stream is congested (await `drained()`). */
+  /**
+   * Sends one message; returns false when the stream is congested (await `drained()`). A large
+   * `msg` is queued by reference: do not modify it after the call.
+   */
   write(msg: Uint8Array): boolean {
     if (this.stream.destroyed || this.stream.closed) return false;
-    return this.stream.write(frame(msg));
+    if (msg.length < LARGE_MESSAGE_BYTES) return this.stream.write(frame(msg));
+    // A large message (a publish batch) is written after its 5-byte prefix instead of being
+    // copied behind it: that copy was 11–22% of a publishing process's CPU (issue 11).
+    this.stream.write(frameHeader(msg.length));
+    return this.stream.write(msg);
   }
 
   drained(): Promise<void> {
