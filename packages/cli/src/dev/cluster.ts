@@ -52,6 +52,16 @@ import { checkDevScaleDown } from './scale-down.js';
 import { syncTokens, writeAtomic } from './tokens.js';
 
 export const MAX_DEV_PARTITIONS = 50;
+
+/**
+ * Why the manifests cannot run here: a Stream with more partitions than the port layout has
+ * slots. Running fewer would change where keys land (placement hashes over spec.partitions), so
+ * the start is refused, and a live edit is refused like a scale-down (the previous manifests stay).
+ */
+export function tooManyPartitions(view: ControlPlaneView): string | undefined {
+  const over = [...view.streams.values()].filter((s) => s.spec.partitions > MAX_DEV_PARTITIONS).map((s) => `stream ${s.metadata.name} asks for ${s.spec.partitions} partitions`);
+  return over.length ? `${over.join('; ')}; hadron dev runs at most ${MAX_DEV_PARTITIONS} partitions per stream (its port layout has ${MAX_DEV_PARTITIONS} slots)` : undefined;
+}
 /** While a scale-down is refused, how often it is checked again. */
 export const SCALE_DOWN_RECHECK_MS = 3000;
 
@@ -332,6 +342,8 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
 
   /** Refuses to start when a port a partition needs is taken (another hadron dev, say). */
   private async checkPorts(view: ControlPlaneView): Promise<void> {
+    const tooMany = tooManyPartitions(view);
+    if (tooMany !== undefined) throw new HadronError('CONFIG_INVALID', tooMany);
     for (const s of [...view.streams.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const slot = this.slotOf(s.metadata.name);
       for (let n = 0; n < Math.min(s.spec.partitions, MAX_DEV_PARTITIONS); n++) {
@@ -349,7 +361,7 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
     const o = this.o;
     const sources = this.manifests.sources();
     if (!initial) {
-      const refusal = await this.scaleDownRefusal(view);
+      const refusal = tooManyPartitions(view) ?? (await this.scaleDownRefusal(view));
       if (refusal !== undefined) {
         if (refusal !== this.refusal) o.note(`${refusal}; the previous manifests stay in force (checked again every ${SCALE_DOWN_RECHECK_MS / 1000} s and on every edit)`);
         this.refusal = refusal;
