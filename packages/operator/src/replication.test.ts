@@ -9,11 +9,13 @@ function stream(partitions: number): Stream {
   return r.value;
 }
 
-test('the replication key Secret: 32 random bytes, owned by the Stream, and not a token Secret to the partitions', () => {
+test('the replication key Secret: 32 random bytes as printable text (an env var), owned by the Stream, and not a token Secret to the partitions', () => {
   const a = newReplicationSecret(stream(3), 'prod');
   const b = newReplicationSecret(stream(3), 'prod');
-  const key = Buffer.from((a as unknown as { data: Record<string, string> }).data['key']!, 'base64');
-  assert.equal(key.length, 32);
+  // What the pods see as HADRON_REPLICATION_KEY: printable text encoding 32 random bytes.
+  const key = Buffer.from((a as unknown as { data: Record<string, string> }).data['key']!, 'base64').toString('utf8');
+  assert.match(key, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(Buffer.from(key, 'base64url').length, 32);
   assert.notDeepEqual((a as unknown as { data: unknown }).data, (b as unknown as { data: unknown }).data, 'a fresh key each time one is made');
   assert.equal(a.metadata.ownerReferences?.[0]?.kind, 'Stream');
   // Stream pods watch the operator's Secrets for token keys (same labels): this one must be

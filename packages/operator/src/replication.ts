@@ -44,7 +44,10 @@ export function newReplicationSecret(s: Stream, namespace: string): KubeObject {
     kind: 'Secret',
     type: REPLICATION_SECRET_TYPE,
     metadata: { name: replicationSecretName(s.metadata.name), namespace, labels: streamLabels(s.metadata.name), ownerReferences: [ownerRef(s)] },
-    data: { [REPLICATION_SECRET_KEY]: randomBytes(REPLICATION_KEY_BYTES).toString('base64') },
+    // The pods get the Secret's decoded value as an environment variable, so the key must be text:
+    // 32 random bytes as base64url (43 printable characters). Raw bytes arrived as invalid UTF-8
+    // and no replica could authenticate on a real node.
+    data: { [REPLICATION_SECRET_KEY]: Buffer.from(randomBytes(REPLICATION_KEY_BYTES).toString('base64url'), 'utf8').toString('base64') },
   } as KubeObject;
 }
 

@@ -42,3 +42,12 @@ test('limits have documented defaults and are validated against each other', () 
   bad({ HADRON_MAX_EVENTS_PER_REQUEST: '0' }, 'HADRON_MAX_EVENTS_PER_REQUEST');
   bad({ HADRON_MAX_CONNECTIONS: 'many' }, 'HADRON_MAX_CONNECTIONS');
 });
+
+test('HADRON_REPLICATION_KEY must be printable text: binary data (raw bytes from a Secret) is refused by name', () => {
+  const env = (key: string): Record<string, string> => ({ ...base, HADRON_REPLICATION_KEY: key });
+  assert.equal(parseStreamConfig(env('aB3_-xYz09aB3_-xYz09aB3_-xYz09aB3_-xYz09abc')).replicationKey, 'aB3_-xYz09aB3_-xYz09aB3_-xYz09aB3_-xYz09abc');
+  // 32 random bytes read from the environment as UTF-8: replacement characters and control bytes.
+  const binary = Buffer.from([0x9f, 0x01, 0xff, 0x20, 0x41, 0xc3, 0x28, 0x00, 0x7f, 0x80, 0x10, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48]).toString('utf8').replace(/\0/g, '');
+  assert.throws(() => parseStreamConfig(env(binary)), (e: unknown) => e instanceof HadronError && e.code === 'CONFIG_INVALID' && /HADRON_REPLICATION_KEY must be printable ASCII/.test(e.message));
+  assert.throws(() => parseStreamConfig(env('has a space in it 1234')), /HADRON_REPLICATION_KEY must be printable ASCII/);
+});

@@ -152,6 +152,11 @@ function replicationKeyOf(env: Env): string | undefined {
   if (key.length < 16) {
     throw new HadronError('CONFIG_INVALID', `invalid configuration: HADRON_REPLICATION_KEY must be at least 16 characters, got ${key.length}`, { context: { variable: 'HADRON_REPLICATION_KEY' } });
   }
+  // It travels as an HTTP/2 header value: raw bytes (e.g. a Secret holding binary data) arrive
+  // here as invalid UTF-8 and could never match what a peer sends.
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    throw new HadronError('CONFIG_INVALID', 'invalid configuration: HADRON_REPLICATION_KEY must be printable ASCII without spaces (e.g. base64url text), got binary or non-ASCII data', { context: { variable: 'HADRON_REPLICATION_KEY' } });
+  }
   return key;
 }
 
