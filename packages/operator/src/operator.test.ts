@@ -131,12 +131,15 @@ describe('operator on a real API server', { timeout: K8S_TEST_TIMEOUT }, () => {
       { name: 'HADRON_HTTP_PORT', value: '7003' },
       { name: 'HADRON_REPLICATION_KEY', valueFrom: { secretKeyRef: { name: 'events-replication', key: 'key' } } },
     ]);
-    // The replication key Secret: 32 random bytes, owned by the Stream, made before the pods need it.
+    // The replication key Secret: 32 random bytes as text, owned by the Stream, made before the pods need it.
     const repl = await eventually('Secret events-replication', 30_000, () => get(RT.secrets, 'events-replication'));
     assert.equal(repl.type, 'hadron.rs/replication-key');
     assert.deepEqual(repl.metadata.labels, labels);
     assert.deepEqual([repl.metadata.ownerReferences[0].kind, repl.metadata.ownerReferences[0].uid], ['Stream', stream.metadata.uid]);
-    assert.equal(Buffer.from(repl.data.key, 'base64').length, 32);
+    // Pods read it as an env var: text (base64url of 32 random bytes), never raw bytes.
+    const keyText = Buffer.from(repl.data.key, 'base64').toString('utf8');
+    assert.match(keyText, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(Buffer.from(keyText, 'base64url').length, 32);
     replicationKey = repl.data.key as string;
     assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/usr/local/hadron-stream/data' }]);
     assert.deepEqual(c.readinessProbe.tcpSocket, { port: 7000 });
