@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, partitionOf } from '@hadron/client';
-import { freePortRange, until } from '@hadron/testing';
+import { freeDevPorts, freePortRange, until } from '@hadron/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
@@ -50,8 +50,8 @@ test('every error text quoted in docs/cli.md is what the CLI prints', async (t) 
   const manifests = path.join(root, 'full.yaml');
   fs.writeFileSync(manifests, fs.readFileSync(path.join(REPO, 'examples', 'full.yaml'), 'utf8').replace('partitions: 3', 'partitions: 2'));
   const data = path.join(root, 'data');
-  const base = await freePortRange(100);
-  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { port: base, httpPort } = await freeDevPorts();
+  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpPort), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let devOut = '';
   dev.stdout.on('data', (c: Buffer) => (devOut += c.toString()));
   const exited = new Promise((r) => dev.once('exit', r));

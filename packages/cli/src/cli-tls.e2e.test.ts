@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePortRange, until } from '@hadron/testing';
+import { freeDevPorts, until } from '@hadron/testing';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'hadron.js');
 
@@ -62,8 +62,7 @@ test('hadron dev --tls: generated CA and certificate, CLI pub/sub over https:// 
   const manifests = path.join(root, 'manifests.yaml');
   const data = path.join(root, 'data');
   fs.writeFileSync(manifests, MANIFEST);
-  const base = await freePortRange(100);
-  const httpBase = await freePortRange(100);
+  const { port: base, httpPort: httpBase } = await freeDevPorts();
   const dev = start(['dev', '--tls', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpBase), '--console-port', '0']);
   t.after(async () => {
     if (dev.child.exitCode === null) dev.child.kill('SIGINT');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, partitionOf, type HadronClient } from '@hadron/client';
 import { HadronError } from '@hadron/core';
-import { freePortRange, until } from '@hadron/testing';
+import { freeDevPorts, until } from '@hadron/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
@@ -100,9 +100,9 @@ test('hadron CLI against hadron dev (reference example)', async (t) => {
   fs.mkdirSync(manifests);
   const manifestFile = path.join(manifests, 'full.yaml');
   fs.copyFileSync(EXAMPLE, manifestFile);
-  const base = await freePortRange(100);
+  const { port: base, httpPort } = await freeDevPorts();
   // --no-console: the console is tested with hadron dev in dev-scale-down.e2e.test.ts.
-  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--no-console'];
+  const devArgs = ['dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpPort), '--no-console'];
   let dev = hadron(devArgs);
   const clients: HadronClient[] = [];
   const children: Proc[] = [dev];

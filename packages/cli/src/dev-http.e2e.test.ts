@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { partitionOf } from '@hadron/proto';
-import { freePortRange, until } from '@hadron/testing';
+import { freeDevPorts, until } from '@hadron/testing';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'hadron.js');
 
@@ -31,8 +31,7 @@ test('hadron dev prints the CloudEvents HTTP URL; it accepts binary and structur
   const manifests = path.join(root, 'manifests.yaml');
   const data = path.join(root, 'data');
   fs.writeFileSync(manifests, MANIFEST);
-  const base = await freePortRange(100);
-  const httpBase = await freePortRange(100);
+  const { port: base, httpPort: httpBase } = await freeDevPorts();
   const child = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpBase)], {
     env: { ...process.env, HADRON_URL: undefined, HADRON_TOKEN: undefined },
     stdio: ['ignore', 'pipe', 'pipe'],

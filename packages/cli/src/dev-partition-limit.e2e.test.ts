@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePortRange, until } from '@hadron/testing';
+import { freeDevPorts, until } from '@hadron/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
@@ -37,7 +37,10 @@ test('hadron dev refuses a Stream with more partitions than it can run, at start
     fs.writeFileSync(`${file}.tmp`, text);
     fs.renameSync(`${file}.tmp`, file);
   };
-  const args = async (data: string): Promise<string[]> => ['dev', '-f', file, '--data', data, '--port', String(await freePortRange(100)), '--http-port', String(await freePortRange(100)), '--no-console'];
+  const args = async (data: string): Promise<string[]> => {
+    const p = await freeDevPorts();
+    return ['dev', '-f', file, '--data', data, '--port', String(p.port), '--http-port', String(p.httpPort), '--no-console'];
+  };
 
   // At start: refused with a message naming the stream and the limit; no data directory.
   write(manifest(51));

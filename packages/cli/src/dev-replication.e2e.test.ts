@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { partitionOf } from '@hadron/client';
 import { encodeEvent } from '@hadron/proto';
-import { RawClient, freePortRange, readAll, testEvent, until } from '@hadron/testing';
+import { RawClient, freeDevPorts, readAll, testEvent, until } from '@hadron/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
@@ -57,8 +57,8 @@ test('hadron dev: a partition whose volume is deleted while stopped comes back w
     { apiVersion: 'hadron.rs/v1beta1', kind: 'Token', metadata: { name: 'full' }, spec: { all: true } },
   ];
   fs.writeFileSync(path.join(manifests, 'm.yaml'), docs.map((d) => stringify(d)).join('---\n'));
-  const base = await freePortRange(100);
-  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { port: base, httpPort } = await freeDevPorts();
+  const dev = spawn(process.execPath, [BIN, 'dev', '-f', manifests, '--data', data, '--port', String(base), '--http-port', String(httpPort), '--no-console'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   // Status lines (partition restarts) go to stderr, the ready line to stdout: read both.
   for (const s of [dev.stdout, dev.stderr]) s.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));

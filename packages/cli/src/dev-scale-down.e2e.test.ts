@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, partitionOf, type HadronClient } from '@hadron/client';
-import { freePortRange, until } from '@hadron/testing';
+import { freeDevPorts, until } from '@hadron/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'hadron.js');
@@ -72,8 +72,8 @@ test('hadron dev refuses removing partitions with undelivered events unless the 
     fs.renameSync(`${file}.tmp`, file);
   };
   write(manifest(2));
-  const base = await freePortRange(100);
-  const dev = new Proc(spawn(process.execPath, [BIN, 'dev', '-f', file, '--data', data, '--port', String(base), '--http-port', String(await freePortRange(100)), '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const { port: base, httpPort } = await freeDevPorts();
+  const dev = new Proc(spawn(process.execPath, [BIN, 'dev', '-f', file, '--data', data, '--port', String(base), '--http-port', String(httpPort), '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const clients: HadronClient[] = [];
   t.after(async () => {
     await Promise.all(clients.map((c) => c.close()));
