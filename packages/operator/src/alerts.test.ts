@@ -49,17 +49,34 @@ describe('alerts and dashboard shipped with the chart', () => {
     assert.match(r.stdout, /SUCCESS/);
   });
 
-  it('promtool test rules really checks: a rule that never fires fails its test', () => {
+  /** Runs the rule tests against the rule file with `from` replaced by `to`; returns promtool's status and output. */
+  function testMutatedRules(from: string, to: string): { status: number | null; out: string } {
+    const text = fs.readFileSync(RULES, 'utf8');
+    assert.ok(text.includes(from), `the rule file no longer contains ${from}`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hadron-promtool-'));
     try {
-      fs.writeFileSync(path.join(dir, 'prometheus-rules.yaml'), fs.readFileSync(RULES, 'utf8').replace('expr: up{container="hadron-stream"} == 0', 'expr: up{container="hadron-stream"} == 2'));
+      fs.writeFileSync(path.join(dir, 'prometheus-rules.yaml'), text.replace(from, to));
       fs.copyFileSync(RULE_TESTS, path.join(dir, 'prometheus-rules.test.yaml'));
       const r = spawnSync(bin, ['test', 'rules', 'prometheus-rules.test.yaml'], { encoding: 'utf8', cwd: dir });
-      assert.notEqual(r.status, 0, 'a broken rule passed its unit test');
-      assert.match(`${r.stdout}${r.stderr}`, /HadronPartitionDown/);
+      return { status: r.status, out: `${r.stdout}${r.stderr}` };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it('promtool test rules really checks: a rule that never fires fails its test', () => {
+    const r = testMutatedRules('expr: up{container="hadron-stream"} == 0', 'expr: up{container="hadron-stream"} == 2');
+    assert.notEqual(r.status, 0, 'a broken rule passed its unit test');
+    assert.match(r.out, /HadronPartitionDown/);
+  });
+
+  it('promtool test rules really checks: "out of sync" alone would page for a busy replica a batch behind', () => {
+    // Without the progress guard, a healthy replica under load (in_sync 0 at every scrape while
+    // its durable offset advances) fires: the "must not fire" series of the test catches it.
+    const r = testMutatedRules('hadron_stream_replica_in_sync == 0\n          and changes(hadron_stream_replica_durable_offset[5m]) == 0', 'hadron_stream_replica_in_sync == 0');
+    assert.notEqual(r.status, 0, 'the unguarded rule passed its unit test');
+    assert.match(r.out, /HadronReplicaOutOfSync/);
+    assert.match(r.out, /replica="1"/, 'the busy replica is the unexpected alert');
   });
 
   it('every alert has unit tests and a runbook section in docs/operations.md', () => {
