@@ -5,7 +5,7 @@
  * chart renders exactly that file as a PrometheusRule, and the Grafana dashboard ConfigMap
  * holds valid dashboard JSON whose queries (and the alerts') name only metrics the code exports
  * (the stream's and operator's metric-name constants) and the docs describe. promtool is built from Go
- * modules by scripts/promtool.sh (.ci/run runs it); when it is missing this test fails and says
+ * modules by `scripts/go-tool.sh promtool` (.ci/run runs it); when it is missing this test fails and says
  * how to build it.
  */
 import { before, describe, it } from 'node:test';
@@ -60,7 +60,7 @@ function dashboardQueries(d: Dashboard): string[] {
 type Rules = { groups: Array<{ name: string; rules: Array<{ alert: string; expr: string; annotations: Record<string, string> }> }> };
 
 function promtool(): string {
-  const r = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'promtool.sh'), '--where'], { encoding: 'utf8' });
+  const r = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'go-tool.sh'), 'promtool', '--where'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim().split('\n').pop()!;
 }
