@@ -18,6 +18,7 @@ export const METRIC = {
   publishBatchSize: 'hadron_stream_publish_batch_size',
   publishLatency: 'hadron_stream_publish_duration_seconds',
   publishErrors: 'hadron_stream_publish_errors_total',
+  fsyncLatency: 'hadron_stream_fsync_duration_seconds',
   storageBytes: 'hadron_stream_storage_bytes',
   corruptRecords: 'hadron_stream_corrupt_records_total',
   recoveryTruncatedBytes: 'hadron_stream_recovery_truncated_bytes',
@@ -75,6 +76,8 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
   readonly publishLatencyFsync: ReturnType<Histogram<'fsync'>['labels']>;
   readonly publishLatencyNoFsync: ReturnType<Histogram<'fsync'>['labels']>;
   readonly publishErrors: Counter<'code'>;
+  /** Duration of each fdatasync of the partition's log (one serves every fsync publish waiting). */
+  readonly fsyncLatency: Histogram;
   readonly storageBytes: Gauge;
   readonly corruptRecords: Gauge;
   readonly recoveryTruncatedBytes: Gauge;
@@ -128,6 +131,11 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
     this.publishLatencyFsync = this.publishLatency.labels({ fsync: 'true' });
     this.publishLatencyNoFsync = this.publishLatency.labels({ fsync: 'false' });
     this.publishErrors = m.counter(METRIC.publishErrors, 'Publish requests that failed, by error code.', ['code']);
+    this.fsyncLatency = m.histogram(
+      METRIC.fsyncLatency,
+      'Duration of each fdatasync of the partition log (fsync=true publishes and the periodic flush).',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    );
     this.storageBytes = m.gauge(METRIC.storageBytes, 'Bytes of event segments on disk.');
     this.corruptRecords = m.gauge(METRIC.corruptRecords, 'Corrupt records met by reads since start (never served).');
     this.recoveryTruncatedBytes = m.gauge(METRIC.recoveryTruncatedBytes, 'Bytes of torn tail truncated by the last recovery.');
