@@ -97,6 +97,7 @@ export class StreamServer {
       flushIntervalMs: cfg.flushIntervalMs,
       tailCacheBytes: cfg.tailCacheBytes,
       onFatal: (err) => this.fatal(err),
+      onSync: (seconds) => this.metrics.fsyncLatency.observe(seconds),
     });
     const m = this.metrics;
     m.currentOffset.set(this.store.lastOffset);

@@ -41,6 +41,18 @@ export interface DeadLetterOrigin {
   lastError: string;
 }
 
+/**
+ * The log fields naming the origin as every other line about it does (docs/operations.md,
+ * "Logs"): `group` for a group (a Trigger's is `trigger:<name>`), `pipeline` and `stage` for a
+ * pipeline stage, so `jq 'select(.group == "billing")'` also finds its dead-lettered batches.
+ */
+export function originLogFields(origin: Pick<DeadLetterOrigin, 'kind' | 'consumer'>): { group: string } | { pipeline: string; stage: string } {
+  if (origin.kind === 'group') return { group: origin.consumer };
+  // `pipeline/stage`: a pipeline name is a Kubernetes name, so the first "/" ends it.
+  const slash = origin.consumer.indexOf('/');
+  return { pipeline: origin.consumer.slice(0, slash), stage: origin.consumer.slice(slash + 1) };
+}
+
 /** What consumers (subscriptions, pipeline controllers) need. */
 export interface DeadLetterHook {
   /** The policy's maxAttempts, or undefined when the Stream has no dead-letter policy. */
@@ -114,7 +126,7 @@ export class DeadLetters implements DeadLetterHook {
       const out = events.map((e) => this.annotate(e, origin));
       await client.publish(out, { fsync: true });
       this.events.inc({ consumer: origin.consumer }, events.length);
-      this.o.logger.warn({ consumer: origin.consumer, from: events[0]?.offset, to: events[events.length - 1]?.offset, attempts: origin.attempts, lastError: origin.lastError, deadLetterStream: policy.stream }, 'batch dead-lettered');
+      this.o.logger.warn({ ...originLogFields(origin), consumer: origin.consumer, from: events[0]?.offset, to: events[events.length - 1]?.offset, attempts: origin.attempts, lastError: origin.lastError, deadLetterStream: policy.stream }, 'batch dead-lettered');
       return out;
     } catch (err) {
       this.failures.inc({ consumer: origin.consumer });

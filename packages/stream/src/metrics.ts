@@ -3,9 +3,10 @@
  * semantics their names promise (the original's §11.4 bugs fixed); new ones are added. Every
  * series carries the labels namespace, stream, statefulset, pod, partition.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics, type Counter, type Gauge, type Histogram } from 'prom-client';
 import type { LimitName, LimitObserver } from '@hadron/core';
 import type { PipelineMetricsSink } from './pipelines/controller.js';
+import { MetricBuilder } from './metric-builder.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
 
 export const METRIC = {
@@ -17,6 +18,7 @@ export const METRIC = {
   publishBatchSize: 'hadron_stream_publish_batch_size',
   publishLatency: 'hadron_stream_publish_duration_seconds',
   publishErrors: 'hadron_stream_publish_errors_total',
+  fsyncLatency: 'hadron_stream_fsync_duration_seconds',
   storageBytes: 'hadron_stream_storage_bytes',
   corruptRecords: 'hadron_stream_corrupt_records_total',
   recoveryTruncatedBytes: 'hadron_stream_recovery_truncated_bytes',
@@ -74,6 +76,8 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
   readonly publishLatencyFsync: ReturnType<Histogram<'fsync'>['labels']>;
   readonly publishLatencyNoFsync: ReturnType<Histogram<'fsync'>['labels']>;
   readonly publishErrors: Counter<'code'>;
+  /** Duration of each fdatasync of the partition's log (one serves every fsync publish waiting). */
+  readonly fsyncLatency: Histogram;
   readonly storageBytes: Gauge;
   readonly corruptRecords: Gauge;
   readonly recoveryTruncatedBytes: Gauge;
@@ -107,101 +111,69 @@ export class StreamMetrics implements PipelineMetricsSink, LimitObserver {
   constructor(labels: { namespace: string; stream: string; statefulset: string; pod: string; partition: number }) {
     this.registry.setDefaultLabels({ ...labels, partition: String(labels.partition) });
     collectDefaultMetrics({ register: this.registry });
-    const r = [this.registry];
+    const m = new MetricBuilder(this.registry);
+    const group = ['group'] as const;
+    const pipeline = ['pipeline'] as const;
+    const stage = ['pipeline', 'stage'] as const;
     this.protocol = new ProtocolMetrics(this.registry);
-    this.currentOffset = new Gauge({ name: METRIC.currentOffset, help: 'Last offset written to the partition (0 before the first event).', registers: r });
-    this.firstOffset = new Gauge({ name: METRIC.firstOffset, help: 'First readable offset after retention.', registers: r });
-    this.lastCompactedOffset = new Gauge({ name: METRIC.lastCompactedOffset, help: 'Highest offset removed by retention.', registers: r });
-    this.publishedEvents = new Counter({ name: METRIC.publishedEvents, help: 'Events acknowledged to publishers.', registers: r });
-    this.publishedBytes = new Counter({ name: METRIC.publishedBytes, help: 'Encoded event bytes acknowledged to publishers.', registers: r });
-    this.publishBatchSize = new Histogram({
-      name: METRIC.publishBatchSize,
-      help: 'Events per publish request.',
-      buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000],
-      registers: r,
-    });
-    this.publishLatency = new Histogram({
-      name: METRIC.publishLatency,
-      help: 'Time from receiving a publish to acknowledging it (includes the fsync when fsync=true).',
-      labelNames: ['fsync'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: r,
-    });
+    this.currentOffset = m.gauge(METRIC.currentOffset, 'Last offset written to the partition (0 before the first event).');
+    this.firstOffset = m.gauge(METRIC.firstOffset, 'First readable offset after retention.');
+    this.lastCompactedOffset = m.gauge(METRIC.lastCompactedOffset, 'Highest offset removed by retention.');
+    this.publishedEvents = m.counter(METRIC.publishedEvents, 'Events acknowledged to publishers.');
+    this.publishedBytes = m.counter(METRIC.publishedBytes, 'Encoded event bytes acknowledged to publishers.');
+    this.publishBatchSize = m.histogram(METRIC.publishBatchSize, 'Events per publish request.', [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000]);
+    this.publishLatency = m.histogram(
+      METRIC.publishLatency,
+      'Time from receiving a publish to acknowledging it (includes the fsync when fsync=true).',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      ['fsync'],
+    );
     this.publishLatencyFsync = this.publishLatency.labels({ fsync: 'true' });
     this.publishLatencyNoFsync = this.publishLatency.labels({ fsync: 'false' });
-    this.publishErrors = new Counter({ name: METRIC.publishErrors, help: 'Publish requests that failed, by error code.', labelNames: ['code'], registers: r });
-    this.storageBytes = new Gauge({ name: METRIC.storageBytes, help: 'Bytes of event segments on disk.', registers: r });
-    this.corruptRecords = new Gauge({ name: METRIC.corruptRecords, help: 'Corrupt records met by reads since start (never served).', registers: r });
-    this.recoveryTruncatedBytes = new Gauge({ name: METRIC.recoveryTruncatedBytes, help: 'Bytes of torn tail truncated by the last recovery.', registers: r });
-    this.recoveryClampedProgress = new Gauge({
-      name: METRIC.recoveryClampedProgress,
-      help: 'Group offsets, pipeline positions and instances found beyond the end of the log by the last recovery (clamped or deleted).',
-      registers: r,
-    });
-    this.numGroups = new Gauge({ name: METRIC.numGroups, help: 'Subscription groups on this partition.', registers: r });
-    this.groupMembers = new Gauge({ name: METRIC.groupMembers, help: 'Connected members per group.', labelNames: ['group'], registers: r });
-    this.lastOffsetProcessed = new Gauge({ name: METRIC.lastOffsetProcessed, help: 'Last offset acked by the group.', labelNames: ['group'], registers: r });
-    this.groupLag = new Gauge({ name: METRIC.groupLag, help: 'Events written but not yet acked by the group.', labelNames: ['group'], registers: r });
-    this.deliveries = new Counter({ name: METRIC.deliveries, help: 'Batches delivered (first attempts and redeliveries).', labelNames: ['group'], registers: r });
-    this.redeliveries = new Counter({ name: METRIC.redeliveries, help: 'Batches delivered again after a nack, timeout or disconnect.', labelNames: ['group'], registers: r });
-    this.nacks = new Counter({ name: METRIC.nacks, help: 'Batches nacked by members.', labelNames: ['group'], registers: r });
-    this.ackTimeouts = new Counter({ name: METRIC.ackTimeouts, help: 'Deliveries not answered within the ack deadline.', labelNames: ['group'], registers: r });
-    this.skippedByRetention = new Counter({
-      name: METRIC.skippedByRetention,
-      help: 'Events a durable group had not acked when retention removed them.',
-      labelNames: ['group'],
-      registers: r,
-    });
-    this.pipelineActive = new Gauge({ name: METRIC.pipelineActiveInstances, help: 'Active pipeline instances on this partition.', labelNames: ['pipeline'], registers: r });
-    this.pipelineLastOffset = new Gauge({ name: METRIC.pipelineLastOffsetProcessed, help: 'Last source offset scanned for pipeline triggers.', labelNames: ['pipeline'], registers: r });
-    this.pipelineStageSubs = new Gauge({ name: METRIC.pipelineStageSubscriptions, help: 'Connected workers per pipeline stage.', labelNames: ['pipeline', 'stage'], registers: r });
-    this.pipelineStageDuration = new Histogram({
-      name: METRIC.pipelineStageDuration,
-      help: 'Time from delivering a stage to its ack.',
-      labelNames: ['pipeline', 'stage'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
-      registers: r,
-    });
-    this.pipelineStageRedeliveries = new Counter({
-      name: METRIC.pipelineStageRedeliveries,
-      help: 'Stage deliveries retried after a nack, ack timeout or disconnect.',
-      labelNames: ['pipeline', 'stage', 'reason'],
-      registers: r,
-    });
-    this.pipelineCompleted = new Counter({ name: METRIC.pipelineInstancesCompleted, help: 'Pipeline instances completed.', labelNames: ['pipeline'], registers: r });
-    this.limitRejections = new Counter({ name: METRIC.limitRejections, help: 'Requests refused or connections closed by a resource limit.', labelNames: ['limit'], registers: r });
+    this.publishErrors = m.counter(METRIC.publishErrors, 'Publish requests that failed, by error code.', ['code']);
+    this.fsyncLatency = m.histogram(
+      METRIC.fsyncLatency,
+      'Duration of each fdatasync of the partition log (fsync=true publishes and the periodic flush).',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    );
+    this.storageBytes = m.gauge(METRIC.storageBytes, 'Bytes of event segments on disk.');
+    this.corruptRecords = m.gauge(METRIC.corruptRecords, 'Corrupt records met by reads since start (never served).');
+    this.recoveryTruncatedBytes = m.gauge(METRIC.recoveryTruncatedBytes, 'Bytes of torn tail truncated by the last recovery.');
+    this.recoveryClampedProgress = m.gauge(
+      METRIC.recoveryClampedProgress,
+      'Group offsets, pipeline positions and instances found beyond the end of the log by the last recovery (clamped or deleted).',
+    );
+    this.numGroups = m.gauge(METRIC.numGroups, 'Subscription groups on this partition.');
+    this.groupMembers = m.gauge(METRIC.groupMembers, 'Connected members per group.', group);
+    this.lastOffsetProcessed = m.gauge(METRIC.lastOffsetProcessed, 'Last offset acked by the group.', group);
+    this.groupLag = m.gauge(METRIC.groupLag, 'Events written but not yet acked by the group.', group);
+    this.deliveries = m.counter(METRIC.deliveries, 'Batches delivered (first attempts and redeliveries).', group);
+    this.redeliveries = m.counter(METRIC.redeliveries, 'Batches delivered again after a nack, timeout or disconnect.', group);
+    this.nacks = m.counter(METRIC.nacks, 'Batches nacked by members.', group);
+    this.ackTimeouts = m.counter(METRIC.ackTimeouts, 'Deliveries not answered within the ack deadline.', group);
+    this.skippedByRetention = m.counter(METRIC.skippedByRetention, 'Events a durable group had not acked when retention removed them.', group);
+    this.pipelineActive = m.gauge(METRIC.pipelineActiveInstances, 'Active pipeline instances on this partition.', pipeline);
+    this.pipelineLastOffset = m.gauge(METRIC.pipelineLastOffsetProcessed, 'Last source offset scanned for pipeline triggers.', pipeline);
+    this.pipelineStageSubs = m.gauge(METRIC.pipelineStageSubscriptions, 'Connected workers per pipeline stage.', stage);
+    this.pipelineStageDuration = m.histogram(METRIC.pipelineStageDuration, 'Time from delivering a stage to its ack.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], stage);
+    this.pipelineStageRedeliveries = m.counter(METRIC.pipelineStageRedeliveries, 'Stage deliveries retried after a nack, ack timeout or disconnect.', [...stage, 'reason']);
+    this.pipelineCompleted = m.counter(METRIC.pipelineInstancesCompleted, 'Pipeline instances completed.', pipeline);
+    this.limitRejections = m.counter(METRIC.limitRejections, 'Requests refused or connections closed by a resource limit.', ['limit']);
     for (const limit of LIMIT_NAMES) this.limitRejections.inc({ limit }, 0);
-    const self = this;
-    new Gauge({
-      name: METRIC.connections,
-      help: 'Open client connections (including ones still in their HTTP/2 handshake).',
-      registers: r,
-      collect() {
-        this.set(self.serverStats?.().connections ?? 0);
-      },
-    });
-    new Gauge({
-      name: METRIC.inflightRequestBytes,
-      help: 'Request message bytes reserved across all connections (bounded by HADRON_MAX_INFLIGHT_REQUEST_BYTES).',
-      registers: r,
-      collect() {
-        this.set(self.serverStats?.().inflightRequestBytes ?? 0);
-      },
-    });
-    new Gauge({
-      name: METRIC.subscriberBufferedBytes,
-      help: 'Event bytes held for subscription groups: batches in flight and read ahead (bounded by HADRON_MAX_SUBSCRIBER_BUFFER_BYTES).',
-      registers: r,
-      collect() {
-        this.set(self.subscriberBuffered?.() ?? 0);
-      },
-    });
+    // Gauges read on each scrape from sources set once the server and subscriptions exist.
+    m.sampled(METRIC.connections, 'Open client connections (including ones still in their HTTP/2 handshake).', () => this.serverStats?.().connections ?? 0);
+    m.sampled(METRIC.inflightRequestBytes, 'Request message bytes reserved across all connections (bounded by HADRON_MAX_INFLIGHT_REQUEST_BYTES).', () => this.serverStats?.().inflightRequestBytes ?? 0);
+    m.sampled(
+      METRIC.subscriberBufferedBytes,
+      'Event bytes held for subscription groups: batches in flight and read ahead (bounded by HADRON_MAX_SUBSCRIBER_BUFFER_BYTES).',
+      () => this.subscriberBuffered?.() ?? 0,
+    );
     this.watcherErrors = {
-      tokens: new Counter({ name: METRIC.tokensWatcherErrors, help: 'Token watcher errors.', registers: r }),
-      streams: new Counter({ name: METRIC.streamsWatcherErrors, help: 'Stream watcher errors.', registers: r }),
-      pipelines: new Counter({ name: METRIC.pipelinesWatcherErrors, help: 'Pipeline watcher errors.', registers: r }),
-      secrets: new Counter({ name: METRIC.secretsWatcherErrors, help: 'Secret watcher errors.', registers: r }),
-      triggers: new Counter({ name: METRIC.triggersWatcherErrors, help: 'Trigger watcher errors.', registers: r }),
+      tokens: m.counter(METRIC.tokensWatcherErrors, 'Token watcher errors.'),
+      streams: m.counter(METRIC.streamsWatcherErrors, 'Stream watcher errors.'),
+      pipelines: m.counter(METRIC.pipelinesWatcherErrors, 'Pipeline watcher errors.'),
+      secrets: m.counter(METRIC.secretsWatcherErrors, 'Secret watcher errors.'),
+      triggers: m.counter(METRIC.triggersWatcherErrors, 'Trigger watcher errors.'),
     };
   }
 

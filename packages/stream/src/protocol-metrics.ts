@@ -3,7 +3,8 @@
  * metrics.ts so each concern's series are declared in one small place. Registered on the
  * partition's registry by `StreamMetrics`.
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { MetricBuilder } from './metric-builder.js';
 
 export const PROTOCOL_METRIC = {
   /** Stored events no decoder accepts (written before publish-time validation), skipped. */
@@ -22,24 +23,11 @@ export class ProtocolMetrics {
   readonly clientTextSuppressed: Counter;
 
   constructor(registry: Registry) {
-    const registers = [registry];
-    this.undecodableSkipped = new Counter({
-      name: PROTOCOL_METRIC.undecodableSkipped,
-      help: 'Stored events that no conforming decoder accepts, skipped by a group or pipeline (logged with their offset).',
-      labelNames: ['kind', 'consumer'],
-      registers,
-    });
-    this.ackMismatches = new Counter({
-      name: PROTOCOL_METRIC.ackMismatches,
-      help: 'Acks or nacks whose offset does not match the batch in flight to that member (ignored).',
-      labelNames: ['kind', 'consumer'],
-      registers,
-    });
-    this.clientTextSuppressed = new Counter({
-      name: PROTOCOL_METRIC.clientTextSuppressed,
-      help: 'Log lines with client-provided text (nack reasons) dropped by the per-group rate limit.',
-      registers,
-    });
+    const m = new MetricBuilder(registry);
+    const labels = ['kind', 'consumer'] as const;
+    this.undecodableSkipped = m.counter(PROTOCOL_METRIC.undecodableSkipped, 'Stored events that no conforming decoder accepts, skipped by a group or pipeline (logged with their offset).', labels);
+    this.ackMismatches = m.counter(PROTOCOL_METRIC.ackMismatches, 'Acks or nacks whose offset does not match the batch in flight to that member (ignored).', labels);
+    this.clientTextSuppressed = m.counter(PROTOCOL_METRIC.clientTextSuppressed, 'Log lines with client-provided text (nack reasons) dropped by the per-group rate limit.');
   }
 
   /** Drops a group's series when the group goes. */

@@ -2,7 +2,7 @@
  * The GitHub Actions workflows (.github/workflows) pass actionlint (with shellcheck on every `run:`
  * script), and the release workflow does what docs/helm.md says: on a tag, push the three images
  * and the chart, rewriting a values line that must exist. actionlint is built from Go modules by
- * scripts/actionlint.sh (.ci/run runs it); when it is missing this test fails and says how to build it.
+ * `scripts/go-tool.sh actionlint` (.ci/run runs it); when it is missing this test fails and says how to build it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { REPO_ROOT } from './cluster.js';
 const WORKFLOWS = path.join(REPO_ROOT, '.github', 'workflows');
 
 function tools(): { actionlint: string; shellcheck: string } {
-  const a = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'actionlint.sh'), '--where'], { encoding: 'utf8' });
+  const a = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'go-tool.sh'), 'actionlint', '--where'], { encoding: 'utf8' });
   assert.equal(a.status, 0, a.stderr);
   const s = spawnSync('bash', ['-c', 'command -v shellcheck'], { encoding: 'utf8' });
   assert.equal(s.status, 0, 'shellcheck is not installed: apt-get install -y --no-install-recommends shellcheck (.ci/run does it)');

@@ -2,7 +2,8 @@
  * Replication metrics (docs/metrics.md, "Replication"), registered on the partition's registry.
  * Series of a replica carry `replica` = the partition number of the pod holding the copy.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { MetricBuilder } from '../metric-builder.js';
 
 export const REPLICATION_METRIC = {
   /** spec.replicationFactor in effect. */
@@ -40,16 +41,17 @@ export class ReplicationMetrics {
   readonly recoveredRecords: Gauge;
 
   constructor(registry: Registry) {
-    const registers = [registry];
-    this.factor = new Gauge({ name: REPLICATION_METRIC.factor, help: 'Copies of this partition (spec.replicationFactor in effect; 1 = no replicas).', registers });
-    this.replicaDurableOffset = new Gauge({ name: REPLICATION_METRIC.replicaDurableOffset, help: 'Highest offset the replica on pod `replica` reported durable.', labelNames: ['replica'], registers });
-    this.replicaLagEvents = new Gauge({ name: REPLICATION_METRIC.replicaLagEvents, help: 'Events of this partition the replica does not hold durably yet.', labelNames: ['replica'], registers });
-    this.replicaLagSeconds = new Gauge({ name: REPLICATION_METRIC.replicaLagSeconds, help: 'Age in seconds of the oldest event the replica does not hold durably yet (0 = none).', labelNames: ['replica'], registers });
-    this.replicaInSync = new Gauge({ name: REPLICATION_METRIC.replicaInSync, help: '1 when the replica fetched within HADRON_REPLICATION_TIMEOUT_MS and holds every event, else 0.', labelNames: ['replica'], registers });
-    this.replicaStateLag = new Gauge({ name: REPLICATION_METRIC.replicaStateLag, help: 'Durable-state changes (group offsets, pipeline state, retention) the replica has not confirmed yet.', labelNames: ['replica'], registers });
-    this.publishUnreplicated = new Counter({ name: REPLICATION_METRIC.publishUnreplicated, help: 'Publishes failed with UNAVAILABLE because their ack mode\'s copies were not durable in time.', labelNames: ['ack'], registers });
-    this.copiedOffset = new Gauge({ name: REPLICATION_METRIC.copiedOffset, help: 'On this pod: last offset copied of partition `leader` (a replica held here).', labelNames: ['leader'], registers });
-    this.divergedCopies = new Counter({ name: REPLICATION_METRIC.divergedCopies, help: 'Replica copies set aside because they did not continue the leader\'s log (see logs).', labelNames: ['leader'], registers });
-    this.recoveredRecords = new Gauge({ name: REPLICATION_METRIC.recoveredRecords, help: 'Records this partition took back from its replicas at the last start.', registers });
+    const m = new MetricBuilder(registry);
+    const replica = ['replica'] as const;
+    this.factor = m.gauge(REPLICATION_METRIC.factor, 'Copies of this partition (spec.replicationFactor in effect; 1 = no replicas).');
+    this.replicaDurableOffset = m.gauge(REPLICATION_METRIC.replicaDurableOffset, 'Highest offset the replica on pod `replica` reported durable.', replica);
+    this.replicaLagEvents = m.gauge(REPLICATION_METRIC.replicaLagEvents, 'Events of this partition the replica does not hold durably yet.', replica);
+    this.replicaLagSeconds = m.gauge(REPLICATION_METRIC.replicaLagSeconds, 'Age in seconds of the oldest event the replica does not hold durably yet (0 = none).', replica);
+    this.replicaInSync = m.gauge(REPLICATION_METRIC.replicaInSync, '1 when the replica fetched within HADRON_REPLICATION_TIMEOUT_MS and holds every event, else 0.', replica);
+    this.replicaStateLag = m.gauge(REPLICATION_METRIC.replicaStateLag, 'Durable-state changes (group offsets, pipeline state, retention) the replica has not confirmed yet.', replica);
+    this.publishUnreplicated = m.counter(REPLICATION_METRIC.publishUnreplicated, 'Publishes failed with UNAVAILABLE because their ack mode\'s copies were not durable in time.', ['ack']);
+    this.copiedOffset = m.gauge(REPLICATION_METRIC.copiedOffset, 'On this pod: last offset copied of partition `leader` (a replica held here).', ['leader']);
+    this.divergedCopies = m.counter(REPLICATION_METRIC.divergedCopies, 'Replica copies set aside because they did not continue the leader\'s log (see logs).', ['leader']);
+    this.recoveredRecords = m.gauge(REPLICATION_METRIC.recoveredRecords, 'Records this partition took back from its replicas at the last start.');
   }
 }

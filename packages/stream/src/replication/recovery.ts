@@ -93,7 +93,7 @@ export async function recoverFromReplicas(o: RecoveryOptions): Promise<RecoveryR
         result = { ...(await copyBack(o, channels.get(n)!, metadata, fresh)), answered, from: n };
         break;
       } catch (err) {
-        o.logger.error({ err, replica: o.podName(n) }, 'could not take records back from this replica; trying the next');
+        o.logger.error({ err, replica: n, replicaPod: o.podName(n) }, 'could not take records back from this replica; trying the next');
       }
     }
     return result;

@@ -60,6 +60,8 @@ export interface EventLogOptions {
   onFatal?: (err: HadronError) => void;
   /** The file system (default: node:fs). Tests pass a power-loss simulator. */
   fs?: StorageFs;
+  /** Called with the seconds each fdatasync of the active segment took (the fsync-latency metric). */
+  onSync?: (seconds: number) => void;
 }
 
 class SparseIndex {
@@ -621,7 +623,9 @@ export class EventLog {
       const seg = this.active;
       const upTo = seg.last; // earlier segments were synced when they were sealed
       try {
+        const started = performance.now();
         await seg.fh.datasync();
+        this.opts.onSync?.((performance.now() - started) / 1000);
       } catch (err) {
         const e = storageError(err, 'fsyncing the log');
         for (const w of waiters) w.reject(e);

@@ -74,6 +74,8 @@ export interface FileStoreOptions {
   onFatal?: (err: HadronError) => void;
   /** The file system (default: node:fs); the power-loss tests pass a simulator. */
   fs?: StorageFs;
+  /** Seconds each fdatasync of the log took (EventLogOptions.onSync). */
+  onSync?: (seconds: number) => void;
 }
 
 export class FileStore implements PartitionStore {
