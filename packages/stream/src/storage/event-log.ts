@@ -40,7 +40,7 @@ import {
   type ParsedRecord,
 } from './layout.js';
 import { storageError } from './fs-util.js';
-import { RecordBatchEncoder, skipBytes } from './record-batch.js';
+import { RecordBatchEncoder, payloadAt, skipBytes, type PayloadRefs } from './record-batch.js';
 import { mkdirDurable, nodeStorageFs, writeDurableTemp, type StorageFile, type StorageFs } from './file-io.js';
 
 export interface StoredEvent {
@@ -115,8 +115,8 @@ interface Segment {
 interface TailChunk {
   first: number;
   last: number;
-  /** The payload of each record: views of the request buffers or of a copy (record-batch.ts). */
-  payloads: Buffer[];
+  /** Where each record's payload is: in a request buffer or in a copy (record-batch.ts). */
+  refs: PayloadRefs;
   /** Bytes of the records, counted against `tailCacheBytes`. */
   bytes: number;
   /** One append time for the chunk, or one per record (records copied from a leader). */
@@ -585,7 +585,7 @@ export class EventLog {
       }
       ranges.push({ first, last: offset });
     }
-    const { iov, payloads: kept } = enc.finish();
+    const { iov, refs } = enc.finish();
     try {
       let written = 0;
       let rest = iov;
@@ -609,7 +609,7 @@ export class EventLog {
     seg.lastTs = ts;
     this.lastTimestamp = Math.max(this.lastTimestamp, ts);
     for (const [o, p, t] of newIndex) seg.index.add(o, p, t);
-    this.addTail({ first: ranges[0]!.first, last: offset, payloads: kept, bytes: total, timestamps: times ?? ts });
+    this.addTail({ first: ranges[0]!.first, last: offset, refs, bytes: total, timestamps: times ?? ts });
     this.unsynced = true;
     batch.forEach((p, i) => {
       const range = ranges[i]!;
@@ -764,7 +764,7 @@ export class EventLog {
       const chunk = t[c]!;
       for (let o = Math.max(offset, chunk.first); o <= chunk.last; o++) {
         const i = o - chunk.first;
-        const payload = chunk.payloads[i]!;
+        const payload = payloadAt(chunk.refs, i);
         const ts = chunk.timestamps;
         out.push({ offset: o, timestamp: typeof ts === 'number' ? ts : ts[i]!, payload });
         bytes += payload.length;
