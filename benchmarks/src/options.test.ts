@@ -5,7 +5,8 @@ import { compare, renderText } from './lib/report.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
 import { parseProducerPerformance } from './kafka/java-perf.js';
 import type { WorkloadResult } from './types.js';
-import { rssBytes } from './hadron/rss.js';
+import { metricValue, rssBytes } from './hadron/rss.js';
+import { describePlan, planCpus } from './lib/pin.js';
 
 test('defaults are the full sizes', () => {
   const o = parseOptions([], {});
@@ -137,4 +138,32 @@ test('the report renders unsustained latency runs with no answered event (null p
   const text = renderText(results, compare(buildComparisons(o), results));
   assert.match(text, /hadron\.latency\.1k/);
   assert.doesNotMatch(text, /NaN|null/);
+});
+
+test('--no-pin / BENCH_NO_PIN turn CPU pinning off; it is on by default', () => {
+  assert.equal(parseOptions([], {}).pin, true);
+  assert.equal(parseOptions(['--no-pin', '--only', 'latency'], {}).pin, false);
+  assert.equal(parseOptions([], { BENCH_NO_PIN: '1' }).pin, false);
+  assert.deepEqual(parseOptions(['--no-pin', '--only', 'latency'], {}).only, ['latency'], '--no-pin takes no value');
+});
+
+test('CPU pinning plan: the generator gets the last allowed CPU, the servers the others; the header says so', () => {
+  const off = planCpus(false);
+  assert.ok('none' in off);
+  assert.match(describePlan(off), /not pinned \(--no-pin\)/);
+  const plan = planCpus(true);
+  if ('none' in plan) {
+    assert.match(describePlan(plan), /^CPU pinning: not pinned/);
+  } else {
+    assert.ok(!plan.servers.split(',').includes(plan.generator), 'disjoint CPU sets');
+    assert.match(describePlan(plan), new RegExp(`load generator on CPU ${plan.generator}, servers on CPU ${plan.servers}`));
+  }
+});
+
+test('server CPU and GC figures are read from the prom-client text', () => {
+  const text = ['process_cpu_seconds_total{stream="s",partition="0"} 12.5', 'nodejs_gc_duration_seconds_count{stream="s",kind="minor"} 40', 'nodejs_gc_duration_seconds_count{stream="s",kind="major"} 3', 'plain_metric 7'].join('\n');
+  assert.equal(metricValue(text, 'process_cpu_seconds_total'), 12.5);
+  assert.equal(metricValue(text, 'nodejs_gc_duration_seconds_count', 'kind="major"'), 3);
+  assert.equal(metricValue(text, 'plain_metric'), 7);
+  assert.equal(metricValue(text, 'missing_metric'), undefined);
 });

@@ -34,6 +34,8 @@ export interface BenchOptions {
   serverEnv: Record<string, string>;
   /** Write and summarise CPU profiles of the Hadron servers. */
   profile: boolean;
+  /** Pin the load generator and the servers to different CPUs with taskset (lib/pin.ts). */
+  pin: boolean;
   /** Install nats-server with apt-get, and fetch the Kafka jars (mvn), when missing. */
   install: boolean;
   /** Where latest.json / latest.md go. */
@@ -64,6 +66,7 @@ export const DEFAULTS: BenchOptions = {
   natsPullBatch: 1000,
   serverEnv: {},
   profile: false,
+  pin: true,
   install: true,
   resultsDir: path.join(BENCH_ROOT, 'results'),
   list: false,
@@ -90,6 +93,9 @@ export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run 
   --nats-pull-batch N NATS pull batch size (default ${DEFAULTS.natsPullBatch})
   --server-env K=V,…  extra environment for the Hadron servers (e.g. HADRON_MAX_DELIVERY_BYTES=16777216)
   --profile           CPU-profile the Hadron servers and print the top self-time functions
+  --no-pin            do not pin the load generator and the servers to different CPUs
+                      (default: with taskset and ≥ 2 CPUs, the generator gets the last CPU,
+                      the servers the others; the results header says which)
   --no-install        do not apt-get install nats-server (or maven) nor fetch the Kafka jars
                       from Maven Central when they are missing
   --results DIR       where latest.json and latest.md are written (default benchmarks/results)
@@ -135,6 +141,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       o[BOOL_FLAGS[flag as keyof typeof BOOL_FLAGS]] = value === undefined || !['0', 'false', 'no'].includes(value);
     } else if (flag === 'no-install') {
       o.install = false;
+    } else if (flag === 'no-pin') {
+      o.pin = false;
     } else if (flag === 'server-env') {
       for (const kv of need().split(',').filter(Boolean)) {
         const eq = kv.indexOf('=');
@@ -147,10 +155,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       throw new Error(`unknown ${from.startsWith('--') ? 'flag' : 'variable'} ${from}\n\n${USAGE}`);
     }
   };
-  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'results', 'server-env'];
+  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'no-pin', 'results', 'server-env'];
   for (const flag of known) {
     const v = env[`BENCH_${flag.toUpperCase().replaceAll('-', '_')}`];
-    if (v !== undefined && v !== '') set(flag, flag === 'no-install' ? undefined : v, `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`);
+    if (v !== undefined && v !== '') set(flag, flag === 'no-install' || flag === 'no-pin' ? undefined : v, `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`);
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -162,7 +170,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     const eq = a.indexOf('=');
     const flag = eq >= 0 ? a.slice(2, eq) : a.slice(2);
     let value = eq >= 0 ? a.slice(eq + 1) : undefined;
-    const takesValue = !(flag in BOOL_FLAGS) && flag !== 'no-install';
+    const takesValue = !(flag in BOOL_FLAGS) && flag !== 'no-install' && flag !== 'no-pin';
     if (takesValue && value === undefined) value = argv[++i];
     set(flag, value, `--${flag}`);
   }

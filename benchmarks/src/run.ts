@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAverage, machineInfo } from './lib/machine.js';
+import { describePlan, pinServersOf, planCpus, type CpuPlan } from './lib/pin.js';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './lib/profile.js';
 import { RATIO_LEGEND, compare, renderMarkdown, renderText, type ComparisonRow } from './lib/report.js';
 import { ensureNatsServer } from './nats/install.js';
@@ -34,20 +35,23 @@ interface RunRecord extends WorkloadResult {
   clientProfileSummaries?: ProfileSummary[];
 }
 
-async function runChild(spec: WorkloadSpec): Promise<WorkloadResult> {
+async function runChild(spec: WorkloadSpec, pin: CpuPlan | undefined): Promise<WorkloadResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `hadron-bench-${spec.id}-`));
   // Give the peer its best Node client figure (PERF-NOTES: --stack-trace-limit=0 helps nats.js).
   const execArgv = spec.system === 'nats' ? ['--stack-trace-limit=0'] : [];
   // The load generator shares the 2 cores with the servers: profile it too, to tell its stalls
   // from theirs.
   if (spec.profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(spec.profileDir, 'client')}`);
+  // Pinned: the child (the load generator) starts under taskset on its CPU; the watcher moves
+  // the servers it starts to the other CPUs (lib/pin.ts).
   const child = fork(CHILD, [], {
     detached: true, // own process group: a timeout kills the child and every server it started
     env: { ...process.env, TMPDIR: tmp, BENCH_SPEC: JSON.stringify(spec) },
-    execArgv,
+    ...(pin ? { execPath: 'taskset', execArgv: ['-c', pin.generator, process.execPath, ...execArgv] } : { execArgv }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   current = { child, tmp };
+  const pinner = pin && child.pid !== undefined ? pinServersOf(child.pid, pin) : undefined;
   let result: WorkloadResult | undefined;
   let failure: string | undefined;
   child.on('message', (m: unknown) => {
@@ -61,6 +65,7 @@ async function runChild(spec: WorkloadSpec): Promise<WorkloadResult> {
   }, spec.timeoutMs);
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   clearTimeout(timer);
+  pinner?.stop();
   const strays = killGroup(child, 'SIGKILL');
   fs.rmSync(tmp, { recursive: true, force: true });
   current = undefined;
@@ -130,17 +135,20 @@ async function main(): Promise<number> {
     else kafkaMissing = v.missing;
   }
   const machine = machineInfo();
+  const plan = planCpus(o.pin);
+  const pinning = describePlan(plan);
   const startedAt = new Date();
   const loadStart = loadAverage();
   log(`Hadron benchmarks — ${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, ${machine.natsServer ?? 'no nats-server'}${kafka ? `, ${kafka}` : ''}`);
   log(`load average at start: ${loadStart.join(' ')}   (${specs.length} workloads)`);
+  log(pinning);
 
   const records: RunRecord[] = [];
   for (const [i, spec] of specs.entries()) {
     log(`\n[${i + 1}/${specs.length}] ${spec.id} — ${spec.title}`);
     const t0 = Date.now();
     const missing = spec.system === 'nats' ? natsMissing : spec.system === 'kafka' ? kafkaMissing : undefined;
-    const r = missing ? noResult(spec, 'skipped', missing) : await runChild(spec);
+    const r = missing ? noResult(spec, 'skipped', missing) : await runChild(spec, 'none' in plan ? undefined : plan);
     const rec: RunRecord = { ...r, load1AtEnd: loadAverage()[0], wallSeconds: (Date.now() - t0) / 1000 };
     if (r.profiles?.length) rec.profileSummaries = r.profiles.map((f) => summarizeProfile(f, 20));
     if (r.clientProfiles?.length) rec.clientProfileSummaries = r.clientProfiles.map((f) => summarizeProfile(f, 12));
@@ -164,6 +172,7 @@ async function main(): Promise<number> {
     finishedAt: finishedAt.toISOString(),
     command: `node benchmarks/dist/run.js ${process.argv.slice(2).join(' ')}`.trim(),
     machine,
+    pinning,
     loadAverage: { start: loadStart, end: loadEnd, perWorkload: Object.fromEntries(records.map((r) => [r.id, r.load1AtEnd])) },
     options: o,
     results: records,
@@ -176,7 +185,7 @@ async function main(): Promise<number> {
 }
 
 function markdown(
-  json: { startedAt: string; finishedAt: string; command: string; machine: ReturnType<typeof machineInfo>; loadAverage: { start: number[]; end: number[] } },
+  json: { startedAt: string; finishedAt: string; command: string; machine: ReturnType<typeof machineInfo>; pinning: string; loadAverage: { start: number[]; end: number[] } },
   records: RunRecord[],
   comparisons: ComparisonRow[],
 ): string {
@@ -188,6 +197,7 @@ function markdown(
     `Run ${json.startedAt} → ${json.finishedAt}: \`${json.command}\``,
     '',
     `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform} (kernel ${m.kernel}), node ${m.node}, ${m.natsServer ?? 'no nats-server'}.`,
+    `${json.pinning}.`,
     `Load average (1/5/15 min): ${json.loadAverage.start.join(' ')} at start, ${json.loadAverage.end.join(' ')} at end; 1-min load at the end of each workload is in the last column below.`,
     '',
     '## Ratios',

@@ -78,8 +78,8 @@ export async function withHadron(spec: WorkloadSpec, body: (h: HadronBench) => P
       result = await body(h);
     } finally {
       // Report-only (issue 11): the servers' RSS idle, at peak under this load, and after it.
-      const serverRss = await rss.stop();
-      if (result) result = { ...result, params: { ...result.params, serverRss } };
+      const { cpu: serverCpu, ...serverRss } = await rss.stop();
+      if (result) result = { ...result, params: { ...result.params, serverRss, serverCpu } };
     }
   } finally {
     await h[Symbol.asyncDispose]();

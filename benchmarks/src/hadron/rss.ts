@@ -13,6 +13,39 @@ export interface ServerRss {
   endMiB: number[];
 }
 
+/**
+ * CPU and GC time each partition server spent between the idle sample and the end sample
+ * (issue 11): on a shared machine a server's CPU seconds per event vary far less than its
+ * throughput, so this is the figure to compare changes by.
+ */
+export interface ServerCpu {
+  cpuSeconds: number[];
+  gcSeconds: number[];
+  majorGcs: number[];
+}
+
+/** The value of `name` (first sample, optionally with a label matcher) in a metrics text. */
+export function metricValue(metricsText: string, name: string, label?: string): number | undefined {
+  const labels = label === undefined ? '(?:\\{[^}]*\\})?' : `\\{[^}]*${label}[^}]*\\}`;
+  const m = new RegExp(`^${name}${labels} (\\S+)`, 'm').exec(metricsText);
+  const v = m ? Number(m[1]) : NaN;
+  return Number.isFinite(v) ? v : undefined;
+}
+
+interface CpuSample {
+  cpu: number;
+  gc: number;
+  major: number;
+}
+
+function cpuSample(text: string): CpuSample | undefined {
+  const cpu = metricValue(text, 'process_cpu_seconds_total');
+  if (cpu === undefined) return undefined;
+  let gc = 0;
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)/gm)) gc += Number(m[1]);
+  return { cpu, gc, major: metricValue(text, 'nodejs_gc_duration_seconds_count', 'kind="major"') ?? 0 };
+}
+
 export function rssBytes(metricsText: string): number | undefined {
   // The server sets default labels (namespace, stream, partition, …) on every metric.
   const m = /^process_resident_memory_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)/m.exec(metricsText);
@@ -25,9 +58,16 @@ async function sampleAll(h: HadronBench): Promise<Array<number | undefined>> {
   return Promise.all(Array.from({ length: h.stream.partitions }, (_, p) => scrape(h, p).then(rssBytes, () => undefined)));
 }
 
+async function cpuAll(h: HadronBench): Promise<Array<CpuSample | undefined>> {
+  return Promise.all(Array.from({ length: h.stream.partitions }, (_, p) => scrape(h, p).then(cpuSample, () => undefined)));
+}
+
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
 /** Starts sampling; `stop()` ends it and returns the figures. A failed scrape is skipped. */
-export async function watchRss(h: HadronBench, everyMs = 250): Promise<{ stop(): Promise<ServerRss> }> {
+export async function watchRss(h: HadronBench, everyMs = 250): Promise<{ stop(): Promise<ServerRss & { cpu: ServerCpu }> }> {
   const idle = await sampleAll(h);
+  const cpu0 = await cpuAll(h);
   const peak = idle.map((b) => b ?? 0);
   let pending: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
@@ -42,7 +82,10 @@ export async function watchRss(h: HadronBench, everyMs = 250): Promise<{ stop():
       await pending;
       const end = await sampleAll(h);
       end.forEach((b, p) => (peak[p] = Math.max(peak[p]!, b ?? 0)));
-      return { idleMiB: idle.map(mib), peakMiB: peak.map((b) => mib(b || undefined)), endMiB: end.map(mib) };
+      const cpu1 = await cpuAll(h);
+      const diff = (f: (s: CpuSample) => number): number[] => cpu1.map((s, p) => (s && cpu0[p] ? round3(f(s) - f(cpu0[p]!)) : NaN));
+      const cpu = { cpuSeconds: diff((s) => s.cpu), gcSeconds: diff((s) => s.gc), majorGcs: diff((s) => s.major) };
+      return { idleMiB: idle.map(mib), peakMiB: peak.map((b) => mib(b || undefined)), endMiB: end.map(mib), cpu };
     },
   };
 }

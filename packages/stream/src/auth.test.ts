@@ -63,3 +63,45 @@ test('revalidate() notices a deleted Token, a deleted or replaced Secret, and ex
   t.mock.timers.tick(70_000);
   assert.throws(() => auth.revalidate(p), unauthenticated(/ExpiredSignature/));
 });
+
+test('the cache of verified headers: a hit is re-checked against the live view, so a revoked token is refused on the next call even without a reset', () => {
+  const key = newHmacKey();
+  let { view } = viewWith('t1', key);
+  const auth = new Authenticator(() => view);
+  const header = `bearer ${signJwt({ jti: 'j', sub: 't1' }, key)}`;
+  assert.equal(auth.authenticate(header).name, 't1');
+  assert.equal(auth.cache.stats.entries, 1, 'verified once, then cached by its header text');
+  assert.equal(auth.authenticate(header).name, 't1'); // a hit
+  // Token deleted (no reset(): the cache itself must notice).
+  const full = view;
+  view = { ...full, tokens: new Map() };
+  assert.throws(() => auth.authenticate(header), unauthenticated(/token is unknown/));
+  assert.equal(auth.cache.stats.entries, 0, 'the revoked entry is dropped');
+  // Back, then its Secret replaced by another key: the cached verification no longer counts.
+  view = full;
+  auth.authenticate(header);
+  view = viewWith('t1', newHmacKey()).view;
+  assert.throws(() => auth.authenticate(header), unauthenticated(/InvalidSignature/));
+  assert.equal(auth.cache.stats.entries, 0);
+  // An equal Secret re-created by a manifest reload is not a revocation.
+  view = viewWith('t1', Buffer.from(key)).view;
+  assert.equal(auth.authenticate(header).name, 't1');
+});
+
+test('the cache of verified headers: an entry is dropped once its token expires, and only canonical headers are cached', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 });
+  const key = newHmacKey();
+  const { view } = viewWith('t1', key);
+  const auth = new Authenticator(() => view);
+  const jwt = signJwt({ jti: 'j', sub: 't1', exp: 1_800_000_010 }, key);
+  auth.authenticate(`bearer ${jwt}`);
+  auth.authenticate(`Bearer ${jwt}`);
+  assert.equal(auth.cache.stats.entries, 2);
+  assert.throws(() => auth.authenticate(`bearer ${jwt}=`), unauthenticated(/outside the base64url alphabet/));
+  assert.throws(() => auth.authenticate(`bearer  ${jwt}`), unauthenticated(/outside the base64url alphabet|three dot-separated/));
+  assert.equal(auth.cache.stats.entries, 2, 'refused spellings are never cached');
+  t.mock.timers.tick(20_000);
+  assert.throws(() => auth.authenticate(`bearer ${jwt}`), unauthenticated(/ExpiredSignature/));
+  assert.equal(auth.cache.stats.entries, 1, 'the expired entry is dropped on use');
+  assert.throws(() => auth.authenticate(`bearer ${jwt}`), unauthenticated(/ExpiredSignature/));
+});

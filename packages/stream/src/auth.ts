@@ -36,17 +36,33 @@ export interface Principal {
 
 export type Action = 'pub' | 'sub';
 
+interface CacheEntry {
+  claims: TokenClaims;
+  secret: TokenSecret;
+}
+
 const MALFORMED = 'the given authorization credentials are malformed or invalid';
 
 export class Authenticator {
-  /** Canonical verified JWTs → (verified claims, the Secret object verified against). */
-  readonly cache = new BoundedTokenCache<{ claims: TokenClaims; secret: TokenSecret }>();
+  /** Verified `authorization` values (canonical only) → (verified claims, the Secret object verified against). */
+  readonly cache = new BoundedTokenCache<CacheEntry>();
 
   constructor(private readonly view: () => ControlPlaneView) {}
 
   authenticate(header: string | string[] | undefined): Principal {
     if (header === undefined) {
       throw new HadronError('UNAUTHENTICATED', 'unauthorized to perform the requested action: no `authorization` metadata; send `authorization: bearer <token>`');
+    }
+    const v = this.view();
+    // Fast path (issue 11): the exact header text of a verified request. Only headers that passed
+    // `canonicalBearer` are ever inserted, so the key set is no larger than before (one entry per
+    // token and spelling of "bearer"), and a hit skips the base64url checks of every part. The
+    // Token and the very Secret verified against are re-checked against the live view and the
+    // time claims against the clock on every hit, so revocation and expiry stay exact.
+    if (typeof header === 'string') {
+      const hit = this.cache.get(header);
+      const p = hit && this.fromCache(header, hit, v);
+      if (p) return p;
     }
     if (typeof header !== 'string' || !/^[\x20-\x7e]*$/.test(header)) {
       throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: must be a valid string value`);
@@ -55,17 +71,6 @@ export class Authenticator {
     const canon = canonicalBearer(header);
     if (canon.problem !== undefined) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: ${canon.problem}`);
     const jwt = canon.jwt;
-    const v = this.view();
-    const hit = this.cache.get(jwt);
-    if (hit) {
-      const sub = hit.claims.sub;
-      const token = v.tokens.get(sub);
-      if (token && v.secrets.get(sub) === hit.secret) {
-        timeCheck(hit.claims);
-        return { name: sub, token, claims: hit.claims, secret: hit.secret };
-      }
-      this.cache.delete(jwt);
-    }
     let sub: string;
     try {
       const decoded = decodeJwtUnverified(jwt);
@@ -75,12 +80,35 @@ export class Authenticator {
       const claims = verifyJwt(decoded, secret.hmacKey);
       const token = v.tokens.get(sub);
       if (!token) throw new HadronError('UNAUTHENTICATED', 'the given authorization token is unknown');
-      this.cache.set(jwt, { claims, secret });
+      this.cache.set(header, { claims, secret });
       return { name: sub, token, claims, secret };
     } catch (err) {
       if (err instanceof JwtError) throw new HadronError('UNAUTHENTICATED', `${MALFORMED}: ${err.message}`);
       throw err;
     }
+  }
+
+  /**
+   * The principal of a cache hit whose Token and verifying Secret are still those of the view and
+   * whose time window holds (else throws UNAUTHENTICATED and drops the entry). Undefined when the
+   * Secret object changed: the entry is dropped and the caller verifies again (a reload of the
+   * manifests re-creates equal Secrets; a replaced key then fails the signature check).
+   */
+  private fromCache(header: string, hit: CacheEntry, v: ControlPlaneView): Principal | undefined {
+    const sub = hit.claims.sub;
+    const token = v.tokens.get(sub);
+    if (token && v.secrets.get(sub) === hit.secret) {
+      try {
+        timeCheck(hit.claims);
+      } catch (err) {
+        // Expired (or not yet valid): the entry goes; the next request verifies from scratch.
+        this.cache.delete(header);
+        throw err;
+      }
+      return { name: sub, token, claims: hit.claims, secret: hit.secret };
+    }
+    this.cache.delete(header);
+    return undefined;
   }
 
   /**

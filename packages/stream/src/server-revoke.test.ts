@@ -78,9 +78,14 @@ test('deleting a Token ends its running subscriptions, pipeline subscriptions an
     assert.ok((await other.next()).events.length >= 1);
     other.ack();
 
+    // Its publishes were verified once and are then served from the cache of verified headers.
+    await cl.publish([testEvent(3)]);
+    await cl.publish([testEvent(4)]);
     c.removeManifest('token-doomed.yaml');
     const [subErr, stageErr, metaErr] = await calls.ended();
     for (const err of [subErr, stageErr, metaErr]) assertUnauthenticated(err, /token 'doomed' was revoked: its Token was deleted/);
+    // The server knows of the revocation (its calls ended): the very next publish is refused.
+    await assert.rejects(cl.publish([testEvent(5)]), (err: unknown) => err instanceof GrpcStatusError && err.grpcStatus === Status.UNAUTHENTICATED && /token is unknown/.test(err.message));
 
     const metrics = await (await fetch(`${c.metricsUrl(0)}/metrics`)).text();
     for (const m of ['StreamSubscribe', 'PipelineSubscribe', 'Metadata']) assert.match(metrics, new RegExp(`hadron_auth_calls_ended_total\\{[^}]*method="/stream.StreamController/${m}"[^}]*\\} 1`));
@@ -104,8 +109,11 @@ test('deleting a Token\'s Secret ends its running calls with UNAUTHENTICATED', {
   const cl = new RawClient(c.url(0), token);
   try {
     const calls = await openLongLivedCalls(c, cl, publisher);
+    await cl.publish([testEvent(3)]);
+    await cl.publish([testEvent(4)]); // served from the cache of verified headers
     c.removeManifest('secret-doomed.yaml');
     for (const err of await calls.ended()) assertUnauthenticated(err, /token 'doomed' was revoked: its Secret was deleted or replaced/);
+    await assert.rejects(cl.publish([testEvent(5)]), (err: unknown) => err instanceof GrpcStatusError && err.grpcStatus === Status.UNAUTHENTICATED && /token is unknown/.test(err.message));
   } finally {
     await Promise.all([cl.close(), publisher.close()]);
   }

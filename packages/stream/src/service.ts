@@ -57,7 +57,7 @@ export interface ServiceDeps {
   /** HADRON_MAX_EVENTS_PER_REQUEST. */
   maxEventsPerRequest: number;
   /** Waits until the copies a publish's WriteAck asks for hold its batch (docs/replication.md). */
-  replication?: { waitCopies(last: number, ack: number, signal: AbortSignal): Promise<void> };
+  replication?: { waitCopies(last: number, ack: number, signal: () => AbortSignal): Promise<void> };
 }
 
 
@@ -117,7 +117,8 @@ async function publish(d: ServiceDeps, req: Buffer, ctx: CallContext): Promise<U
     if (scanned.events.length === 0) throw new HadronError('EMPTY_BATCH', 'validation error: entries batch was empty, no-op');
     const { last } = await d.store.append(scanned.events, { fsync: scanned.fsync });
     // WriteAck ALL / MAJORITY / NONE: acknowledged only once that many copies hold the batch.
-    if (d.replication) await d.replication.waitCopies(last, scanned.ack, ctx.signal);
+    // The signal is asked for only when there are copies to wait for (it is created on first use).
+    if (d.replication) await d.replication.waitCopies(last, scanned.ack, () => ctx.signal);
     const m = d.metrics;
     m.publishedEvents.inc(scanned.events.length);
     m.publishedBytes.inc(scanned.bytes);

@@ -108,7 +108,7 @@ const FAILED_CALL_FLUSH_MS = 5_000;
 export class GrpcServer {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly maxMessageBytes: number;
-  private readonly calls = new Set<AbortController>();
+  private readonly calls = new Set<ServerCallImpl>();
   private readonly unaryInFlight = new Set<Promise<unknown>>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   /** A Map, not the options object: `:path` is client input (`/__proto__`, `/toString`…). */
@@ -182,7 +182,7 @@ export class GrpcServer {
     this.state = 'closing';
     const closed = wasListening ? new Promise<void>((r) => this.server.close(() => r())) : Promise.resolve();
     await Promise.race([Promise.allSettled([...this.unaryInFlight]), delay(graceMs)]);
-    for (const c of this.calls) c.abort(new HadronError('UNAVAILABLE', 'server shutting down'));
+    for (const c of this.calls) c.abortWith(new HadronError('UNAVAILABLE', 'server shutting down'));
     for (const s of this.sessions) s.close();
     const forced = setTimeout(() => {
       for (const s of this.sessions) s.destroy();
@@ -208,8 +208,8 @@ export class GrpcServer {
     }
     const limits: CallLimits = { kind: method.kind, budget: this.budget, bodyTimeoutMs: this.limits.requestBodyTimeoutMs, observer: this.opts.observer };
     const call = new ServerCallImpl(stream, headers, path, this.maxMessageBytes, this.opts.logger, limits);
-    this.calls.add(call.abort);
-    const done = this.run(method, call).finally(() => this.calls.delete(call.abort));
+    this.calls.add(call);
+    const done = this.run(method, call).finally(() => this.calls.delete(call));
     if (method.kind === 'unary') {
       this.unaryInFlight.add(done);
       void done.finally(() => this.unaryInFlight.delete(done));
@@ -236,7 +236,7 @@ export class GrpcServer {
       }
       call.finish(Status.OK, '', undefined);
     } catch (err) {
-      const reason = call.signal.aborted ? call.signal.reason : undefined;
+      const reason = call.abortReason;
       const effective = reason instanceof HadronError ? reason : err;
       const { status, message, code } = grpcStatusOf(effective);
       if (status === Status.INTERNAL) this.opts.logger.error({ err, method: call.method }, 'internal error in call');
@@ -246,7 +246,15 @@ export class GrpcServer {
 }
 
 class ServerCallImpl implements BidiCall {
-  readonly abort = new AbortController();
+  /**
+   * Created on the first read of `signal` only (issue 11): most unary calls (publishes) never
+   * ask for one, and an AbortController with its listener per request was measurable garbage.
+   * The call's own state (`aborted`, `abortReason`) is what the server acts on.
+   */
+  private controller: AbortController | undefined;
+  private aborted = false;
+  /** Why the call was aborted (cancel, deadline, shutdown, framing error); undefined while it runs. */
+  abortReason: unknown = undefined;
   readonly incoming = new AsyncQueue<Buffer>();
   readonly peer: string;
   private headersSent = false;
@@ -270,7 +278,7 @@ class ServerCallImpl implements BidiCall {
     this.decoder = new MessageDecoder(maxMessageBytes, (len) => this.reserve(len));
     stream.on('data', (chunk: Buffer) => {
       // After a framing error or a refused reservation the rest of the body is not a message.
-      if (this.abort.signal.aborted) return;
+      if (this.aborted) return;
       try {
         for (const m of this.decoder.push(chunk)) {
           // Bidi handlers consume each message at once; unary ones hold it until they finish.
@@ -281,8 +289,7 @@ class ServerCallImpl implements BidiCall {
           this.incoming.push(m);
         }
       } catch (err) {
-        this.incoming.fail(err);
-        this.abort.abort(err);
+        this.abortWith(err);
       }
     });
     stream.on('end', () => {
@@ -292,19 +299,17 @@ class ServerCallImpl implements BidiCall {
       else this.incoming.fail(new HadronError('MALFORMED_MESSAGE', 'request stream ended inside a message'));
     });
     stream.on('close', () => {
-      if (!this.finished) this.abort.abort(new HadronError('CANCELLED', 'the client cancelled the call'));
+      if (!this.finished) this.abortWith(new HadronError('CANCELLED', 'the client cancelled the call'));
       this.incoming.end();
       if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
       this.stopBodyTimer();
       this.unreserve(this.reserved);
     });
     stream.on('error', (err) => this.logger.debug({ err, method }, 'http2 stream error'));
-    // Aborting the call (shutdown, deadline) also ends the handler's read loop.
-    this.abort.signal.addEventListener('abort', () => this.incoming.fail(this.abort.signal.reason), { once: true });
     const timeout = parseGrpcTimeout(metadata['grpc-timeout']);
     if (timeout !== undefined) {
       this.deadlineTimer = setTimeout(
-        () => this.abort.abort(new HadronError('DEADLINE_EXCEEDED', `deadline of ${timeout} ms exceeded`)),
+        () => this.abortWith(new HadronError('DEADLINE_EXCEEDED', `deadline of ${timeout} ms exceeded`)),
         timeout,
       );
     }
@@ -313,13 +318,29 @@ class ServerCallImpl implements BidiCall {
     if (bodyMs > 0) {
       this.bodyTimer = setTimeout(() => {
         limits.observer?.limitHit('request_body_timeout');
-        this.abort.abort(new HadronError('DEADLINE_EXCEEDED', `the request was not received within ${bodyMs} ms (HADRON_REQUEST_BODY_TIMEOUT_MS)`));
+        this.abortWith(new HadronError('DEADLINE_EXCEEDED', `the request was not received within ${bodyMs} ms (HADRON_REQUEST_BODY_TIMEOUT_MS)`));
       }, bodyMs);
     }
   }
 
   get signal(): AbortSignal {
-    return this.abort.signal;
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * Aborts the call once: ends the handler's read loop with `reason` and fires the signal, if a
+   * handler asked for one.
+   */
+  abortWith(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.incoming.fail(reason);
+    this.controller?.abort(reason);
   }
 
   private reserve(len: number): void {
@@ -343,7 +364,7 @@ class ServerCallImpl implements BidiCall {
   }
 
   fail(err: unknown): void {
-    this.abort.abort(err);
+    this.abortWith(err);
   }
 
   /** Reads exactly one request message (unary and server-streaming calls). */
@@ -365,7 +386,7 @@ class ServerCallImpl implements BidiCall {
   send(msg: Uint8Array): Promise<void> {
     const stream = this.stream;
     if (this.finished || stream.destroyed || stream.closed) {
-      return Promise.reject(this.signal.reason ?? new HadronError('CANCELLED', 'call already ended'));
+      return Promise.reject(this.abortReason ?? new HadronError('CANCELLED', 'call already ended'));
     }
     this.sendHeaders();
     let ok: boolean;
@@ -383,7 +404,7 @@ class ServerCallImpl implements BidiCall {
       };
       const onClose = (): void => {
         cleanup();
-        reject(this.signal.reason ?? new HadronError('CANCELLED', 'call ended while sending'));
+        reject(this.abortReason ?? new HadronError('CANCELLED', 'call ended while sending'));
       };
       const cleanup = (): void => {
         stream.off('drain', onDrain);

@@ -159,10 +159,14 @@ export class Replication {
     this.leader.serve();
   }
 
-  /** Waits until the copies `ack` asks for hold `last` (a no-op with r = 1). */
-  waitCopies(last: number, ack: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Waits until the copies `ack` asks for hold `last` (a no-op with r = 1). `signal` may be a
+   * function: it is then called only when there is something to wait for (the gRPC server
+   * creates a call's AbortSignal on first use, issue 11).
+   */
+  waitCopies(last: number, ack: number, signal: AbortSignal | (() => AbortSignal)): Promise<void> {
     if (this.factor <= 1) return Promise.resolve();
-    return this.leader.waitCopies(last, copiesRequired(ack, this.factor) - 1, ack, signal);
+    return this.leader.waitCopies(last, copiesRequired(ack, this.factor) - 1, ack, typeof signal === 'function' ? signal() : signal);
   }
 
   replicaStatus(): Promise<ReplicaStatus[]> {

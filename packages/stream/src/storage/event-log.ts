@@ -40,6 +40,7 @@ import {
   type ParsedRecord,
 } from './layout.js';
 import { storageError } from './fs-util.js';
+import { RecordBatchEncoder, payloadAt, skipBytes, type PayloadRefs } from './record-batch.js';
 import { mkdirDurable, nodeStorageFs, writeDurableTemp, type StorageFile, type StorageFs } from './file-io.js';
 
 export interface StoredEvent {
@@ -116,9 +117,10 @@ interface Segment {
 interface TailChunk {
   first: number;
   last: number;
-  buf: Buffer;
-  /** Start of each record in `buf`, plus the end of the last one. */
-  starts: number[];
+  /** Where each record's payload is: in a request buffer or in a copy (record-batch.ts). */
+  refs: PayloadRefs;
+  /** Bytes of the records, counted against `tailCacheBytes`. */
+  bytes: number;
   /** One append time for the chunk, or one per record (records copied from a leader). */
   timestamps: number | number[];
 }
@@ -146,6 +148,7 @@ export class EventLog {
   private unsynced = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private tail: TailChunk[] = [];
+  private readonly encoder = new RecordBatchEncoder();
   private tailBytes = 0;
   private lastTimestamp = 0;
   private closed = false;
@@ -552,14 +555,24 @@ export class EventLog {
     const stamped = batch.some((p) => p.stamped);
     const times: number[] | undefined = stamped ? [] : undefined;
     let ts = now;
-    const buf = Buffer.allocUnsafe(total);
-    const starts: number[] = [];
+    // Payloads that may be kept are written from the request buffers they arrived in (one copy
+    // fewer); the others are copied into one compact buffer, as before (record-batch.ts).
+    const inPlace = batch.map((p) => RecordBatchEncoder.canWriteInPlace(p.payloads, p.bytes));
+    let inPlaceRecords = 0;
+    let copied = 0;
+    batch.forEach((p, i) => {
+      if (inPlace[i]) inPlaceRecords += p.payloads.length;
+      else copied += p.bytes;
+    });
+    const enc = this.encoder;
+    enc.begin(inPlaceRecords, copied);
     const newIndex: Array<[number, number, number]> = [];
     let pos = 0;
     let offset = seg.last;
     const ranges: Array<{ first: number; last: number }> = [];
-    for (const p of batch) {
+    for (const [b, p] of batch.entries()) {
       const first = offset + 1;
+      const keep = inPlace[b]!;
       const stampedTimes = p.stamped?.timestamps;
       const payloads = p.payloads;
       for (let i = 0; i < payloads.length; i++) {
@@ -567,18 +580,21 @@ export class EventLog {
         // Copied records keep their leader's time; local ones never go back before it.
         ts = stampedTimes ? stampedTimes[i]! : ts < now ? now : ts;
         times?.push(ts);
-        starts.push(pos);
         if ((offset - seg.base) % INDEX_INTERVAL === 0) newIndex.push([offset, seg.size + pos, ts]);
-        pos = writeRecord(buf, pos, offset, ts, payloads[i]!);
+        const payload = payloads[i]!;
+        enc.add(offset, ts, payload, keep);
+        pos += RECORD_OVERHEAD + payload.length;
       }
       ranges.push({ first, last: offset });
     }
-    starts.push(pos);
+    const { iov, refs } = enc.finish();
     try {
       let written = 0;
+      let rest = iov;
       while (written < total) {
-        const { bytesWritten } = await seg.fh.write(buf, written, total - written, seg.size + written);
+        const { bytesWritten } = await seg.fh.writev(rest, seg.size + written);
         written += bytesWritten;
+        if (written < total) rest = skipBytes(rest, bytesWritten);
       }
     } catch (err) {
       const e = storageError(err, 'appending events');
@@ -595,7 +611,7 @@ export class EventLog {
     seg.lastTs = ts;
     this.lastTimestamp = Math.max(this.lastTimestamp, ts);
     for (const [o, p, t] of newIndex) seg.index.add(o, p, t);
-    this.addTail({ first: ranges[0]!.first, last: offset, buf, starts, timestamps: times ?? ts });
+    this.addTail({ first: ranges[0]!.first, last: offset, refs, bytes: total, timestamps: times ?? ts });
     this.unsynced = true;
     batch.forEach((p, i) => {
       const range = ranges[i]!;
@@ -657,9 +673,9 @@ export class EventLog {
 
   private addTail(chunk: TailChunk): void {
     this.tail.push(chunk);
-    this.tailBytes += chunk.buf.length;
+    this.tailBytes += chunk.bytes;
     while (this.tailBytes > this.tailCacheBytes && this.tail.length > 1) {
-      this.tailBytes -= this.tail.shift()!.buf.length;
+      this.tailBytes -= this.tail.shift()!.bytes;
     }
   }
 
@@ -752,8 +768,7 @@ export class EventLog {
       const chunk = t[c]!;
       for (let o = Math.max(offset, chunk.first); o <= chunk.last; o++) {
         const i = o - chunk.first;
-        const s = chunk.starts[i]! + RECORD_HEADER_BYTES + RECORD_FIXED_BODY_BYTES;
-        const payload = chunk.buf.subarray(s, chunk.starts[i + 1]!);
+        const payload = payloadAt(chunk.refs, i);
         const ts = chunk.timestamps;
         out.push({ offset: o, timestamp: typeof ts === 'number' ? ts : ts[i]!, payload });
         bytes += payload.length;
@@ -817,7 +832,7 @@ export class EventLog {
       await this.sfs.fsyncDir(this.dir);
       removed += seg.last - seg.base + 1;
     }
-    while (this.tail.length && this.tail[0]!.last < this.firstOffset) this.tailBytes -= this.tail.shift()!.buf.length;
+    while (this.tail.length && this.tail[0]!.last < this.firstOffset) this.tailBytes -= this.tail.shift()!.bytes;
     return removed;
   }
 
