@@ -1,20 +1,18 @@
 import fs from 'node:fs';
 import net from 'node:net';
 
-/** Finds `n` free loopback TCP ports (bind to 0, read, release). */
+/**
+ * Finds `n` distinct free loopback TCP ports, below the ephemeral range (see `freePortRange`):
+ * a port the kernel handed out for bind(0) is an ephemeral one, and between its release and the
+ * test's server binding it, any outgoing connection on the machine could take it (EADDRINUSE
+ * under load).
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
   const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve());
-    });
-    servers.push(s);
-    ports.push((s.address() as net.AddressInfo).port);
+  while (ports.length < n) {
+    const p = await freePortRange(1);
+    if (!ports.includes(p)) ports.push(p);
   }
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   return ports;
 }
 

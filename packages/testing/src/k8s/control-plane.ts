@@ -12,11 +12,11 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../ports.js';
 
 export interface KubectlResult {
   stdout: string;
@@ -189,28 +189,6 @@ function updateSafetyNet(): void {
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
-
-async function freePorts(n: number): Promise<number[]> {
-  // Hold all listeners open at once so the ports are distinct.
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const srv = createServer();
-      servers.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(0, HOST, () => resolve());
-      });
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') throw new Error('no port');
-      ports.push(addr.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
-}
 
 interface HttpResult {
   status: number;
