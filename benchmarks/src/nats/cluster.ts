@@ -43,6 +43,8 @@ export interface NatsNode {
 
 export interface NatsCluster {
   nodes: NatsNode[];
+  /** Holds every node's config and JetStream store; removed by stop(). */
+  dir: string;
   /** Connection to node `i` (the client options of the single-node peer). */
   connect(i: number): Promise<NatsConnection>;
   /** Node `i`'s view of the JetStream meta group. */
@@ -158,6 +160,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     );
     return {
       nodes,
+      dir,
       connect: (i) => connect({ servers: nodes[i]!.url, noAsyncTraces: true, maxReconnectAttempts: 0 }),
       meta,
       stop,
