@@ -145,6 +145,8 @@ test('the report renders unsustained latency runs with no answered event (null p
   const text = renderText(results, compare(buildComparisons(o), results));
   assert.match(text, /hadron\.latency\.1k/);
   assert.doesNotMatch(text, /NaN|null/);
+  // Its ratio row says n/a for Hadron's p99, not an empty " ms".
+  assert.match(text, /^p99 latency @ 20000\/s +n\/a /m);
 });
 
 test('--only repl selects the replication rows of both systems: Hadron r × ack and the NATS cluster R1/R3 peer', () => {

@@ -86,7 +86,8 @@ function resultRows(results: WorkloadResult[]): string[][] {
 function comparisonRows(rows: ComparisonRow[]): string[][] {
   const head = ['comparison', 'Hadron', 'peer (a)', 'Hadron/(a)', 'peer (b)', 'Hadron/(b)', 'target', 'verdict'];
   const out = rows.map((c) => {
-    const v = (x: number | undefined): string => (x === undefined ? 'n/a' : c.metric === 'p99' ? `${fmtMs(x)} ms` : `${fmtInt(x)}/s`);
+    // A latency run without answered events has a null p99 (NaN after IPC): no number, not " ms".
+    const v = (x: number | null | undefined): string => (x === undefined || x === null || Number.isNaN(x) ? 'n/a' : c.metric === 'p99' ? `${fmtMs(x)} ms` : `${fmtInt(x)}/s`);
     const [a, b] = c.peers;
     return [
       c.title,
