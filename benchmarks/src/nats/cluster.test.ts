@@ -2,6 +2,7 @@
  * Smoke test of the replication peer (nats/cluster.ts, nats/repl.ts) against real nats-server
  * processes. Kept out of `npm test`: it needs nats-server, which CI does not install (.ci/run).
  * Run it with `npm run test:nats-cluster -w @hadron/benchmarks` (sets BENCH_NATS_CLUSTER_TEST=1).
+ * The start-up failure test needs no nats-server and always runs.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -63,4 +64,14 @@ test('the 3-node JetStream cluster forms, places R3 and R1 stream leaders on the
   }
   for (const n of c.nodes) assert.ok(n.proc.exitCode !== null || n.proc.signalCode !== null, `${n.name} exited`);
   assert.equal(fs.existsSync(c.dir), false);
+});
+
+test('without a nats-server binary the cluster start fails naming the spawn error, instead of waiting out its deadline and hanging in stop()', { timeout: 60_000 }, async () => {
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent-bench-path';
+  try {
+    await assert.rejects(startNatsCluster({ formTimeoutMs: 30_000 }), /nats-server n0 exited during start-up:[\s\S]*spawn error: spawn nats-server ENOENT/);
+  } finally {
+    process.env.PATH = saved;
+  }
 });

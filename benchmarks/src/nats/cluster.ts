@@ -39,6 +39,8 @@ export interface NatsNode {
   proc: ChildProcess;
   exited: Promise<void>;
   output: string[];
+  /** True when the process could not be started at all. */
+  failed(): boolean;
 }
 
 export interface NatsCluster {
@@ -87,7 +89,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
   const stop = async (): Promise<void> => {
     await Promise.all(
       nodes.map(async (n) => {
-        if (n.proc.exitCode === null && n.proc.signalCode === null) {
+        if (!n.failed() && n.proc.exitCode === null && n.proc.signalCode === null) {
           n.proc.kill('SIGTERM');
           const t = setTimeout(() => n.proc.kill('SIGKILL'), 5000);
           await n.exited;
@@ -132,16 +134,24 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
       };
       proc.stdout!.on('data', keep);
       proc.stderr!.on('data', keep);
-      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-      proc.once('error', (err) => output.push(`spawn error: ${err.message}`));
-      nodes.push({ name, url: `nats://127.0.0.1:${client[i]}`, monitorUrl: `http://127.0.0.1:${monitor[i]}`, proc, exited, output });
+      // A process that could not be spawned emits 'error' and never 'exit': stop() must not wait for it.
+      let spawnFailed = false;
+      const exited = new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.once('error', (err) => {
+          spawnFailed = true;
+          output.push(`spawn error: ${err.message}`);
+          resolve();
+        });
+      });
+      nodes.push({ name, url: `nats://127.0.0.1:${client[i]}`, monitorUrl: `http://127.0.0.1:${monitor[i]}`, proc, exited, output, failed: () => spawnFailed });
     }
     const meta = async (i: number): Promise<MetaCluster> => {
       const res = await fetch(`${nodes[i]!.monitorUrl}/jsz`);
       if (!res.ok) throw new Error(`${nodes[i]!.name} /jsz: HTTP ${res.status}`);
       return ((await res.json()) as { meta_cluster?: MetaCluster }).meta_cluster ?? {};
     };
-    const dead = (): NatsNode | undefined => nodes.find((n) => n.proc.exitCode !== null || n.proc.signalCode !== null);
+    const dead = (): NatsNode | undefined => nodes.find((n) => n.failed() || n.proc.exitCode !== null || n.proc.signalCode !== null);
     await until(
       async () => {
         const d = dead();
