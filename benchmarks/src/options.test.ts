@@ -7,6 +7,7 @@ import { parseProducerPerformance } from './kafka/java-perf.js';
 import type { WorkloadResult } from './types.js';
 import { rssBytes } from './hadron/rss.js';
 import { metaFormed } from './nats/cluster.js';
+import { replicasInSync } from './hadron/replicas.js';
 
 test('defaults are the full sizes', () => {
   const o = parseOptions([], {});
@@ -213,4 +214,18 @@ test('the NATS cluster counts as formed only when every node names one meta lead
   assert.equal(metaFormed([follower, leader([both[0]!]), follower], names), false);
   // Fewer views than nodes.
   assert.equal(metaFormed([follower, leader(both)], names), false);
+});
+
+test('replicasInSync reads every replica series of a leader scrape (in sync = 1), ignoring other series', () => {
+  const text = [
+    '# HELP hadron_stream_replica_in_sync 1 when the replica fetched within HADRON_REPLICATION_TIMEOUT_MS and holds every event, else 0.',
+    'hadron_stream_replica_in_sync{namespace="default",partition="0",replica="1"} 1',
+    'hadron_stream_replica_in_sync{namespace="default",partition="0",replica="2"} 0',
+    'hadron_stream_replica_lag_events{namespace="default",partition="0",replica="2"} 12',
+  ].join('\n');
+  assert.deepEqual([...replicasInSync(text)], [
+    ['1', 1],
+    ['2', 0],
+  ]);
+  assert.equal(replicasInSync('process_resident_memory_bytes 1\n').size, 0);
 });
