@@ -13,6 +13,7 @@ import { hadronPublish } from './hadron/publish.js';
 import { natsDrain } from './nats/drain.js';
 import { natsLatency } from './nats/latency.js';
 import { natsCorePublish, natsJsPublish } from './nats/publish.js';
+import { natsReplLatency, natsReplPublish } from './nats/repl.js';
 import { kafkaJavaDrain, kafkaJavaLatency, kafkaJavaPublish } from './kafka/java-perf.js';
 import { kafkaJsPublish } from './kafka/js-publish.js';
 import type { WorkloadResult, WorkloadSpec } from './types.js';
@@ -30,6 +31,10 @@ const RUNNERS: Record<string, (s: WorkloadSpec) => Promise<WorkloadResult>> = {
   'nats.js-latency': (s) => natsLatency(s, 'js'),
   'nats.core-latency': (s) => natsLatency(s, 'core'),
   'nats.drain': natsDrain,
+  'nats.repl-js-publish': (s) => natsReplPublish(s, 'js'),
+  'nats.repl-core-publish': (s) => natsReplPublish(s, 'core'),
+  'nats.repl-js-latency': (s) => natsReplLatency(s, 'js'),
+  'nats.repl-core-latency': (s) => natsReplLatency(s, 'core'),
   'kafka.java-publish': (s) => kafkaJavaPublish(s, 'default'),
   'kafka.java-publish-fsync': (s) => kafkaJavaPublish(s, 'fsync'),
   'kafka.js-publish': (s) => kafkaJsPublish(s, 'default'),

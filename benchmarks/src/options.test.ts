@@ -7,14 +7,17 @@ import { parseProducerPerformance } from './kafka/java-perf.js';
 import type { WorkloadResult } from './types.js';
 import { metricValue, rssBytes } from './hadron/rss.js';
 import { describePlan, planCpus } from './lib/pin.js';
+import { metaFormed } from './nats/cluster.js';
+import { replicasInSync } from './hadron/replicas.js';
 
 test('defaults are the full sizes', () => {
   const o = parseOptions([], {});
   assert.equal(o.events, 1_000_000);
   assert.deepEqual(o.sizes, [1024, 256]);
   assert.deepEqual(o.partitions, [1, 3]);
-  // 35 + 18 replication rows (r = 1, 2, 3 × ALL, MAJORITY, NONE × throughput, latency).
-  assert.equal(buildWorkloads(o).length, 53);
+  // 35 + 18 replication rows (r = 1, 2, 3 × ALL, MAJORITY, NONE × throughput, latency) + 8 rows
+  // of the NATS cluster peer (R1, R3 × js/core × throughput, latency).
+  assert.equal(buildWorkloads(o).length, 61);
   assert.equal(buildWorkloads(o).filter((s) => s.system === 'kafka').length, 11);
 });
 
@@ -35,7 +38,13 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
       'hadron.client-publish.1k.p1',
       'hadron.http-batched.1k.p1',
       'hadron.http-single.1k.p1',
-      ...replRows('publish'),
+      // Each NATS cluster row right after the Hadron rows it is compared with.
+      ...replRows('publish').slice(0, 3),
+      'nats.repl-js-publish.1k.r1',
+      'nats.repl-core-publish.1k.r1',
+      ...replRows('publish').slice(3),
+      'nats.repl-js-publish.1k.r3',
+      'nats.repl-core-publish.1k.r3',
       'kafka.java-publish.1k.p1',
       'kafka.js-publish.1k.p1',
       'kafka.java-publish-fsync.1k.p1',
@@ -138,6 +147,88 @@ test('the report renders unsustained latency runs with no answered event (null p
   const text = renderText(results, compare(buildComparisons(o), results));
   assert.match(text, /hadron\.latency\.1k/);
   assert.doesNotMatch(text, /NaN|null/);
+  // Its ratio row says n/a for Hadron's p99, not an empty " ms".
+  assert.match(text, /^p99 latency @ 20000\/s +n\/a /m);
+});
+
+test('--only repl selects the replication rows of both systems: Hadron r × ack and the NATS cluster R1/R3 peer', () => {
+  const specs = buildWorkloads(parseOptions(['--only', 'repl'], {}));
+  assert.deepEqual(
+    specs.filter((s) => s.system === 'hadron').map((s) => s.id),
+    [1, 2, 3].flatMap((r) => ['all', 'majority', 'none'].flatMap((a) => [`hadron.repl-publish.1k.r${r}.${a}`, `hadron.repl-latency.1k.r${r}.${a}`])),
+  );
+  const nats = specs.filter((s) => s.system === 'nats');
+  assert.deepEqual(
+    nats.map((s) => [s.id, s.runner, s.natsReplicas]),
+    [1, 3].flatMap((r) => ['js-publish', 'core-publish', 'js-latency', 'core-latency'].map((w) => [`nats.repl-${w}.1k.r${r}`, `nats.repl-${w}`, r])),
+  );
+  // Same shape as the Hadron rows: 3 streams × 1 KiB for throughput, one stream at the rate for latency.
+  for (const s of nats) assert.equal(s.eventSize, 1024);
+  for (const s of nats.filter((x) => x.kind === 'publish')) assert.deepEqual([s.partitions, s.events], [3, DEFAULTS.events]);
+  for (const s of nats.filter((x) => x.kind === 'latency')) assert.deepEqual([s.rate, s.batch], [DEFAULTS.rate, 1]);
+  // The single-server NATS rows are not replication rows.
+  assert.ok(!specs.some((s) => s.id === 'nats.js-latency.1k'));
+  // Every id a replication comparison names is a workload of this selection.
+  const ids = new Set(specs.map((s) => s.id));
+  const repl = buildComparisons(DEFAULTS).filter((c) => c.title.startsWith('replication'));
+  assert.equal(repl.length, 6);
+  for (const c of repl) for (const id of [c.hadron, ...c.nats.map((n) => n.id)]) assert.ok(ids.has(id), `${c.title}: ${id} is selected by --only repl`);
+});
+
+test('replication p99 is judged against the peer (≤ NATS R3 p99), not against an absolute bound', () => {
+  const lat = (id: string, p99: number, status: WorkloadResult['status'] = 'ok'): WorkloadResult =>
+    result(id, 20_000, { kind: 'latency', status, latency: { samples: 1, mean: 1, p50: 1, p90: 1, p99, p999: p99, max: p99, offeredRate: 20_000, achievedRate: 20_000, sendLagP99: 0 } });
+  const title = `replication p99 @ ${DEFAULTS.rate}/s, r=3 ack ALL vs NATS R3`;
+  const row = (h: WorkloadResult): ReturnType<typeof compare>[number] =>
+    compare(buildComparisons(DEFAULTS), [h, lat('nats.repl-js-latency.1k.r3', 12), lat('nats.repl-core-latency.1k.r3', 6)]).find((r) => r.title === title)!;
+  // 8 ms: above the absolute 5 ms of issue 11 but below the js.publish peer's 12 ms.
+  const mid = row(lat('hadron.repl-latency.1k.r3.all', 8));
+  assert.deepEqual(mid.peers.map((p) => p.ratio), [1.5, 0.75]);
+  assert.equal(mid.verdict, 'MET vs R3 js.publish only');
+  assert.equal(row(lat('hadron.repl-latency.1k.r3.all', 6)).verdict, "MET (p99 ≤ every peer's)");
+  assert.equal(row(lat('hadron.repl-latency.1k.r3.all', 20)).verdict, "MISSED (p99 > every peer's)");
+  assert.match(row(lat('hadron.repl-latency.1k.r3.all', 2, 'unsustained')).verdict, /^MISSED \(rate not sustained\)/);
+  assert.match(renderText([], [mid]), /p99 ≤ peer's/);
+  const pub = compare(buildComparisons(DEFAULTS), [result('hadron.repl-publish.1k.r3.all', 30_000), result('nats.repl-js-publish.1k.r3', 10_000), result('nats.repl-core-publish.1k.r3', 25_000)]).find(
+    (r) => r.title === 'replication publish 1 KiB × 3, r=3 ack ALL vs NATS R3',
+  )!;
+  assert.deepEqual(pub.peers.map((p) => p.ratio), [3, 1.2]);
+  assert.equal(pub.verdict, 'MET vs R3 js.publish only');
+});
+
+test('the NATS cluster counts as formed only when every node names one meta leader and the leader sees all peers current', () => {
+  const names = ['n0', 'n1', 'n2'];
+  const follower = { name: 'bench', leader: 'n1', cluster_size: 3 };
+  const leader = (replicas: Array<{ name: string; current: boolean; offline?: boolean }>) => ({ ...follower, replicas });
+  const both = [
+    { name: 'n0', current: true },
+    { name: 'n2', current: true },
+  ];
+  assert.equal(metaFormed([follower, leader(both), follower], names), true);
+  // No leader yet; a node that still sees another leader; a node not yet counting 3 peers.
+  assert.equal(metaFormed([{}, {}, {}], names), false);
+  assert.equal(metaFormed([follower, leader(both), { ...follower, leader: 'n2' }], names), false);
+  assert.equal(metaFormed([follower, leader(both), { ...follower, cluster_size: 2 }], names), false);
+  // A peer behind, offline, or missing from the leader's view.
+  assert.equal(metaFormed([follower, leader([both[0]!, { name: 'n2', current: false }]), follower], names), false);
+  assert.equal(metaFormed([follower, leader([both[0]!, { name: 'n2', current: true, offline: true }]), follower], names), false);
+  assert.equal(metaFormed([follower, leader([both[0]!]), follower], names), false);
+  // Fewer views than nodes.
+  assert.equal(metaFormed([follower, leader(both)], names), false);
+});
+
+test('replicasInSync reads every replica series of a leader scrape (in sync = 1), ignoring other series', () => {
+  const text = [
+    '# HELP hadron_stream_replica_in_sync 1 when the replica fetched within HADRON_REPLICATION_TIMEOUT_MS and holds every event, else 0.',
+    'hadron_stream_replica_in_sync{namespace="default",partition="0",replica="1"} 1',
+    'hadron_stream_replica_in_sync{namespace="default",partition="0",replica="2"} 0',
+    'hadron_stream_replica_lag_events{namespace="default",partition="0",replica="2"} 12',
+  ].join('\n');
+  assert.deepEqual([...replicasInSync(text)], [
+    ['1', 1],
+    ['2', 0],
+  ]);
+  assert.equal(replicasInSync('process_resident_memory_bytes 1\n').size, 0);
 });
 
 test('--no-pin / BENCH_NO_PIN turn CPU pinning off; it is on by default', () => {

@@ -76,7 +76,8 @@ export const DEFAULTS: BenchOptions = {
 export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run bench -- [flags])
 
   --only A,B          run only workloads matching: a kind (publish, latency, drain, client),
-                      a system (hadron, nats, kafka) or part of an id (see --list)
+                      a system (hadron, nats, kafka) or part of an id (see --list;
+                      repl: the replication rows, Hadron and the NATS cluster)
   --skip A,B          leave those out
   --events N          events per publish workload (default ${DEFAULTS.events})
   --drain-events N    events pre-filled and drained (default ${DEFAULTS.drainEvents})

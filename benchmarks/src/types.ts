@@ -39,6 +39,8 @@ export interface WorkloadSpec {
   replicationFactor?: number;
   /** Hadron: WriteAck of every publish (0 ALL, the default; 1 MAJORITY; 2 NONE). */
   ack?: number;
+  /** NATS: run on the 3-node JetStream cluster (nats/cluster.ts) with streams of this many replicas. */
+  natsReplicas?: number;
   /** Hadron: write a V8 CPU profile of every server process into this dir. */
   profileDir?: string;
 }

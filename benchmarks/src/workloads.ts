@@ -119,8 +119,8 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
   specs.push({ ...latCommon, id: 'nats.core-latency.1k', system: 'nats', runner: 'nats.core-latency', batch: 1, title: `NATS core request latency @ ${o.rate}/s, 1 KiB, 1 msg/request` });
 
   // Replication (docs/replication.md): 3 partitions with r = 1, 2, 3, every publish with one ack
-  // mode; throughput over all partitions and latency at the offered rate on partition 0.
-  // (A NATS JetStream R3 cluster side by side is not set up yet.)
+  // mode; throughput over all partitions and latency at the offered rate on partition 0. The
+  // peer: a 3-node NATS JetStream cluster on loopback (nats/cluster.ts) with R1 and R3 streams.
   for (const r of [1, 2, 3]) {
     for (const [ack, name] of [[0, 'all'], [1, 'majority'], [2, 'none']] as const) {
       const repl = { replicationFactor: r, ack };
@@ -148,6 +148,17 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
         title: `Hadron publish latency @ ${o.rate}/s, 1 KiB, partition 0 of 3, r=${r}, ack ${name.toUpperCase()}, fsync`,
       });
     }
+    // The peer's R1 / R3 rows right after Hadron's r = 1 / 3 rows: the machine's load drifts, and
+    // the rows compared with each other should run close together.
+    if (r === 2) continue;
+    const nats = { ...base, system: 'nats' as const, natsReplicas: r, eventSize: lat1k, window: o.natsWindow };
+    // Cluster start-up, stream leader placement and the replicas' catch-up check come on top.
+    const pub = { ...nats, kind: 'publish' as const, events: o.events, partitions: 3, timeoutMs: pubTimeout(o.events) + 60_000 };
+    specs.push({ ...pub, id: `nats.repl-js-publish.1k.r${r}`, runner: 'nats.repl-js-publish', title: `NATS cluster (3 nodes) js.publish() 1 KiB × 3 R${r} streams (${o.natsWindow} in flight/stream)` });
+    specs.push({ ...pub, id: `nats.repl-core-publish.1k.r${r}`, runner: 'nats.repl-core-publish', title: `NATS cluster (3 nodes) core publish+reply 1 KiB × 3 R${r} streams (${o.natsWindow} in flight/stream)` });
+    const lat = { ...latCommon, ...nats, batch: 1, timeoutMs: latCommon.timeoutMs + 60_000 };
+    specs.push({ ...lat, id: `nats.repl-js-latency.1k.r${r}`, runner: 'nats.repl-js-latency', title: `NATS cluster (3 nodes) js.publish() latency @ ${o.rate}/s, 1 KiB, R${r} stream` });
+    specs.push({ ...lat, id: `nats.repl-core-latency.1k.r${r}`, runner: 'nats.repl-core-latency', title: `NATS cluster (3 nodes) core request latency @ ${o.rate}/s, 1 KiB, R${r} stream` });
   }
 
   const drainCommon = { ...base, kind: 'drain' as const, events: o.drainEvents, eventSize: lat1k, partitions: 1, timeoutMs: 60_000 + (o.drainEvents / 2500) * 1000 };
@@ -201,6 +212,8 @@ export interface Comparison {
   metric: 'eventsPerSec' | 'p99';
   /** Hadron must reach `target` × NATS (throughput), or stay ≤ target ms (p99). */
   target: number;
+  /** p99 only: the target is relative — peer p99 ÷ Hadron p99 ≥ `target` (1 = no worse than the peer). */
+  vsPeer?: boolean;
 }
 
 export function buildComparisons(o: BenchOptions): Comparison[] {
@@ -257,6 +270,32 @@ export function buildComparisons(o: BenchOptions): Comparison[] {
     metric: 'p99',
     target: 5,
   });
+  // Replication vs the NATS JetStream cluster (issue 9): Hadron r = 3 ack ALL (fdatasync on all 3
+  // copies) against R3 streams (quorum of 2, no fsync); MAJORITY is the closer semantic match,
+  // r = 1 vs R1 the baseline.
+  for (const [r, ack] of [[3, 'all'], [3, 'majority'], [1, 'all']] as const) {
+    out.push({
+      title: `replication publish 1 KiB × 3, r=${r} ack ${ack.toUpperCase()} vs NATS R${r}`,
+      hadron: `hadron.repl-publish.1k.r${r}.${ack}`,
+      nats: [
+        { id: `nats.repl-js-publish.1k.r${r}`, label: `R${r} js.publish` },
+        { id: `nats.repl-core-publish.1k.r${r}`, label: `R${r} server limit` },
+      ],
+      metric: 'eventsPerSec',
+      target: 1.5,
+    });
+    out.push({
+      title: `replication p99 @ ${o.rate}/s, r=${r} ack ${ack.toUpperCase()} vs NATS R${r}`,
+      hadron: `hadron.repl-latency.1k.r${r}.${ack}`,
+      nats: [
+        { id: `nats.repl-js-latency.1k.r${r}`, label: `R${r} js.publish` },
+        { id: `nats.repl-core-latency.1k.r${r}`, label: `R${r} core request` },
+      ],
+      metric: 'p99',
+      target: 1,
+      vsPeer: true,
+    });
+  }
   // Kafka, the second peer: (a) as deployed by default (no fsync), (b) with flush.messages=1.
   for (const p of o.partitions) {
     out.push({

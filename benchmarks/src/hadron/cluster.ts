@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GrpcChannel } from '@hadron/core';
 import { startStream, type TestStream } from '@hadron/testing';
 import type { WorkloadResult, WorkloadSpec } from '../types.js';
+import { awaitReplicasInSync } from './replicas.js';
 import { watchRss } from './rss.js';
 import { METHOD } from '@hadron/proto';
 
@@ -46,7 +47,7 @@ export async function startHadron(spec: WorkloadSpec): Promise<HadronBench> {
     await stream.stop();
     throw err;
   }
-  return {
+  const h: HadronBench = {
     stream,
     channels,
     metadata: { authorization: `bearer ${stream.tokens.full}` },
@@ -66,6 +67,18 @@ export async function startHadron(spec: WorkloadSpec): Promise<HadronBench> {
       if (bad.length > 0) throw new Error(`hadron-stream exited badly: ${JSON.stringify(bad)}`);
     },
   };
+  // Measure replicated streams from steady state, as the NATS peer's streams (hadron/replicas.ts).
+  try {
+    await awaitReplicasInSync(h, spec.partitions, spec.replicationFactor ?? Math.min(2, spec.partitions));
+  } catch (err) {
+    try {
+      await h[Symbol.asyncDispose]();
+    } catch {
+      // the start-up failure is the error worth reporting
+    }
+    throw err;
+  }
+  return h;
 }
 
 /** Runs `body` against a fresh stream, always tears it down, and attaches any CPU profiles. */

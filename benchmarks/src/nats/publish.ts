@@ -17,16 +17,18 @@ import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../ty
 import { addStream, streamState, subject, withNats } from './server.js';
 
 export function natsJsPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
-  return runPublish(spec, 'js.publish()', async (nc, i, count, data) => {
-    const js = nc.jetstream();
-    const subj = subject(i);
-    let max = 0;
-    await runWindowed(count, spec.window, async () => {
-      const ack = await js.publish(subj, data);
-      if (ack.seq > max) max = ack.seq;
-    });
-    return max;
+  return runPublish(spec, 'js.publish()', (nc, i, count, data) => jsPublish(nc, subject(i), count, spec.window, data));
+}
+
+/** `js.publish()` calls with `window` PubAcks awaited at once; resolves with the highest seq acked. */
+export async function jsPublish(nc: NatsConnection, subj: string, count: number, window: number, data: Uint8Array): Promise<number> {
+  const js = nc.jetstream();
+  let max = 0;
+  await runWindowed(count, window, async () => {
+    const ack = await js.publish(subj, data);
+    if (ack.seq > max) max = ack.seq;
   });
+  return max;
 }
 
 export function natsCorePublish(spec: WorkloadSpec): Promise<WorkloadResult> {

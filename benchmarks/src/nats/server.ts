@@ -99,10 +99,19 @@ export function subject(i: number): string {
   return `bench${i}.events`;
 }
 
-/** Creates file-storage stream i (subjects `bench{i}.>`). */
-export async function addStream(nc: NatsConnection, i: number): Promise<void> {
+/**
+ * Creates file-storage stream i (subjects `bench{i}.>`); on the cluster peer (nats/cluster.ts)
+ * with `replicas` copies, optionally placed on the nodes carrying `tag` (cluster `bench`).
+ */
+export async function addStream(nc: NatsConnection, i: number, opts: { replicas?: number; tag?: string } = {}): Promise<void> {
   const jsm = await nc.jetstreamManager();
-  await jsm.streams.add({ name: streamName(i), subjects: [`bench${i}.>`], storage: StorageType.File });
+  await jsm.streams.add({
+    name: streamName(i),
+    subjects: [`bench${i}.>`],
+    storage: StorageType.File,
+    ...(opts.replicas !== undefined ? { num_replicas: opts.replicas } : {}),
+    ...(opts.tag !== undefined ? { placement: { cluster: 'bench', tags: [opts.tag] } } : {}),
+  });
 }
 
 export async function streamState(nc: NatsConnection, i: number): Promise<{ messages: number; lastSeq: number }> {
