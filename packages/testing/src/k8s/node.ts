@@ -491,11 +491,16 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
 }
 
 /**
- * `n` hostPath PersistentVolumes (storage class `""`, ReadWriteOnce, `size`) under the node's data
- * dir, writable by the images' non-root user, for StatefulSet claims without a provisioner.
+ * `n` hostPath PersistentVolumes `pv-<first>` … (storage class `""`, ReadWriteOnce, `size`, default
+ * 5Gi; reclaim policy Retain) under the node's data dir, each a new empty directory writable by the
+ * images' non-root user, for StatefulSet claims without a provisioner. A deleted claim leaves its
+ * volume Released (never bound again), so a recreated claim needs a further one (`first`).
  */
-export async function createHostPathVolumes(cp: ControlPlane, node: RealNode, n: number, size = '5Gi'): Promise<void> {
-  const items = Array.from({ length: n }, (_, i) => {
+export async function createHostPathVolumes(cp: ControlPlane, node: RealNode, n: number, opts: { size?: string; first?: number } = {}): Promise<void> {
+  const size = opts.size ?? '5Gi';
+  const first = opts.first ?? 0;
+  const items = Array.from({ length: n }, (_, k) => {
+    const i = first + k;
     const path = join(node.dataDir, 'volumes', `pv-${i}`);
     mkdirSync(path, { recursive: true, mode: 0o777 });
     spawnSync('chmod', ['0777', path]);
