@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createClient } from '@hadron/client';
+import { createClient, type StoredEvent } from '@hadron/client';
 import { HadronError, createLogger } from '@hadron/core';
 import { openSync } from 'node:fs';
 import { buildImages } from '@hadron/testing/images';
@@ -76,6 +76,13 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
   const debugLog = process.env['HADRON_K8S_CLIENT_LOG'];
   const clientLogger = (name: string) => (debugLog ? { logger: createLogger({ level: 'debug', name, fd: openSync(debugLog, 'a') }) } : {});
   const figures: Record<string, number> = {};
+  /** Publishes of the steps' publishers that failed or took over 5 s: what the client went through. */
+  const slowPublishes: { step: string; i: number; ms: number; partition?: number; err?: string }[] = [];
+  const noteSlow = (stepName: string, i: number, t0: number, r: { partition?: number; err?: unknown }): void => {
+    const ms = Date.now() - t0;
+    if (ms <= 5000 && r.err === undefined) return;
+    slowPublishes.push({ step: stepName, i, ms, ...(r.partition !== undefined ? { partition: r.partition } : {}), ...(r.err !== undefined ? { err: r.err instanceof Error ? `${(r.err as HadronError).code ?? ''} ${r.err.message}`.slice(0, 400) : String(r.err) } : {}) });
+  };
 
   test.after(async () => {
     const left = node?.leftovers;
@@ -83,6 +90,7 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     await cp?.stop();
     if (left) assert.deepEqual(left(), [], 'node processes left after stop()');
     process.stdout.write(`# figures ${JSON.stringify(figures)}\n`);
+    process.stdout.write(`# slow or failed publishes ${JSON.stringify(slowPublishes)}\n`);
   });
 
   test('a real node registers and runs pods from the images built here', { timeout: 15 * 60_000 }, async () => {
@@ -254,6 +262,19 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
   const podReady = async (c: ControlPlane, pod: string): Promise<boolean> =>
     (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout.trim() === 'True';
 
+  /** Partition `partition`'s events `first`..`last` as stored (inspection API, 1000 at a time). */
+  const readPartition = async (client: ReturnType<typeof createClient>, partition: number, first: number, last: number): Promise<StoredEvent[]> => {
+    const out: StoredEvent[] = [];
+    for (let at = first; at <= last; ) {
+      const r = await client.read({ partition, offset: at, count: Math.min(1000, last - at + 1), timeoutMs: 15_000 });
+      const got = r.events.filter((e) => e.offset <= last);
+      if (got.length === 0) throw new Error(`partition ${partition}: nothing readable at offset ${at} (first ${r.firstOffset}, last ${r.lastOffset})`);
+      out.push(...got);
+      at = got[got.length - 1]!.offset + 1;
+    }
+    return out;
+  };
+
   test('operator-made Tokens work with their permissions; the example Pipeline runs with workers', { timeout: 5 * 60_000 }, async () => {
     assert.ok(cp, 'cluster started');
     const c = cp;
@@ -348,11 +369,14 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         // Bounded: at most 3000 events or until told to stop.
         for (let i = 0; i < 3000 && !stop.signal.aborted; i++) {
           const id = `${run}-${i}`;
+          const t0 = Date.now();
           try {
             const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
             if (a) acked.set(id, a.partition);
-          } catch {
+            noteSlow('pod-delete', i, t0, { ...(a ? { partition: a.partition } : {}) });
+          } catch (err) {
             if (stop.signal.aborted) break;
+            noteSlow('pod-delete', i, t0, { err });
             errors++;
             await new Promise((r) => setTimeout(r, 100));
           }
@@ -384,6 +408,157 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       await publisher;
       await sub?.close();
       await Promise.all([pub.close(), subClient.close()]);
+    }
+  });
+
+  test('lose a stream pod\'s volume (delete its PVC and the pod) while a publisher and a durable subscriber run: it recovers its partition from its replica', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    const n = node;
+    const token = await fullAccessToken(c);
+    const url = 'http://events.hadron.svc.cluster.local:7000';
+    const pub = createClient({ url, token, ...clientLogger('pvc-pub') });
+    const subClient = createClient({ url, token, ...clientLogger('pvc-sub') });
+    const reader = createClient({ url, token });
+    const run = `pvc-${Date.now()}`;
+    /** Every acknowledged event of this run: where it was stored, and its data. */
+    const acked = new Map<string, { partition: number; offset: number; data: string; index: number; atMs: number }>();
+    /** Every delivery to the durable group: offset, and whether it came after the deletion. */
+    const deliveries: { id: string; partition: number; offset: number; afterDelete: boolean }[] = [];
+    let deleted = false;
+    let next = 0;
+    let errors = 0;
+    const stop = new AbortController();
+    let sub: ReturnType<typeof subClient.subscribe> | undefined;
+    let publisher: Promise<void> | undefined;
+    const onPartition = (p: number): number => [...acked.values()].filter((a) => a.partition === p).length;
+    try {
+      // r = 2 (the default for 3 partitions): partition 1's only replica is on pod events-2.
+      assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'stream', 'events', '-o', 'jsonpath={.status.replicationFactor}']), 'replicationFactor').trim(), '2', 'replicationFactor defaults to 2');
+      const info = await step(c, () =>
+        until('partition 1 sees its replica events-2 in sync', 60_000, async () => {
+          const s = await reader.streamInfo();
+          const p1 = s.partitions.find((p) => p.partition === 1);
+          return p1 && p1.replicas.length === 1 && p1.replicas[0]!.partition === 2 && p1.replicas[0]!.inSync ? p1 : undefined;
+        }),
+      );
+      assert.equal(info.replicationFactor, 2);
+      // The deleted claim's volume stays Released (Retain); the recreated claim needs a new one.
+      await createHostPathVolumes(c, n, 1, { first: 5 });
+      sub = subClient.subscribe({ group: run, durable: true, batchSize: 20, startPoint: 'beginning' }, (d) => {
+        for (const e of d.events) if (e.id.startsWith(`${run}-`)) deliveries.push({ id: e.id, partition: e.partition, offset: e.offset, afterDelete: deleted });
+      });
+      const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
+      const uidBefore = await podUid(c, 'events-1');
+      publisher = (async () => {
+        // Bounded: at most 4000 events or until told to stop.
+        for (; next < 4000 && !stop.signal.aborted; next++) {
+          const i = next;
+          const id = `${run}-${i}`;
+          const t0 = Date.now();
+          try {
+            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.pvc', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
+            if (a) acked.set(id, { partition: a.partition, offset: a.offset, data: String(i), index: i, atMs: Date.now() });
+            noteSlow('volume-loss', i, t0, { ...(a ? { partition: a.partition } : {}) });
+          } catch (err) {
+            if (stop.signal.aborted) break;
+            noteSlow('volume-loss', i, t0, { err });
+            errors++;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      })();
+      const before = await step(c, async () => {
+        await until('30 events acknowledged on partition 1 and 10 of them delivered to the durable group', 120_000, async () =>
+          onPartition(1) >= 30 && deliveries.filter((d) => d.partition === 1).length >= 10 ? true : undefined,
+        );
+        // The group's position on partition 1, then one more acknowledged publish on partition 1:
+        // a group offset travels to the replica with the log records it was committed after
+        // (docs/replication.md), and an ALL ack means the replica holds those records, so the
+        // replica holds this position (or a later one) when the volume goes.
+        const groupAt = (await reader.groups()).find((g) => g.name === run)?.partitions.find((p) => p.partition === 1)?.ackedOffset ?? 0;
+        assert.ok(groupAt > 0, `the durable group acked on partition 1 (${groupAt})`);
+        const mark = next + 1;
+        await until('a partition 1 ack of a publish made after reading the group offset', 60_000, async () =>
+          [...acked.values()].some((a) => a.partition === 1 && a.index >= mark) ? true : undefined,
+        );
+        // What partition 1 holds now, as stored (offset, append time, every attribute, data bytes).
+        const p1 = (await reader.streamInfo()).partitions.find((p) => p.partition === 1);
+        assert.ok(p1 && p1.lastOffset > 0, 'partition 1 info');
+        const stored = await readPartition(reader, 1, p1.firstOffset, p1.lastOffset);
+        assert.equal(stored.length, p1.lastOffset - p1.firstOffset + 1, 'partition 1 read whole');
+        return { groupAt, stored };
+      });
+      const t = Date.now();
+      deleted = true;
+      // The claim is held by the pvc-protection finalizer until its pod is gone.
+      must(await c.kubectl(['-n', 'hadron', 'delete', 'pvc', 'data-events-1', '--wait=false']), 'delete pvc data-events-1');
+      must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
+      await step(c, async () => {
+        await until('events-1 recreated and Ready', 240_000, async () => {
+          const uid = await podUid(c, 'events-1');
+          return uid && uid !== uidBefore && (await podReady(c, 'events-1')) ? true : undefined;
+        });
+        figures['volumeLostPodReadyMs'] = Date.now() - t;
+        const volumeAfter = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
+        assert.ok(volumeAfter && volumeAfter !== volumeBefore, `a new volume (before ${volumeBefore}, after ${volumeAfter})`);
+        assert.equal((await c.kubectl(['get', 'pv', volumeBefore, '-o', 'jsonpath={.status.phase}'])).stdout.trim(), 'Released', `old volume ${volumeBefore} is Released, not reused`);
+        // Meanwhile the other partitions kept acknowledging.
+        const during = [...acked.values()].filter((a) => a.atMs > t && a.partition !== 1).length;
+        assert.ok(during > 0, 'publishes to other partitions succeeded while events-1 was gone');
+        figures['volumeLostAckedElsewhereWhileDown'] = during;
+        const onOneBefore = [...acked.values()].filter((a) => a.partition === 1 && a.atMs <= t).length;
+        await until(`partition 1 acknowledges again (client partitions: ${JSON.stringify(pub.partitions())})`, 120_000, async () =>
+          [...acked.values()].filter((a) => a.partition === 1 && a.atMs > t).length >= 5 ? true : undefined,
+        );
+        figures['volumeLostPartitionAckingMs'] = Date.now() - t;
+        assert.ok(onOneBefore >= 30);
+        // The new pod started on an empty volume and took the log and durable state back.
+        const logs = must(await c.kubectl(['-n', 'hadron', 'logs', 'events-1']), 'logs events-1');
+        const line = logs.split('\n').find((l) => l.includes('took records and state back from a replica'));
+        assert.ok(line, `events-1 recovered from its replica (log:\n${logs.slice(-3000)})`);
+        const rec = JSON.parse(line) as { tookBack: number; metaTaken: boolean; from: number; to: number };
+        assert.equal(rec.from, 1, 'the new volume was empty: recovery started at offset 1');
+        assert.ok(rec.tookBack >= before.stored.length && rec.metaTaken, `recovered ${rec.tookBack} records and the durable state`);
+        figures['volumeLostRecoveredRecords'] = rec.tookBack;
+      });
+      stop.abort();
+      await publisher;
+      figures['volumeLostPublishErrors'] = errors;
+      figures['volumeLostEventsAcked'] = acked.size;
+      await step(c, async () => {
+        // Every acknowledged event of partition 1 is at its offset; what partition 1 held before
+        // the loss is byte-identical (same append times, attributes and data).
+        const p1Acks = [...acked.entries()].filter(([, a]) => a.partition === 1);
+        const last = Math.max(...p1Acks.map(([, a]) => a.offset), before.stored.at(-1)!.offset);
+        const first = before.stored[0]!.offset;
+        const now = await readPartition(reader, 1, first, last);
+        const at = new Map(now.map((s) => [s.offset, s]));
+        for (const s of before.stored) assert.deepEqual(at.get(s.offset), s, `partition 1 offset ${s.offset} after the volume loss`);
+        for (const [id, a] of p1Acks) {
+          const s = at.get(a.offset);
+          assert.equal(s?.event?.id, id, `acknowledged ${id} at partition 1 offset ${a.offset}`);
+          assert.equal(Buffer.from(s.event.data ?? new Uint8Array()).toString(), a.data, `data of ${id}`);
+        }
+        figures['volumeLostPartition1EventsChecked'] = now.length;
+        // The durable group got every acknowledged event and resumed where it was on partition 1:
+        // nothing at or below the offset it had acked there (and the replica held) came again;
+        // events above it that were in flight or acked but not yet shipped may (at-least-once).
+        await until(`all ${acked.size} acknowledged events delivered to the durable group`, 180_000, async () => {
+          const got = new Set(deliveries.map((d) => d.id));
+          return [...acked.keys()].every((id) => got.has(id)) ? true : undefined;
+        });
+        const deliveredBefore = new Set(deliveries.filter((d) => !d.afterDelete).map((d) => d.id));
+        const again = deliveries.filter((d) => d.afterDelete && d.partition === 1 && deliveredBefore.has(d.id));
+        const behind = again.filter((d) => d.offset <= before.groupAt);
+        assert.deepEqual(behind.map((d) => d.offset), [], `partition 1 redelivered at or below the group's offset ${before.groupAt}`);
+        figures['volumeLostRedelivered'] = again.length;
+      });
+    } finally {
+      stop.abort();
+      await publisher;
+      await sub?.close();
+      await Promise.all([pub.close(), subClient.close(), reader.close()]);
     }
   });
 
@@ -447,13 +622,16 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         let lastAck = Date.now();
         for (let i = 0; i < 5000 && !stop.signal.aborted; i++) {
           const id = `${run}-${i}`;
+          const t0 = Date.now();
           try {
-            await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
+            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
             acked.add(id);
+            noteSlow('rolling-upgrade', i, t0, { ...(a ? { partition: a.partition } : {}) });
             longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
             lastAck = Date.now();
-          } catch {
+          } catch (err) {
             if (stop.signal.aborted) break;
+            noteSlow('rolling-upgrade', i, t0, { err });
             errors++;
             await new Promise((r) => setTimeout(r, 100));
           }
@@ -507,6 +685,124 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         const uid = await podUid(c, 'events-0');
         return uid && uid !== uid0 && (await podReady(c, 'events-0')) ? true : undefined;
       });
+    });
+  });
+
+  test('helm upgrade with a CRD change, as docs/operations.md says: CRDs applied first, the operator rolls, Streams keep running', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(cp && node, 'cluster started');
+    const c = cp;
+    const helm = join(c.binDir, 'helm');
+    const { spawnSync } = await import('node:child_process');
+    const streamPods = async (): Promise<string[]> =>
+      (await Promise.all(['events-0', 'events-1', 'events-2'].map(async (p) => `${p}=${await podUid(c, p)}`))).sort();
+    const claims = async (): Promise<string> =>
+      must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.volumeName}/{.metadata.uid} {end}']), 'pvcs').trim();
+    const externalPatch = JSON.stringify({ spec: { external: { type: 'NodePort', nodePortBase: 30700 } } });
+    /**
+     * The Stream as the API server would store it with `spec.external` set (`kubectl replace
+     * --dry-run=server`: validated, pruned and sent to the webhook, nothing changes).
+     */
+    const dryRunExternal = async (validate: 'strict' | 'ignore'): Promise<KubectlResult> => {
+      const s = JSON.parse(must(await c.kubectl(['-n', 'hadron', 'get', 'stream', 'events', '-o', 'json']), 'get stream')) as { spec: Record<string, unknown>; metadata: Record<string, unknown> };
+      s.spec['external'] = { type: 'NodePort', nodePortBase: 30700 };
+      delete s.metadata['managedFields'];
+      return c.kubectl(['replace', '--dry-run=server', `--validate=${validate}`, '-o', 'json', '-f', '-'], JSON.stringify(s));
+    };
+    await step(c, async () => {
+      // An "older" Stream CRD: the current one without `spec.external` (and the rules naming it),
+      // a field the running Stream does not use.
+      const crd = JSON.parse(must(await c.kubectl(['get', 'crd', 'streams.hadron.rs', '-o', 'json']), 'get crd')) as Record<string, any>;
+      for (const v of crd['spec']['versions'] as Record<string, any>[]) {
+        const spec = v['schema']['openAPIV3Schema']['properties']['spec'];
+        assert.ok(spec['properties']['external'], 'the current CRD has spec.external');
+        delete spec['properties']['external'];
+        spec['x-kubernetes-validations'] = (spec['x-kubernetes-validations'] as { rule: string }[]).filter((r) => !r.rule.includes('external'));
+      }
+      must(await c.kubectl(['replace', '-f', '-'], JSON.stringify(crd)), 'install the older Stream CRD');
+      await until('the older CRD in effect: spec.external pruned', 60_000, async () => {
+        const pruned = await dryRunExternal('ignore');
+        return pruned.code === 0 && (JSON.parse(pruned.stdout) as { spec: Record<string, unknown> }).spec['external'] === undefined ? true : undefined;
+      });
+      const strict = await until('a strict dry run answered (not a write conflict)', 60_000, async () => {
+        const r = await dryRunExternal('strict');
+        return /conflict|modified/i.test(r.stderr) ? undefined : r;
+      });
+      assert.notEqual(strict.code, 0, 'spec.external accepted by the older CRD');
+      assert.match(strict.stderr, /unknown field "spec\.external"/, strict.stderr);
+    });
+    const podsBefore = await streamPods();
+    const claimsBefore = await claims();
+    const stsGeneration = async (): Promise<string> => must(await c.kubectl(['-n', 'hadron', 'get', 'statefulset', 'events', '-o', 'jsonpath={.metadata.generation}']), 'sts').trim();
+    const genBefore = await stsGeneration();
+    must(await node.ctr(['images', 'tag', 'localhost/hadron-operator:0.1.0', 'localhost/hadron-operator:0.1.0-upgrade']), 'ctr images tag');
+    const t = Date.now();
+    // The documented upgrade (docs/operations.md, "Upgrades"): CRDs first, then helm upgrade.
+    must(await c.kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(CHART, 'crds')]), 'kubectl apply --server-side the chart\'s CRDs');
+    const h = spawnSync(
+      helm,
+      ['upgrade', 'hadron', CHART, '--kubeconfig', c.kubeconfigPath, '-n', 'hadron', '--reuse-values', '--set', 'container.image.tag=0.1.0-upgrade', '--wait', '--timeout', '5m'],
+      { encoding: 'utf8', timeout: 6 * 60_000 },
+    );
+    await step(c, async () => {
+      assert.equal(h.status, 0, `helm upgrade: ${h.stderr}`);
+      // Every operator pod rolled to the new tag, Ready; one of them holds the Lease.
+      const pods = await until('operator pods on the new tag, Ready, the old ones gone', 180_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'pods', '-l', 'hadron.rs/component=operator', '-o', 'json']);
+        if (r.code !== 0) return undefined;
+        const items = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; spec: { containers: { image: string }[] }; status: { podIP?: string; conditions?: { type: string; status: string }[] } }[] }).items;
+        const ok = items.length === 2 && items.every((p) => p.spec.containers[0]?.image === 'localhost/hadron-operator:0.1.0-upgrade' && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+        return ok ? items : undefined;
+      });
+      const holder = await until('the Lease held by a new operator pod', 120_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'lease', 'hadron-operator', '-o', 'jsonpath={.spec.holderIdentity}']);
+        const hld = r.stdout.trim();
+        return pods.some((p) => p.metadata.name === hld) ? hld : undefined;
+      });
+      figures['operatorUpgradeMs'] = Date.now() - t;
+      // The new leader has reconciled the Streams and caught up (its metrics) ...
+      const leaderIp = pods.find((p) => p.metadata.name === holder)?.status.podIP;
+      assert.ok(leaderIp, `leader ${holder} has an IP`);
+      const metric = (text: string, name: string, labels = ''): number | undefined => {
+        const m = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm').exec(text);
+        return m ? Number(m[1]) : undefined;
+      };
+      await until(`leader ${holder} reconciled the Stream and has no work queued`, 120_000, async () => {
+        const res = await fetch(`http://${leaderIp}:7002/metrics`).catch(() => undefined);
+        if (!res?.ok) return undefined;
+        const text = await res.text();
+        return (metric(text, 'hadron_operator_reconciles_total', 'kind="Stream"') ?? 0) > 0 && metric(text, 'hadron_operator_is_leader') === 1 && metric(text, 'hadron_operator_work_in_progress') === 0 ? true : undefined;
+      });
+      // ... and left the stream pods and their claims alone.
+      assert.deepEqual(await streamPods(), podsBefore, 'stream pods not restarted by the operator upgrade');
+      assert.equal(await claims(), claimsBefore, 'claims kept');
+      assert.equal(await stsGeneration(), genBefore, 'StatefulSet spec unchanged');
+      // The webhook answers (through its Service, from a new pod) with the operator's message.
+      const bad = await c.kubectl(['-n', 'hadron', 'apply', '-f', '-'], JSON.stringify({ apiVersion: 'hadron.rs/v1beta1', kind: 'Stream', metadata: { name: '9bad' }, spec: { partitions: 1, image: 'localhost/hadron-stream:0.1.0', pvcVolumeSize: '1Gi' } }));
+      assert.notEqual(bad.code, 0, 'a Stream whose name is no DNS-1035 label was accepted');
+      assert.match(bad.stderr, /denied the request: .*stream name '9bad' must be a DNS-1035 label/, bad.stderr);
+      // The new field is accepted now, and the new operator reconciles it: the per-partition
+      // NodePort Services appear (the next test checks that clients reach them).
+      const strict = await until('a strict dry run answered (not a write conflict)', 60_000, async () => {
+        const r = await dryRunExternal('strict');
+        return /conflict|modified/i.test(r.stderr) ? undefined : r;
+      });
+      assert.equal(strict.code, 0, strict.stderr);
+      assert.deepEqual((JSON.parse(strict.stdout) as { spec: Record<string, unknown> }).spec['external'], { type: 'NodePort', nodePortBase: 30700 });
+      // The stream still serves.
+      const client = createClient({ url: 'http://events.hadron.svc.cluster.local:7000', token: await fullAccessToken(c) });
+      try {
+        const [ack] = await client.publish([{ id: `helm-upgrade-${Date.now()}`, source: 'real-node-test', type: 'test.helm-upgrade' }]);
+        assert.ok(ack && ack.offset > 0, 'a publish after the operator upgrade');
+      } finally {
+        await client.close();
+      }
+      const tExt = Date.now();
+      must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', externalPatch]), 'patch external');
+      await until('the new operator made the external Services', 120_000, async () => {
+        const r = await c.kubectl(['-n', 'hadron', 'get', 'svc', 'events-0-external', 'events-1-external', 'events-2-external', '-o', 'jsonpath={range .items[*]}{.spec.type}:{.spec.ports[0].nodePort} {end}']);
+        return r.code === 0 && r.stdout.trim() === 'NodePort:30700 NodePort:30701 NodePort:30702' ? true : undefined;
+      });
+      figures['externalServicesAfterPatchMs'] = Date.now() - tExt;
     });
   });
 

@@ -34,9 +34,11 @@ class FakeTransport implements PublishTransport {
   describe(p: number): string {
     return `127.0.0.1:${7000 + p}`;
   }
+  /** False: markDown leaves the connection ready, as a real one whose server answered UNAVAILABLE. */
+  markDownSticks = true;
   markDown(p: number): void {
     this.down.push(p);
-    this.healthOf.set(p, 'down');
+    if (this.markDownSticks) this.healthOf.set(p, 'down');
   }
   send(p: number, request: Buffer): Promise<{ offset: number; partition: number }> {
     const scanned = scanPublishRequest(request);
@@ -212,6 +214,67 @@ test('fail-over: an unavailable partition sends its events to the next healthy o
   t.sent[2]!.respond();
   await b;
   assert.equal(p.stats.failovers, 2);
+});
+
+test('fail-over: a partition that refuses publishes while its connection stays up (its replicas are missing) is avoided for retry.maxMs', async () => {
+  const t = new FakeTransport();
+  // A real connection goes back to ready at once after markDown: its server answered.
+  t.markDownSticks = false;
+  const p = new Publisher(t, opts({ retry: { attempts: 3, baseMs: 1, maxMs: 60_000 } }));
+  const key = { partitionkey: 'tenant-a' };
+  const home = partitionOf(ev('x', key), 3);
+  const a = p.publish(ev('a', key));
+  await t.sentAtLeast(1);
+  t.sent[0]!.respond(new HadronError('UNAVAILABLE', 'publish to partition not acknowledged: ack ALL needs 2 of 2 copies; missing replicas: events-2'));
+  await t.sentAtLeast(2);
+  assert.equal(t.health(home), 'ready', 'the connection is still up');
+  assert.equal(t.sent[1]!.partition, (home + 1) % 3, 'the retry failed over instead of asking the refusing partition again');
+  t.sent[1]!.respond();
+  assert.deepEqual(await a, { partition: (home + 1) % 3, offset: 1 });
+  // Within retry.maxMs new events of that key skip it from the start.
+  const b = p.publish(ev('b', key));
+  await t.sentAtLeast(3);
+  assert.equal(t.sent[2]!.partition, (home + 1) % 3);
+  t.sent[2]!.respond();
+  await b;
+  // Events of other keys are not sent to it either, but their own partitions are used.
+  const other = { partitionkey: 'tenant-b' };
+  const otherHome = partitionOf(ev('x', other), 3);
+  assert.notEqual(otherHome, home);
+  const c = p.publish(ev('c', other));
+  await t.sentAtLeast(4);
+  assert.equal(t.sent[3]!.partition, otherHome);
+  t.sent[3]!.respond();
+  await c;
+});
+
+test('fail-over: DEADLINE_EXCEEDED sends the retry to the next partition', async () => {
+  const t = new FakeTransport();
+  const p = new Publisher(t, opts({ retry: { attempts: 3, baseMs: 1, maxMs: 60_000 } }));
+  const key = { partitionkey: 'tenant-a' };
+  const home = partitionOf(ev('x', key), 3);
+  const a = p.publish(ev('a', key));
+  await t.sentAtLeast(1);
+  t.sent[0]!.respond(new HadronError('DEADLINE_EXCEEDED', 'deadline of 30000 ms exceeded'));
+  await t.sentAtLeast(2);
+  assert.equal(t.sent[1]!.partition, (home + 1) % 3);
+  t.sent[1]!.respond();
+  assert.deepEqual(await a, { partition: (home + 1) % 3, offset: 1 });
+});
+
+test('strictPlacement: a partition refusing publishes gets the retries itself', async () => {
+  const t = new FakeTransport();
+  t.markDownSticks = false;
+  const p = new Publisher(t, opts({ strictPlacement: true, retry: { attempts: 2, baseMs: 1, maxMs: 60_000 } }));
+  const key = { partitionkey: 'tenant-a' };
+  const home = partitionOf(ev('x', key), 3);
+  const a = p.publish(ev('a', key));
+  await t.sentAtLeast(1);
+  t.sent[0]!.respond(new HadronError('UNAVAILABLE', 'missing replicas'));
+  await t.sentAtLeast(2);
+  assert.equal(t.sent[1]!.partition, home);
+  t.sent[1]!.respond();
+  assert.deepEqual(await a, { partition: home, offset: 1 });
 });
 
 test('strictPlacement: retried on its own partition, then a clear UNAVAILABLE naming it', async () => {

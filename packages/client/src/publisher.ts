@@ -17,8 +17,9 @@
  *
  * Failures: a retriable error (UNAVAILABLE, DEADLINE_EXCEEDED, storage errors) is retried up to
  * `retry.attempts` times in total with exponential backoff and jitter. When the target partition
- * is unavailable and `strictPlacement` is off (the default), the events go to the next partition
- * (by number, wrapping) whose connection is not down, at once; with `strictPlacement` they are
+ * is unavailable or timed out and `strictPlacement` is off (the default), the events go to the
+ * next partition (by number, wrapping) whose connection is not down and that has not refused a
+ * publish in the last `retry.maxMs`, at once; with `strictPlacement` they are
  * retried on their own partition only, and finally fail with UNAVAILABLE naming it. A batch that
  * failed may have been stored anyway (e.g. the connection broke after the write): publishing is
  * at-least-once, and a retry can reorder it after later batches of the same partition.
@@ -140,6 +141,14 @@ export class Publisher {
   private closed = false;
   readonly stats: PublisherStats = { batches: 0, events: 0, retries: 0, failovers: 0, maxBatchEvents: 0 };
   private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Partitions whose server refused a publish (UNAVAILABLE, e.g. its replicas are missing or it
+   * is still recovering; or DEADLINE_EXCEEDED) → until when routing avoids them (`retry.maxMs`
+   * after the refusal; a success ends it). Their connection is up, so `markDown` cannot keep
+   * them out of routing: it flips back to ready at once, and without this every retry went to
+   * the same refusing partition while others could take the events.
+   */
+  private readonly refused = new Map<number, number>();
 
   constructor(
     private readonly t: PublishTransport,
@@ -221,16 +230,24 @@ export class Publisher {
     return Promise.all(parts).then(() => acks);
   }
 
-  /** The partition to send to: `home`, or (unless strict) the next one not known to be down. */
+  /**
+   * The partition to send to: `home`, or (unless strict) the next one not known to be down and
+   * not refusing publishes; failing that, the next one not down.
+   */
   private route(home: number, strict: boolean): number {
     if (strict) return home;
-    const h = this.t.health(home);
-    if (h === 'ready' || h === 'connecting') return home;
     const n = this.t.partitionCount();
-    for (let k = 1; k < n; k++) {
-      const p = (home + k) % n;
-      const hp = this.t.health(p);
-      if (hp === 'ready' || hp === 'connecting') return p;
+    const now = this.refused.size > 0 ? Date.now() : 0;
+    for (const avoidRefusing of now > 0 ? [true, false] : [false]) {
+      const usable = (p: number): boolean => {
+        const h = this.t.health(p);
+        return (h === 'ready' || h === 'connecting') && !(avoidRefusing && (this.refused.get(p) ?? 0) > now);
+      };
+      if (usable(home)) return home;
+      for (let k = 1; k < n; k++) {
+        const p = (home + k) % n;
+        if (usable(p)) return p;
+      }
     }
     return home < n ? home : home % Math.max(1, n);
   }
@@ -330,6 +347,7 @@ export class Publisher {
       for (const it of batch) this.failed(it, err);
       return;
     }
+    if (this.refused.size > 0) this.refused.delete(lane.partition);
     // Offsets are dense within a batch: walk back from the last one.
     let last = res.offset;
     for (let i = batch.length - 1; i >= 0; i--) {
@@ -345,14 +363,16 @@ export class Publisher {
   private failed(item: Item, err: unknown): void {
     if (item.settled) return;
     const unavailable = err instanceof HadronError && (err.code === 'UNAVAILABLE' || err.code === 'NO_PARTITIONS');
+    const refusing = unavailable || (err instanceof HadronError && err.code === 'DEADLINE_EXCEEDED');
     if (unavailable) this.t.markDown(item.target);
+    if (refusing) this.refused.set(item.target, Date.now() + this.o.retry.maxMs);
     item.attempts++;
     if (!isRetriable(err) || this.closed || item.signal?.aborted || item.attempts >= this.o.retry.attempts) {
       this.settle(item, this.describeFailure(item, err));
       return;
     }
     this.stats.retries++;
-    if (!item.strict && unavailable && this.route(item.home, false) !== item.target) {
+    if (!item.strict && refusing && this.route(item.home, false) !== item.target) {
       this.place(item);
       return;
     }

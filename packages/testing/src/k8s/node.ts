@@ -490,12 +490,27 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
   }
 }
 
+/** The StorageClass of {@link createHostPathVolumes}: the cluster's default, bound at scheduling. */
+export const LOCAL_STORAGE_CLASS = 'hadron-local';
+
 /**
- * `n` hostPath PersistentVolumes (storage class `""`, ReadWriteOnce, `size`) under the node's data
- * dir, writable by the images' non-root user, for StatefulSet claims without a provisioner.
+ * `n` hostPath PersistentVolumes `pv-<first>` … (ReadWriteOnce, `size`, default 5Gi; reclaim
+ * policy Retain) under the node's data dir, each a new empty directory writable by the images'
+ * non-root user, for StatefulSet claims without a provisioner. A deleted claim leaves its volume
+ * Released (never bound again), so a recreated claim needs a further one (`first`).
+ *
+ * They belong to StorageClass `hadron-local` (made default, so claims without a class get it):
+ * no provisioner and `volumeBindingMode: WaitForFirstConsumer`, as Kubernetes recommends for
+ * local volumes. With immediate binding (class `""`), a pod created together with its claim
+ * (a StatefulSet recreating a pod whose claim was deleted) was refused by the scheduler ("pod has
+ * unbound immediate PersistentVolumeClaims") and then sat unscheduled for 4 minutes after the
+ * claim was bound; with WaitForFirstConsumer the scheduler binds the claim itself.
  */
-export async function createHostPathVolumes(cp: ControlPlane, node: RealNode, n: number, size = '5Gi'): Promise<void> {
-  const items = Array.from({ length: n }, (_, i) => {
+export async function createHostPathVolumes(cp: ControlPlane, node: RealNode, n: number, opts: { size?: string; first?: number } = {}): Promise<void> {
+  const size = opts.size ?? '5Gi';
+  const first = opts.first ?? 0;
+  const items = Array.from({ length: n }, (_, k) => {
+    const i = first + k;
     const path = join(node.dataDir, 'volumes', `pv-${i}`);
     mkdirSync(path, { recursive: true, mode: 0o777 });
     spawnSync('chmod', ['0777', path]);
@@ -507,13 +522,21 @@ export async function createHostPathVolumes(cp: ControlPlane, node: RealNode, n:
         capacity: { storage: size },
         accessModes: ['ReadWriteOnce'],
         persistentVolumeReclaimPolicy: 'Retain',
-        storageClassName: '',
+        storageClassName: LOCAL_STORAGE_CLASS,
         hostPath: { path, type: 'Directory' },
         nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node.name] }] }] } },
       },
     };
   });
-  must(await cp.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items })), 'create PersistentVolumes');
+  const storageClass = {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: LOCAL_STORAGE_CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+    provisioner: 'kubernetes.io/no-provisioner',
+    volumeBindingMode: 'WaitForFirstConsumer',
+    reclaimPolicy: 'Retain',
+  };
+  must(await cp.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [storageClass, ...items] })), 'create PersistentVolumes');
 }
 
 /**
