@@ -27,6 +27,7 @@ import { recordChecksum } from '../storage/layout.js';
 import { ReplicationLeader } from './leader.js';
 import { ReplicaFollower } from './follower.js';
 import { ReplicationMetrics } from './metrics.js';
+import { encodeFetchResponse } from './fetch-codec.js';
 
 const STORE = { segmentBytes: 8 * 1024, flushIntervalMs: 600_000 };
 
@@ -103,7 +104,7 @@ async function harness(initial: number, mode: Harness['mode']): Promise<Harness>
               res.frames = frames;
             }
           }
-          return toBinary(ReplicaFetchResponseSchema, res);
+          return encodeFetchResponse(res);
         },
       },
     },
