@@ -127,6 +127,7 @@ export class ReplicaFollower {
       waitMs: this.o.pollMs,
       metaEpoch: this.metaEpoch,
       metaSeq: this.metaSeq,
+      verbatim: true,
     });
     const buf = await this.channel.unary(METHOD.replicaFetch, toBinary(ReplicaFetchRequestSchema, req), {
       metadata: { [REPLICATION_KEY_HEADER]: this.o.key },
@@ -135,7 +136,16 @@ export class ReplicaFollower {
     });
     const res = fromBinary(ReplicaFetchResponseSchema, buf);
     if (res.diverged) return res;
-    if (res.records.length) {
+    if (res.frames.length) {
+      // The leader's stored frames (a leader that knows `verbatim`): each frame's CRC is checked
+      // and the bytes written unchanged; a bad frame throws naming its offset, nothing stored.
+      const frames = Buffer.from(res.frames.buffer, res.frames.byteOffset, res.frames.byteLength);
+      // Always fsynced: the next fetch reports these offsets durable, and acks wait for that.
+      const r = await store.appendReplicatedFrames(frames, { fsync: true, source: `the leader of partition ${this.o.leader}` });
+      this.lastChecksum = r.lastChecksum;
+      this.o.metrics.copiedOffset.set({ leader: String(this.o.leader) }, r.last);
+    } else if (res.records.length) {
+      // An older leader: one message per record.
       const records: StoredEvent[] = res.records.map((r) => {
         const offset = Number(r.offset);
         const timestamp = Number(r.timestampMs);

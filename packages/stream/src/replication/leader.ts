@@ -113,13 +113,18 @@ export class ReplicationLeader {
       this.check();
     }
     if (after >= store.lastOffset && req.waitMs > 0) await this.waitAppend(after, Math.min(req.waitMs, 10_000), signal);
-    const records = after < store.lastOffset ? await store.readFrom(after + 1, { maxEvents: 10_000, maxBytes: Math.max(1, req.maxBytes) }) : [];
-    const logEnd = records.length ? records[records.length - 1]!.offset : after;
+    const read = { maxEvents: 10_000, maxBytes: Math.max(1, req.maxBytes) };
+    // A replica that asks `verbatim` gets the stored frames as they are (no per-record message,
+    // no checksum recomputed); one that does not (an older version) gets `records` as before.
+    const frames = req.verbatim && after < store.lastOffset ? await store.readFrames(after + 1, read) : undefined;
+    const records = !req.verbatim && after < store.lastOffset ? await store.readFrom(after + 1, read) : [];
+    const logEnd = frames ? frames.last : records.length ? records[records.length - 1]!.offset : after;
     const meta = this.journal.next(req.metaEpoch, Number(req.metaSeq), logEnd);
     return create(ReplicaFetchResponseSchema, {
       ...base,
       leaderLastOffset: BigInt(store.lastOffset),
       records: records.map((r) => ({ offset: BigInt(r.offset), timestampMs: BigInt(r.timestamp), payload: r.payload, checksum: recordChecksum(r.offset, r.timestamp, r.payload) })),
+      ...(frames ? { frames: frames.frames } : {}),
       metaSnapshot: meta.kind === 'snapshot',
       meta:
         meta.kind === 'snapshot'
@@ -138,8 +143,9 @@ export class ReplicationLeader {
     if (after > store.lastOffset) return false;
     // Below the first readable offset the record is gone; a copy ending just before it can continue.
     if (after < store.firstOffset) return after === store.firstOffset - 1;
-    const [r] = await store.readFrom(after, { maxEvents: 1 });
-    return r !== undefined && r.offset === after && recordChecksum(r.offset, r.timestamp, r.payload) === checksum;
+    // The stored CRC, not a recomputed one (the tail cache keeps it; a disk read checks it).
+    const f = await store.readFrames(after, { maxEvents: 1 });
+    return f !== undefined && f.first === after && f.lastChecksum === checksum;
   }
 
   private waitAppend(after: number, ms: number, signal: AbortSignal): Promise<void> {

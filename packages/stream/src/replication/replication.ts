@@ -24,6 +24,7 @@ import type { FileStore, FileStoreOptions } from '../storage/partition-store.js'
 import { ReplicaFollower, REPLICATION_KEY_HEADER, replicaDir } from './follower.js';
 import { ReplicationLeader, type ReplicaStatus } from './leader.js';
 import { ReplicationMetrics } from './metrics.js';
+import { encodeFetchResponse } from './fetch-codec.js';
 import { copiesRequired, effectiveFactor, replicaPartitions, replicatedLeaders } from './placement.js';
 import { recoverFromReplicas } from './recovery.js';
 
@@ -174,7 +175,12 @@ export class Replication {
   }
 
   private methods(): Record<string, MethodDef> {
-    const unary = <I extends DescMessage, O extends DescMessage>(inS: I, outS: O, fn: (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O>>): MethodDef => ({
+    const unary = <I extends DescMessage, O extends DescMessage>(
+      inS: I,
+      outS: O,
+      fn: (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O>>,
+      encode: (res: MessageShape<O>) => Uint8Array = (res) => toBinary(outS, res),
+    ): MethodDef => ({
       kind: 'unary',
       handler: async (buf, ctx) => {
         this.authenticate(ctx);
@@ -184,14 +190,19 @@ export class Replication {
         } catch (err) {
           throw new HadronError('MALFORMED_MESSAGE', `invalid ${inS.typeName}: ${(err as Error).message}`);
         }
-        return toBinary(outS, await fn(req, ctx));
+        return encode(await fn(req, ctx));
       },
     });
     return {
-      [METHOD.replicaFetch]: unary(ReplicaFetchRequestSchema, ReplicaFetchResponseSchema, (req, ctx) => {
-        if (req.partition !== this.o.partition) throw new HadronError('NOT_FOUND', `this pod leads partition ${this.o.partition}, not ${req.partition}`);
-        return this.leader.fetch(req, ctx.signal);
-      }),
+      [METHOD.replicaFetch]: unary(
+        ReplicaFetchRequestSchema,
+        ReplicaFetchResponseSchema,
+        (req, ctx) => {
+          if (req.partition !== this.o.partition) throw new HadronError('NOT_FOUND', `this pod leads partition ${this.o.partition}, not ${req.partition}`);
+          return this.leader.fetch(req, ctx.signal);
+        },
+        encodeFetchResponse,
+      ),
       [METHOD.replicaState]: unary(ReplicaStateRequestSchema, ReplicaStateResponseSchema, (req) => this.follower(req.partition).state()),
       [METHOD.readReplica]: unary(ReadReplicaRequestSchema, ReplicaFetchResponseSchema, (req) => this.follower(req.partition).read(req)),
     };

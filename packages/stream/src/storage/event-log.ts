@@ -41,6 +41,7 @@ import {
 } from './layout.js';
 import { storageError } from './fs-util.js';
 import { RecordBatchEncoder, payloadAt, skipBytes, type PayloadRefs } from './record-batch.js';
+import { parseFrames, type StoredFrames } from './frames.js';
 import { mkdirDurable, nodeStorageFs, writeDurableTemp, type StorageFile, type StorageFs } from './file-io.js';
 
 export interface StoredEvent {
@@ -131,6 +132,8 @@ interface PendingAppend {
   fsync: boolean;
   /** Records copied from another log: they must land at `first` and keep their own times. */
   stamped?: { first: number; timestamps: readonly number[] };
+  /** Records that arrived as checked stored frames: written as they are (frames.ts). */
+  frames?: { buf: Buffer; crcs: readonly number[] };
   resolve: (r: { first: number; last: number }) => void;
   reject: (e: unknown) => void;
 }
@@ -484,6 +487,28 @@ export class EventLog {
     records.forEach((r, i) => {
       if (r.offset !== first + i) throw new HadronError('INVALID_ARGUMENT', `copied records are not dense: offset ${r.offset} at position ${i} after ${first}`);
     });
+    return this.appendCopied(first, records.map((r) => r.payload), records.map((r) => r.timestamp), undefined, opts);
+  }
+
+  /**
+   * Appends another log's stored frames byte for byte (replication's verbatim path, frames.ts),
+   * as `appendRecords` would append the records they hold. Every frame's CRC is checked first
+   * (they crossed a network): one that fails is refused with DATA_CORRUPTION naming its offset,
+   * and nothing of the batch is written. `source` names where the bytes came from.
+   */
+  async appendFrames(frames: Buffer, opts: { fsync: boolean; source: string }): Promise<{ first: number; last: number; lastChecksum: number }> {
+    const f = parseFrames(frames, opts.source);
+    const r = await this.appendCopied(f.first, f.payloads, f.timestamps, { buf: frames, crcs: f.crcs }, opts);
+    return { ...r, lastChecksum: f.crcs[f.crcs.length - 1]! };
+  }
+
+  private async appendCopied(
+    first: number,
+    payloads: readonly Buffer[],
+    timestamps: readonly number[],
+    frames: PendingAppend['frames'],
+    opts: { fsync: boolean },
+  ): Promise<{ first: number; last: number }> {
     if (first !== this.lastOffset + 1) {
       if (this.lastOffset === 0 && this.segments.length === 1 && this.active.size === 0 && !this.writing && this.pending.length === 0) await this.rebaseEmpty(first);
       else throw new HadronError('INVALID_ARGUMENT', `copied records start at offset ${first} but the log ends at ${this.lastOffset}`);
@@ -491,9 +516,9 @@ export class EventLog {
     if (this.fatal) throw this.fatal;
     if (this.closed) throw new HadronError('UNAVAILABLE', 'partition log is closed');
     let bytes = 0;
-    for (const r of records) bytes += RECORD_OVERHEAD + r.payload.length;
+    for (const p of payloads) bytes += RECORD_OVERHEAD + p.length;
     return new Promise((resolve, reject) => {
-      this.pending.push({ payloads: records.map((r) => r.payload), bytes, fsync: opts.fsync, stamped: { first, timestamps: records.map((r) => r.timestamp) }, resolve, reject });
+      this.pending.push({ payloads, bytes, fsync: opts.fsync, stamped: { first, timestamps }, frames, resolve, reject });
       if (!this.writing) this.writing = this.writeLoop();
     });
   }
@@ -557,12 +582,13 @@ export class EventLog {
     let ts = now;
     // Payloads that may be kept are written from the request buffers they arrived in (one copy
     // fewer); the others are copied into one compact buffer, as before (record-batch.ts).
-    const inPlace = batch.map((p) => RecordBatchEncoder.canWriteInPlace(p.payloads, p.bytes));
+    // Frames copied verbatim need neither: they are written from the buffer they arrived in.
+    const inPlace = batch.map((p) => !p.frames && RecordBatchEncoder.canWriteInPlace(p.payloads, p.bytes));
     let inPlaceRecords = 0;
     let copied = 0;
     batch.forEach((p, i) => {
       if (inPlace[i]) inPlaceRecords += p.payloads.length;
-      else copied += p.bytes;
+      else if (!p.frames) copied += p.bytes;
     });
     const enc = this.encoder;
     enc.begin(inPlaceRecords, copied);
@@ -575,6 +601,7 @@ export class EventLog {
       const keep = inPlace[b]!;
       const stampedTimes = p.stamped?.timestamps;
       const payloads = p.payloads;
+      if (p.frames) enc.addFrames(p.frames.buf, payloads, p.frames.crcs);
       for (let i = 0; i < payloads.length; i++) {
         offset++;
         // Copied records keep their leader's time; local ones never go back before it.
@@ -582,7 +609,7 @@ export class EventLog {
         times?.push(ts);
         if ((offset - seg.base) % INDEX_INTERVAL === 0) newIndex.push([offset, seg.size + pos, ts]);
         const payload = payloads[i]!;
-        enc.add(offset, ts, payload, keep);
+        if (!p.frames) enc.add(offset, ts, payload, keep);
         pos += RECORD_OVERHEAD + payload.length;
       }
       ranges.push({ first, last: offset });
@@ -693,6 +720,31 @@ export class EventLog {
     if (offset > this.lastOffset || opts.maxEvents <= 0) return [];
     const cached = this.readTail(offset, opts.maxEvents, maxBytes);
     if (cached) return cached;
+    return this.readDisk(offset, opts.maxEvents, maxBytes);
+  }
+
+  /**
+   * Reads stored records from `offset` onward like `read`, as their stored frames (frames.ts):
+   * from the tail cache by rebuilding each 24-byte header from the kept CRC (no checksum is
+   * computed), from a segment as the bytes on disk (whose CRCs the read checks, as every read
+   * does). Undefined when there is nothing at or after `offset`.
+   */
+  async readFrames(offset: number, opts: { maxEvents: number; maxBytes?: number }): Promise<StoredFrames | undefined> {
+    const maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
+    if (offset < this.firstOffset) offset = this.firstOffset;
+    if (offset > this.lastOffset || opts.maxEvents <= 0) return undefined;
+    const cached = this.readTailFrames(offset, opts.maxEvents, maxBytes);
+    if (cached) return cached;
+    const views: Buffer[] = [];
+    const events = await this.readDisk(offset, opts.maxEvents, maxBytes, views);
+    if (events.length === 0) return undefined;
+    const last = views[views.length - 1]!;
+    return { first: events[0]!.offset, last: events[events.length - 1]!.offset, frames: views.length === 1 ? last : Buffer.concat(views), lastChecksum: last.readUInt32LE(4) };
+  }
+
+  /** The part of `read` served from segment files; with `frames`, each record's stored bytes are added to it. */
+  private async readDisk(offset: number, maxEvents: number, maxBytes: number, frames?: Buffer[]): Promise<StoredEvent[]> {
+    const opts = { maxEvents };
     const segIdx = this.findSegment(offset);
     const seg = this.segments[segIdx]!;
     const out: StoredEvent[] = [];
@@ -743,9 +795,11 @@ export class EventLog {
         });
       }
       const rec: ParsedRecord = r.record;
+      const at = pos - bufStart;
       pos += rec.size;
       expect++;
       if (rec.offset < offset) continue;
+      frames?.push(buf.subarray(at, at + rec.size));
       out.push({ offset: rec.offset, timestamp: rec.timestamp, payload: rec.payload });
       bytes += rec.payload.length;
     }
@@ -776,6 +830,55 @@ export class EventLog {
       }
     }
     return out;
+  }
+
+  /** `readTail` as frames: one buffer, headers rebuilt from the kept CRCs (record-batch.ts). */
+  private readTailFrames(offset: number, maxEvents: number, maxBytes: number): StoredFrames | undefined {
+    const t = this.tail;
+    if (t.length === 0 || offset < t[0]!.first) return undefined;
+    let lo = 0;
+    let hi = t.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (t[mid]!.first <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    // First pass: how many records and bytes; second: write them.
+    let count = 0;
+    let bytes = 0;
+    let size = 0;
+    for (let c = lo; c < t.length && count < maxEvents && (bytes < maxBytes || count === 0); c++) {
+      const chunk = t[c]!;
+      for (let o = Math.max(offset, chunk.first); o <= chunk.last; o++) {
+        const i = o - chunk.first;
+        const len = chunk.refs.end[i]! - chunk.refs.start[i]!;
+        count++;
+        bytes += len;
+        size += RECORD_OVERHEAD + len;
+        if (count >= maxEvents || bytes >= maxBytes) break;
+      }
+    }
+    if (count === 0) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    let pos = 0;
+    let o = offset;
+    let crc = 0;
+    for (let c = lo; o < offset + count; c++) {
+      const chunk = t[c]!;
+      const ts = chunk.timestamps;
+      for (; o <= chunk.last && o < offset + count; o++) {
+        const i = o - chunk.first;
+        const payload = payloadAt(chunk.refs, i);
+        crc = chunk.refs.crc[i]!;
+        out.writeUInt32LE(RECORD_FIXED_BODY_BYTES + payload.length, pos);
+        out.writeUInt32LE(crc, pos + 4);
+        writeU64(out, pos + RECORD_HEADER_BYTES, o);
+        writeU64(out, pos + RECORD_HEADER_BYTES + 8, typeof ts === 'number' ? ts : ts[i]!);
+        payload.copy(out, pos + RECORD_OVERHEAD);
+        pos += RECORD_OVERHEAD + payload.length;
+      }
+    }
+    return { first: offset, last: offset + count - 1, frames: out, lastChecksum: crc };
   }
 
   private findSegment(offset: number): number {

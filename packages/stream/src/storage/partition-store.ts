@@ -13,6 +13,7 @@ import { EventLog, type StoredEvent } from './event-log.js';
 import { MetaStore } from './meta-store.js';
 import { metaKeys, readU64, u64, type MetaOp } from './layout.js';
 import type { StorageFs } from './file-io.js';
+import type { StoredFrames } from './frames.js';
 import { clampProgress, logClamped } from './progress-clamp.js';
 
 export type { StoredEvent, MetaOp };
@@ -155,6 +156,21 @@ export class FileStore implements PartitionStore {
     const r = await this.log.appendRecords(records, opts);
     this.logStart = Math.max(this.logStart, this.log.firstOffset);
     return r;
+  }
+
+  /**
+   * Appends a leader's stored frames byte for byte (frames.ts): each frame's CRC is checked, a bad
+   * one refused with DATA_CORRUPTION naming its offset and nothing of the batch written.
+   */
+  async appendReplicatedFrames(frames: Buffer, opts: { fsync: boolean; source: string }): Promise<{ first: number; last: number; lastChecksum: number }> {
+    const r = await this.log.appendFrames(frames, opts);
+    this.logStart = Math.max(this.logStart, this.log.firstOffset);
+    return r;
+  }
+
+  /** Stored records from `offset` onward as their exact stored frames (replication's verbatim answer). */
+  readFrames(offset: number, opts: { maxEvents: number; maxBytes?: number }): Promise<StoredFrames | undefined> {
+    return this.log.readFrames(Math.max(offset, this.logStart), opts);
   }
 
   /**

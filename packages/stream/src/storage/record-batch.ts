@@ -32,6 +32,8 @@ export interface PayloadRefs {
   holder: number[];
   start: number[];
   end: number[];
+  /** Each record's stored CRC-32, so replication can ship the frame without recomputing it. */
+  crc: number[];
 }
 
 /** The encoded write: what to `writev`, and where each payload is kept. */
@@ -109,7 +111,7 @@ export class RecordBatchEncoder {
       const start = this.cpos;
       if (this.runStart < 0) this.runStart = start;
       this.cpos = writeRecord(c, start, offset, timestampMs, payload);
-      this.ref(c.buffer, c.byteOffset + start + RECORD_OVERHEAD, c.byteOffset + this.cpos);
+      this.ref(c.buffer, c.byteOffset + start + RECORD_OVERHEAD, c.byteOffset + this.cpos, c.readUInt32LE(start + 4));
       return;
     }
     this.closeRun();
@@ -121,14 +123,26 @@ export class RecordBatchEncoder {
     st.writeUInt32LE(RECORD_FIXED_BODY_BYTES + payload.length, h);
     // The CRC of (offset, time, payload) — the value writeRecord stores — in two steps: the 16
     // fixed bytes here (cheaper than a native call on a view), then the payload continuing it.
-    st.writeUInt32LE(crc32(payload, crc32Fixed(st, body)), h + 4);
+    const crc = crc32(payload, crc32Fixed(st, body));
+    st.writeUInt32LE(crc, h + 4);
     this.iov.push(st.subarray(h, h + RECORD_OVERHEAD), asBuffer(payload));
-    this.ref(payload.buffer, payload.byteOffset, payload.byteOffset + payload.length);
+    this.ref(payload.buffer, payload.byteOffset, payload.byteOffset + payload.length, crc);
     this.hpos = h + RECORD_OVERHEAD;
   }
 
+  /**
+   * Adds records that arrive as finished frames (a replica copying the leader's stored bytes,
+   * already checked by `parseFrames`): `frames` is written as it is, no header is rebuilt and no
+   * CRC recomputed. `payloads` are views into `frames`, `crcs` their frames' stored CRCs.
+   */
+  addFrames(frames: Buffer, payloads: readonly Uint8Array[], crcs: readonly number[]): void {
+    this.closeRun();
+    this.iov.push(frames);
+    payloads.forEach((p, i) => this.ref(p.buffer, p.byteOffset, p.byteOffset + p.length, crcs[i]!));
+  }
+
   /** Records where a payload lives: bytes `start`..`end` of `ab` (a request buffer or `compact`'s). */
-  private ref(ab: ArrayBufferLike, start: number, end: number): void {
+  private ref(ab: ArrayBufferLike, start: number, end: number, crc: number): void {
     const r = this.refs;
     if (ab !== this.lastHolder) {
       r.holders.push(Buffer.from(ab));
@@ -137,6 +151,7 @@ export class RecordBatchEncoder {
     r.holder.push(r.holders.length - 1);
     r.start.push(start);
     r.end.push(end);
+    r.crc.push(crc);
   }
 
   /** Ends the write: the buffers to write in order and the payload views. */
@@ -158,7 +173,7 @@ export class RecordBatchEncoder {
 }
 
 function emptyRefs(): PayloadRefs {
-  return { holders: [], holder: [], start: [], end: [] };
+  return { holders: [], holder: [], start: [], end: [], crc: [] };
 }
 
 /** The buffers of `iov` that remain after the first `done` bytes (for a short write). */
