@@ -1,5 +1,72 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Ports handed out here are also reserved across processes: test files run in parallel processes,
+ * and a range that was free when one process checked it could be picked by another before either
+ * bound it (EADDRINUSE under load). Each block of BLOCK ports is claimed by creating a file named
+ * after it (O_EXCL) holding the claiming pid; claims are dropped when the process exits, and a
+ * claim whose process is gone (kill -9) is taken over.
+ */
+const BLOCK = 10;
+const CLAIMS_DIR = path.join(os.tmpdir(), 'hadron-test-ports');
+const claimed = new Set<string>();
+let exitHook = false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function claimBlock(block: number): boolean {
+  const file = path.join(CLAIMS_DIR, String(block));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      claimed.add(file);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(fs.readFileSync(file, 'utf8').trim());
+      if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && alive(owner))) return false;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+/** Claims every block that base+off..base+off+n-1 touches, for each offset; all or nothing. */
+function claimRange(base: number, n: number, offsets: readonly number[]): boolean {
+  fs.mkdirSync(CLAIMS_DIR, { recursive: true });
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const f of claimed) fs.rmSync(f, { force: true });
+    });
+  }
+  const got: number[] = [];
+  for (const off of offsets) {
+    for (let b = Math.floor((base + off) / BLOCK); b <= Math.floor((base + off + n - 1) / BLOCK); b++) {
+      if (got.includes(b)) continue;
+      if (!claimBlock(b)) {
+        for (const g of got) {
+          const f = path.join(CLAIMS_DIR, String(g));
+          claimed.delete(f);
+          fs.rmSync(f, { force: true });
+        }
+        return false;
+      }
+      got.push(b);
+    }
+  }
+  return true;
+}
 
 /**
  * Finds `n` distinct free loopback TCP ports, below the ephemeral range (see `freePortRange`):
@@ -37,8 +104,9 @@ function ephemeralLow(): number {
  */
 export async function freePortRange(n: number, offsets: readonly number[] = [0]): Promise<number> {
   const high = ephemeralLow() - n - Math.max(0, ...offsets);
-  for (let attempt = 0; attempt < 50; attempt++) {
+  for (let attempt = 0; attempt < 200; attempt++) {
     const base = 10000 + Math.floor(Math.random() * (high - 10000));
+    if (!claimRange(base, n, offsets)) continue;
     const servers: net.Server[] = [];
     let ok = true;
     for (const off of offsets) {
