@@ -17,8 +17,10 @@ test('defaults are the full sizes', () => {
   assert.deepEqual(o.partitions, [1, 3]);
   // 35 + 18 replication rows (r = 1, 2, 3 × ALL, MAJORITY, NONE × throughput, latency) + 8 rows
   // of the NATS cluster peer (R1, R3 × js/core × throughput, latency).
-  assert.equal(buildWorkloads(o).length, 61);
-  assert.equal(buildWorkloads(o).filter((s) => s.system === 'kafka').length, 11);
+  // + 5 latency rows at the second rate (50k/s: Hadron, NATS js/core, Kafka default/fsync) and
+  // the rate sweep: 5 systems × 9 steps (fewer run: each system stops at its first miss).
+  assert.equal(buildWorkloads(o).length, 61 + 5 + 45);
+  assert.equal(buildWorkloads(o).filter((s) => s.system === 'kafka').length, 11 + 2 + 18);
 });
 
 const replRows = (what: 'publish' | 'latency'): string[] => [1, 2, 3].flatMap((r) => ['all', 'majority', 'none'].map((a) => `hadron.repl-${what}.1k.r${r}.${a}`));
@@ -53,7 +55,16 @@ test('flags and BENCH_ variables select workloads and sizes; flags win', () => {
   );
   assert.deepEqual(
     buildWorkloads(parseOptions(['--only', 'hadron', '--skip', 'publish,client'], {})).map((s) => s.id),
-    ['hadron.trigger.1k.par1', 'hadron.trigger.1k.par16', 'hadron.latency.1k', ...replRows('latency'), 'hadron.drain.1k', 'hadron.pipeline.5stage'],
+    [
+      'hadron.trigger.1k.par1',
+      'hadron.trigger.1k.par16',
+      'hadron.latency.1k',
+      'hadron.latency.1k.50k',
+      ...replRows('latency'),
+      'hadron.drain.1k',
+      'hadron.pipeline.5stage',
+      ...['5k', '10k', '20k', '30k', '40k', '50k', '75k', '100k', '150k'].map((r) => `hadron.sweep.1k.${r}`),
+    ],
   );
 });
 
@@ -102,7 +113,8 @@ test('ratios are Hadron ÷ NATS for throughput and NATS ÷ Hadron for p99, again
 
 test('Kafka rows: Hadron ÷ Kafka as deployed by default and with flush.messages=1; every compared id is a workload', () => {
   const o = { ...DEFAULTS, sizes: [1024], partitions: [1] };
-  const ids = new Set(buildWorkloads(o).map((s) => s.id));
+  // …or a rate sweep's summary (its steps are the workloads).
+  const ids = new Set(buildWorkloads(o).flatMap((s) => [s.id, ...(s.sweep ? [s.sweep] : [])]));
   for (const c of buildComparisons(o)) for (const id of [c.hadron, ...c.nats.map((n) => n.id)]) assert.ok(ids.has(id), `${c.title}: ${id} is a workload`);
   const rows = compare(buildComparisons(o), [result('hadron.publish.1k.p1', 150_000), result('kafka.java-publish.1k.p1', 100_000), result('kafka.java-publish-fsync.1k.p1', 50_000)]);
   const k = rows.find((r) => r.title === 'publish 1 KiB × 1 vs Kafka Java')!;

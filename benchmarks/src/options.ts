@@ -22,11 +22,17 @@ export interface BenchOptions {
   window: number;
   /** NATS / Hadron client: messages (publish() calls) in flight per stream. */
   natsWindow: number;
-  /** Latency: offered events/s, measured seconds, warm-up seconds, Hadron's max events per request. */
+  /** Latency: offered events/s of each set of latency rows (`--rates`); `rate` is the first (the replication rows run at it). */
+  rates: number[];
   rate: number;
   latencySeconds: number;
   warmupSeconds: number;
   latencyBatch: number;
+  /** Rate sweep (sweep.ts): offered rates in order, measured and warm-up seconds per step, the p99 bound in ms. */
+  sweepRates: number[];
+  sweepSeconds: number;
+  sweepWarmupSeconds: number;
+  sweepP99Ms: number;
   /** Drain: Hadron group max batch size; NATS pull batch size. */
   drainBatch: number;
   natsPullBatch: number;
@@ -58,10 +64,15 @@ export const DEFAULTS: BenchOptions = {
   batch: 1000,
   window: 4,
   natsWindow: 1000,
+  rates: [20_000, 50_000],
   rate: 20_000,
   latencySeconds: 15,
   warmupSeconds: 2,
   latencyBatch: 10,
+  sweepRates: [5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 75_000, 100_000, 150_000],
+  sweepSeconds: 6,
+  sweepWarmupSeconds: 1,
+  sweepP99Ms: 10,
   drainBatch: 10_000,
   natsPullBatch: 1000,
   serverEnv: {},
@@ -75,7 +86,7 @@ export const DEFAULTS: BenchOptions = {
 
 export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run bench -- [flags])
 
-  --only A,B          run only workloads matching: a kind (publish, latency, drain, client),
+  --only A,B          run only workloads matching: a kind (publish, latency, drain, client, sweep),
                       a system (hadron, nats, kafka) or part of an id (see --list;
                       repl: the replication rows, Hadron and the NATS cluster)
   --skip A,B          leave those out
@@ -87,9 +98,19 @@ export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run 
   --batch N           Hadron events per publish request (default ${DEFAULTS.batch})
   --window N          Hadron publish requests in flight per partition (default ${DEFAULTS.window})
   --nats-window N     NATS messages / client publish() calls in flight (default ${DEFAULTS.natsWindow})
-  --rate N            latency workloads: offered events/s (default ${DEFAULTS.rate})
+  --rates N,M         latency workloads: offered events/s, one set of latency rows per rate
+                      (default ${DEFAULTS.rates.join(',')}); the first rate keeps the plain ids
+                      (hadron.latency.1k, …) and runs the replication rows, the others get a
+                      rate suffix (hadron.latency.1k.50k)
+  --rate N            the same as --rates N (one rate)
   --latency-seconds S measured seconds (default ${DEFAULTS.latencySeconds}, after --warmup-seconds ${DEFAULTS.warmupSeconds})
   --latency-batch N   Hadron: at most N due events per request (default ${DEFAULTS.latencyBatch})
+  --sweep-rates A,B,… rate sweep (--only sweep): offered events/s of its steps, increasing
+                      (default ${DEFAULTS.sweepRates.join(',')}); each system stops at its first
+                      step whose p99 > --sweep-p99-ms or whose rate is not sustained
+  --sweep-seconds S   measured seconds per sweep step (default ${DEFAULTS.sweepSeconds}, after
+                      --sweep-warmup-seconds ${DEFAULTS.sweepWarmupSeconds})
+  --sweep-p99-ms N    the sweep's p99 bound in ms (default ${DEFAULTS.sweepP99Ms})
   --drain-batch N     Hadron group max batch size (default ${DEFAULTS.drainBatch})
   --nats-pull-batch N NATS pull batch size (default ${DEFAULTS.natsPullBatch})
   --server-env K=V,…  extra environment for the Hadron servers (e.g. HADRON_MAX_DELIVERY_BYTES=16777216)
@@ -110,15 +131,19 @@ const INT_FLAGS = {
   batch: 'batch',
   window: 'window',
   'nats-window': 'natsWindow',
-  rate: 'rate',
   'latency-seconds': 'latencySeconds',
   'warmup-seconds': 'warmupSeconds',
   'latency-batch': 'latencyBatch',
+  'sweep-seconds': 'sweepSeconds',
+  'sweep-warmup-seconds': 'sweepWarmupSeconds',
+  'sweep-p99-ms': 'sweepP99Ms',
   'drain-batch': 'drainBatch',
   'nats-pull-batch': 'natsPullBatch',
 } as const satisfies Record<string, keyof BenchOptions>;
 const LIST_FLAGS = { only: 'only', skip: 'skip' } as const;
-const NUM_LIST_FLAGS = { sizes: 'sizes', partitions: 'partitions' } as const;
+const NUM_LIST_FLAGS = { sizes: 'sizes', partitions: 'partitions', rates: 'rates', 'sweep-rates': 'sweepRates' } as const;
+/** `--rate N` is `--rates N`. */
+const RATE_FLAG = 'rate';
 const BOOL_FLAGS = { profile: 'profile', list: 'list', help: 'help' } as const;
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
@@ -134,10 +159,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       o[INT_FLAGS[flag as keyof typeof INT_FLAGS]] = n;
     } else if (flag in LIST_FLAGS) {
       o[LIST_FLAGS[flag as keyof typeof LIST_FLAGS]] = need().split(',').map((s) => s.trim()).filter(Boolean);
-    } else if (flag in NUM_LIST_FLAGS) {
-      const ns = need().split(',').map((s) => Number(s.trim()));
-      if (ns.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new Error(`${from} must be a comma-separated list of positive integers`);
-      o[NUM_LIST_FLAGS[flag as keyof typeof NUM_LIST_FLAGS]] = ns;
+    } else if (flag in NUM_LIST_FLAGS || flag === RATE_FLAG) {
+      const ns = need().split(',').map((s) => Number(s.trim().replaceAll('_', '')));
+      if (ns.length === 0 || ns.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new Error(`${from} must be a comma-separated list of positive integers, got ${JSON.stringify(value)}`);
+      if (flag === RATE_FLAG && ns.length !== 1) throw new Error(`${from} must be a positive integer, got ${JSON.stringify(value)} (several rates: --rates)`);
+      if ((flag === RATE_FLAG || flag === 'rates' || flag === 'sweep-rates') && new Set(ns).size !== ns.length) throw new Error(`${from} names a rate twice: ${JSON.stringify(value)}`);
+      // A sweep stops at its first failing step: its steps must go up.
+      if (flag === 'sweep-rates' && ns.some((n, i) => i > 0 && n <= ns[i - 1]!)) throw new Error(`${from} must be increasing, got ${JSON.stringify(value)}`);
+      o[flag === RATE_FLAG ? 'rates' : NUM_LIST_FLAGS[flag as keyof typeof NUM_LIST_FLAGS]] = ns;
     } else if (flag in BOOL_FLAGS) {
       o[BOOL_FLAGS[flag as keyof typeof BOOL_FLAGS]] = value === undefined || !['0', 'false', 'no'].includes(value);
     } else if (flag === 'no-install') {
@@ -156,7 +185,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       throw new Error(`unknown ${from.startsWith('--') ? 'flag' : 'variable'} ${from}\n\n${USAGE}`);
     }
   };
-  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'no-pin', 'results', 'server-env'];
+  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), RATE_FLAG, ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'no-pin', 'results', 'server-env'];
   for (const flag of known) {
     const v = env[`BENCH_${flag.toUpperCase().replaceAll('-', '_')}`];
     if (v !== undefined && v !== '') set(flag, flag === 'no-install' || flag === 'no-pin' ? undefined : v, `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`);
@@ -175,5 +204,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     if (takesValue && value === undefined) value = argv[++i];
     set(flag, value, `--${flag}`);
   }
+  o.rate = o.rates[0]!;
   return o;
 }

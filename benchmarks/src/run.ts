@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { loadAverage, machineInfo } from './lib/machine.js';
 import { describePlan, pinServersOf, planCpus, type CpuPlan } from './lib/pin.js';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './lib/profile.js';
-import { RATIO_LEGEND, compare, renderMarkdown, renderText, type ComparisonRow } from './lib/report.js';
+import { RATIO_LEGEND, compare, mdTable, renderMarkdown, renderText, textTable, type ComparisonRow } from './lib/report.js';
+import { SWEEP_LEGEND, summarizeSweeps, sweepResults, sweepStopped, sweepTable, type SweepSummary } from './sweep.js';
 import { ensureNatsServer } from './nats/install.js';
 import { ensureKafka } from './kafka/install.js';
 import { USAGE, parseOptions, type BenchOptions } from './options.js';
@@ -146,6 +147,11 @@ async function main(): Promise<number> {
   const records: RunRecord[] = [];
   for (const [i, spec] of specs.entries()) {
     log(`\n[${i + 1}/${specs.length}] ${spec.id} — ${spec.title}`);
+    // The sweep's stopping rule: a system's steps after its first miss are not run.
+    if (spec.sweep && sweepStopped(spec.sweep, records, o.sweepP99Ms)) {
+      log('  not run: this sweep stopped at an earlier step');
+      continue;
+    }
     const t0 = Date.now();
     const missing = spec.system === 'nats' ? natsMissing : spec.system === 'kafka' ? kafkaMissing : undefined;
     const r = missing ? noResult(spec, 'skipped', missing) : await runChild(spec, 'none' in plan ? undefined : plan);
@@ -156,9 +162,13 @@ async function main(): Promise<number> {
     records.push(rec);
   }
   const loadEnd = loadAverage();
-  const comparisons = compare(buildComparisons(o), records);
+  const sweeps = summarizeSweeps(o, records);
+  const comparisons = compare(buildComparisons(o), [...records, ...sweepResults(sweeps)]);
+  // The sweep's steps have their own table (below), not a row each in the results table.
+  const rows = records.filter((r) => r.kind !== 'sweep');
 
-  log(`\n${renderText(records, comparisons)}`);
+  log(`\n${renderText(rows, comparisons)}`);
+  if (sweeps.length) log(`\n${textTable(sweepTable(o, sweeps))}\n\n${SWEEP_LEGEND.join('\n')}`);
   log(`\nload average: start ${loadStart.join(' ')}, end ${loadEnd.join(' ')} (1/5/15 min); per workload in results`);
   for (const rec of records) {
     for (const s of rec.profileSummaries ?? []) log(`\nCPU profile of a Hadron server during ${rec.id}:\n${formatProfile(s)}`);
@@ -176,10 +186,11 @@ async function main(): Promise<number> {
     loadAverage: { start: loadStart, end: loadEnd, perWorkload: Object.fromEntries(records.map((r) => [r.id, r.load1AtEnd])) },
     options: o,
     results: records,
+    sweeps,
     comparisons,
   };
   fs.writeFileSync(path.join(o.resultsDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-  fs.writeFileSync(path.join(o.resultsDir, 'latest.md'), markdown(json, records, comparisons));
+  fs.writeFileSync(path.join(o.resultsDir, 'latest.md'), markdown(json, records, comparisons, sweeps.length ? { table: sweepTable(o, sweeps), summaries: sweeps } : undefined));
   log(`\nwrote ${path.relative(process.cwd(), path.join(o.resultsDir, 'latest.json'))} and latest.md`);
   return records.some((r) => r.status === 'failed') ? 1 : 0;
 }
@@ -188,9 +199,13 @@ function markdown(
   json: { startedAt: string; finishedAt: string; command: string; machine: ReturnType<typeof machineInfo>; pinning: string; loadAverage: { start: number[]; end: number[] } },
   records: RunRecord[],
   comparisons: ComparisonRow[],
+  sweep: { table: string[][]; summaries: SweepSummary[] } | undefined,
 ): string {
   const m = json.machine;
-  const md = renderMarkdown(records, comparisons);
+  const md = renderMarkdown(
+    records.filter((r) => r.kind !== 'sweep'),
+    comparisons,
+  );
   const lines = [
     '# Hadron benchmark results',
     '',
@@ -210,6 +225,7 @@ function markdown(
     '',
     md.results,
     '',
+    ...(sweep ? ['## Rate sweep', '', mdTable(sweep.table), '', ...SWEEP_LEGEND.map((l) => `- ${l}`), ''] : []),
     '## Workloads',
     '',
     ...records.map((r) => `- **${r.id}** — ${r.title}. Load ${r.load1AtEnd}. ${r.notes.join('; ')}${r.verified.length ? `. Verified: ${r.verified.join('; ')}` : ''}${r.reason ? `. ${r.status}: ${r.reason}` : ''}`),

@@ -5,7 +5,8 @@
 import type { LatencySummary } from './lib/stats.js';
 
 export type System = 'hadron' | 'nats' | 'kafka';
-export type Kind = 'publish' | 'latency' | 'drain' | 'client' | 'pipeline';
+/** `sweep`: one step of the rate sweep (sweep.ts), a latency run at that step's rate. */
+export type Kind = 'publish' | 'latency' | 'drain' | 'client' | 'pipeline' | 'sweep';
 
 /** Everything a workload needs; plain JSON so it crosses the process boundary. */
 export interface WorkloadSpec {
@@ -41,6 +42,8 @@ export interface WorkloadSpec {
   ack?: number;
   /** NATS: run on the 3-node JetStream cluster (nats/cluster.ts) with streams of this many replicas. */
   natsReplicas?: number;
+  /** Rate sweep step: the system's sweep (its summary id, e.g. `hadron.sweep.1k`) this step belongs to. */
+  sweep?: string;
   /** Hadron: write a V8 CPU profile of every server process into this dir. */
   profileDir?: string;
 }

@@ -5,12 +5,18 @@
 import path from 'node:path';
 import type { BenchOptions } from './options.js';
 import type { WorkloadSpec } from './types.js';
+import { rateLabel, sweepSpecs } from './sweep.js';
 
 export function sizeLabel(bytes: number): string {
   return bytes % 1024 === 0 ? `${bytes / 1024}k` : `${bytes}b`;
 }
 function sizeText(bytes: number): string {
   return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+/** The id suffix of the latency rows at `rate`: none for the first of --rates, else `.50k`. */
+export function latencySuffix(o: Pick<BenchOptions, 'rates'>, rate: number): string {
+  return rate === o.rates[0] ? '' : `.${rateLabel(rate)}`;
 }
 
 export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
@@ -114,9 +120,15 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
   }
 
   const latCommon = { ...base, kind: 'latency' as const, events: 0, eventSize: lat1k, partitions: 1, timeoutMs: (o.latencySeconds + o.warmupSeconds) * 1000 + 90_000 };
-  specs.push({ ...latCommon, id: 'hadron.latency.1k', system: 'hadron', runner: 'hadron.latency', batch: o.latencyBatch, title: `Hadron publish latency @ ${o.rate}/s, 1 KiB, ≤${o.latencyBatch} due events/request, fsync` });
-  specs.push({ ...latCommon, id: 'nats.js-latency.1k', system: 'nats', runner: 'nats.js-latency', batch: 1, title: `NATS js.publish() latency @ ${o.rate}/s, 1 KiB, 1 msg/publish` });
-  specs.push({ ...latCommon, id: 'nats.core-latency.1k', system: 'nats', runner: 'nats.core-latency', batch: 1, title: `NATS core request latency @ ${o.rate}/s, 1 KiB, 1 msg/request` });
+  // One set of latency rows per --rates entry; the first keeps the plain ids (comparable with
+  // earlier results), the others get the rate as a suffix.
+  for (const rate of o.rates) {
+    const at = { ...latCommon, rate };
+    const sfx = latencySuffix(o, rate);
+    specs.push({ ...at, id: `hadron.latency.1k${sfx}`, system: 'hadron', runner: 'hadron.latency', batch: o.latencyBatch, title: `Hadron publish latency @ ${rate}/s, 1 KiB, ≤${o.latencyBatch} due events/request, fsync` });
+    specs.push({ ...at, id: `nats.js-latency.1k${sfx}`, system: 'nats', runner: 'nats.js-latency', batch: 1, title: `NATS js.publish() latency @ ${rate}/s, 1 KiB, 1 msg/publish` });
+    specs.push({ ...at, id: `nats.core-latency.1k${sfx}`, system: 'nats', runner: 'nats.core-latency', batch: 1, title: `NATS core request latency @ ${rate}/s, 1 KiB, 1 msg/request` });
+  }
 
   // Replication (docs/replication.md): 3 partitions with r = 1, 2, 3, every publish with one ack
   // mode; throughput over all partitions and latency at the offered rate on partition 0. The
@@ -176,8 +188,12 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
       specs.push({ ...common, id: `kafka.js-publish${suffix}.1k.p${p}`, runner: `kafka.js-publish${suffix}`, title: `Kafka kafkajs send() of ${o.batch} × 1 KiB × ${parts} (${what}, ${o.window} in flight/partition)` });
     }
   }
-  specs.push({ ...latCommon, id: 'kafka.java-latency.1k', system: 'kafka', runner: 'kafka.java-latency', batch: 1, timeoutMs: latCommon.timeoutMs + 60_000, title: `Kafka ProducerPerformance latency @ ${o.rate}/s, 1 KiB (acks=all)` });
-  specs.push({ ...latCommon, id: 'kafka.java-latency-fsync.1k', system: 'kafka', runner: 'kafka.java-latency-fsync', batch: 1, timeoutMs: latCommon.timeoutMs + 60_000, title: `Kafka ProducerPerformance latency @ ${o.rate}/s, 1 KiB (acks=all, flush.messages=1)` });
+  for (const rate of o.rates) {
+    const at = { ...latCommon, rate, system: 'kafka' as const, batch: 1, timeoutMs: latCommon.timeoutMs + 60_000 };
+    const sfx = latencySuffix(o, rate);
+    specs.push({ ...at, id: `kafka.java-latency.1k${sfx}`, runner: 'kafka.java-latency', title: `Kafka ProducerPerformance latency @ ${rate}/s, 1 KiB (acks=all)` });
+    specs.push({ ...at, id: `kafka.java-latency-fsync.1k${sfx}`, runner: 'kafka.java-latency-fsync', title: `Kafka ProducerPerformance latency @ ${rate}/s, 1 KiB (acks=all, flush.messages=1)` });
+  }
   specs.push({ ...drainCommon, id: 'kafka.java-drain.1k', system: 'kafka', runner: 'kafka.java-drain', timeoutMs: drainCommon.timeoutMs * 2 + 60_000, title: 'Kafka ConsumerPerformance drain, 1 KiB (consumer group, offsets auto-committed)' });
 
   specs.push({
@@ -194,6 +210,9 @@ export function buildWorkloads(o: BenchOptions): WorkloadSpec[] {
     timeoutMs: 60_000 + o.pipelineInstances * 10,
     title: `Hadron pipeline, 5 stages, 1 partition (${o.pipelineInstances} instances, 4 workers/stage, maxParallel 200)`,
   });
+
+  // The rate sweep last: its steps stop early (sweep.ts), so its length varies with the systems.
+  specs.push(...sweepSpecs(o));
 
   const matches = (s: WorkloadSpec, token: string): boolean => token === s.kind || token === s.system || s.id.includes(token);
   return specs
@@ -260,16 +279,19 @@ export function buildComparisons(o: BenchOptions): Comparison[] {
     metric: 'eventsPerSec',
     target: 3,
   });
-  out.push({
-    title: `p99 latency @ ${o.rate}/s`,
-    hadron: 'hadron.latency.1k',
-    nats: [
-      { id: 'nats.js-latency.1k', label: 'js.publish' },
-      { id: 'nats.core-latency.1k', label: 'core request' },
-    ],
-    metric: 'p99',
-    target: 5,
-  });
+  for (const rate of o.rates) {
+    const sfx = latencySuffix(o, rate);
+    out.push({
+      title: `p99 latency @ ${rate}/s`,
+      hadron: `hadron.latency.1k${sfx}`,
+      nats: [
+        { id: `nats.js-latency.1k${sfx}`, label: 'js.publish' },
+        { id: `nats.core-latency.1k${sfx}`, label: 'core request' },
+      ],
+      metric: 'p99',
+      target: 5,
+    });
+  }
   // Replication vs the NATS JetStream cluster (issue 9): Hadron r = 3 ack ALL (fdatasync on all 3
   // copies) against R3 streams (quorum of 2, no fsync); MAJORITY is the closer semantic match,
   // r = 1 vs R1 the baseline.
@@ -336,15 +358,40 @@ export function buildComparisons(o: BenchOptions): Comparison[] {
     metric: 'eventsPerSec',
     target: 3,
   });
+  for (const rate of o.rates) {
+    const sfx = latencySuffix(o, rate);
+    out.push({
+      title: `p99 latency @ ${rate}/s vs Kafka`,
+      hadron: `hadron.latency.1k${sfx}`,
+      nats: [
+        { id: `kafka.java-latency.1k${sfx}`, label: 'Kafka' },
+        { id: `kafka.java-latency-fsync.1k${sfx}`, label: 'Kafka fsync' },
+      ],
+      metric: 'p99',
+      target: 5,
+    });
+  }
+  // The rate sweep (sweep.ts): Hadron's highest rate with p99 within the bound ÷ each peer's.
+  const sweepTitle = `highest rate with p99 ≤ ${o.sweepP99Ms} ms`;
   out.push({
-    title: `p99 latency @ ${o.rate}/s vs Kafka`,
-    hadron: 'hadron.latency.1k',
+    title: `${sweepTitle} vs NATS`,
+    hadron: 'hadron.sweep.1k',
     nats: [
-      { id: 'kafka.java-latency.1k', label: 'Kafka' },
-      { id: 'kafka.java-latency-fsync.1k', label: 'Kafka fsync' },
+      { id: 'nats.js-sweep.1k', label: 'js.publish' },
+      { id: 'nats.core-sweep.1k', label: 'core request' },
     ],
-    metric: 'p99',
-    target: 5,
+    metric: 'eventsPerSec',
+    target: 1,
+  });
+  out.push({
+    title: `${sweepTitle} vs Kafka`,
+    hadron: 'hadron.sweep.1k',
+    nats: [
+      { id: 'kafka.java-sweep.1k', label: 'Kafka' },
+      { id: 'kafka.java-sweep-fsync.1k', label: 'Kafka fsync' },
+    ],
+    metric: 'eventsPerSec',
+    target: 1,
   });
   return out;
 }

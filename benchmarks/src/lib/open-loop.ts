@@ -114,7 +114,7 @@ export function latencyResult(
   return {
     id: spec.id,
     system: spec.system,
-    kind: 'latency',
+    kind: spec.kind,
     title: spec.title,
     status: r.unsustainable ? 'unsustained' : 'ok',
     ...(r.unsustainable ? { reason: r.unsustainable } : {}),

@@ -103,13 +103,15 @@ function comparisonRows(rows: ComparisonRow[]): string[][] {
   return [head, ...out];
 }
 
-function textTable(rows: string[][]): string {
+/** Rows (the first is the header) as an aligned text table. */
+export function textTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
-function mdTable(rows: string[][]): string {
+/** Rows (the first is the header) as a Markdown table. */
+export function mdTable(rows: string[][]): string {
   const esc = (s: string): string => s.replaceAll('|', '\\|');
   const align = rows[0]!.map((_, i) => (i === 0 || i === rows[0]!.length - 1 ? '---' : '---:'));
   return [rows[0]!, align, ...rows.slice(1)].map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n');
