@@ -151,3 +151,16 @@ test('the summary is the highest rate before the first miss; ratios compare thos
   assert.deepEqual(table[4]!.slice(1, 3), ['< 5000/s', '40.0 ✗']);
   assert.doesNotMatch(renderText([], rows), /NaN|Infinity/);
 });
+
+test('the ratio table marks a p99 whose run did not sustain its rate', () => {
+  const o = { ...DEFAULTS, sizes: [1024], partitions: [1] };
+  const rows = compare(buildComparisons(o), [
+    lat('hadron.latency.1k.50k', 50_000, 900, { status: 'unsustained', reason: 'answered 30000/s of the offered 50000/s' }, 30_000),
+    lat('nats.js-latency.1k.50k', 50_000, 8),
+    lat('nats.core-latency.1k.50k', 50_000, 4),
+  ]);
+  const row = rows.find((r) => r.title === 'p99 latency @ 50000/s')!;
+  assert.equal(row.hadronUnsustained, true);
+  assert.match(row.verdict, /rate not sustained/);
+  assert.match(renderText([], [row]), /900 ms \(unsustained\) +8\.00 ms js\.publish/);
+});

@@ -9,11 +9,10 @@
  * the orchestrator (run.ts) only asks `sweepStopped` before each step and `summarizeSweeps` at
  * the end.
  */
+import { SUSTAINED_SHARE } from './lib/open-loop.js';
 import type { BenchOptions } from './options.js';
 import type { System, WorkloadResult, WorkloadSpec } from './types.js';
 
-/** A latency run below this share of its offered rate did not sustain it (as the Kafka latency row). */
-export const SUSTAINED_SHARE = 0.95;
 
 /** One system's sweep: the runner it reuses and how its steps are named. */
 interface SweepSystem {

@@ -11,6 +11,7 @@
  * Checks: the tool reports exactly the records asked for, and the topic's end offsets sum to
  * them (GetOffsetShell).
  */
+import { SUSTAINED_SHARE } from '../lib/open-loop.js';
 import { check, throughputResult, type WorkloadResult, type WorkloadSpec } from '../types.js';
 import { createTopic, runJava, topicMessages, withKafka, type KafkaBench, type KafkaMode } from './server.js';
 
@@ -74,7 +75,7 @@ export function kafkaJavaLatency(spec: WorkloadSpec, mode: KafkaMode): Promise<W
     check(stored === records, `topic end offsets sum to ${stored}, expected ${records}`);
     const seconds = records / perf.perSec;
     // Like the open-loop runs: a rate the broker (or the tool) could not keep is a result, not a pass.
-    const sustained = perf.perSec >= spec.rate * 0.95;
+    const sustained = perf.perSec >= spec.rate * SUSTAINED_SHARE;
     return {
       ...throughputResult(spec, records, seconds, {
         verified: [`ProducerPerformance reported ${perf.records} records sent`, `topic end offsets sum to ${stored}`],

@@ -9,7 +9,9 @@ export interface ComparisonRow {
   title: string;
   metric: Comparison['metric'];
   hadron: number | undefined;
-  peers: Array<{ label: string; value: number | undefined; ratio: number | undefined }>;
+  peers: Array<{ label: string; value: number | undefined; ratio: number | undefined; unsustained?: true }>;
+  /** p99 rows: Hadron's run did not sustain the offered rate (its p99 is shown marked, not as a result). */
+  hadronUnsustained?: true;
   target: number;
   /** p99 target relative to the peers (see Comparison.vsPeer). */
   vsPeer?: boolean;
@@ -35,7 +37,7 @@ export function compare(cmps: Comparison[], results: WorkloadResult[]): Comparis
       const r = get(n.id);
       const v = r ? value(r, c.metric) : undefined;
       const ratio = hv === undefined || v === undefined ? undefined : c.metric === 'p99' ? v / hv : hv / v;
-      return { label: n.label, value: v, ratio };
+      return { label: n.label, value: v, ratio, ...(r && r.status !== 'ok' ? { unsustained: true as const } : {}) };
     });
     let verdict: string;
     if (hv === undefined) verdict = all.get(c.hadron)?.status === 'skipped' ? 'skipped' : 'no Hadron number';
@@ -52,7 +54,7 @@ export function compare(cmps: Comparison[], results: WorkloadResult[]): Comparis
       const known = peers.filter((p) => p.ratio !== undefined);
       verdict = known.length === 0 ? 'no peer number' : met.length === known.length ? `MET (≥ ${c.target}× all)` : met.length > 0 ? `MET vs ${met.join(', ')} only` : `MISSED (< ${c.target}×)`;
     }
-    rows.push({ title: c.title, metric: c.metric, hadron: hv, peers, target: c.target, ...(c.vsPeer ? { vsPeer: true } : {}), verdict });
+    rows.push({ title: c.title, metric: c.metric, hadron: hv, peers, target: c.target, ...(c.vsPeer ? { vsPeer: true } : {}), ...(h && h.status !== 'ok' ? { hadronUnsustained: true as const } : {}), verdict });
   }
   return rows;
 }
@@ -87,14 +89,16 @@ function comparisonRows(rows: ComparisonRow[]): string[][] {
   const head = ['comparison', 'Hadron', 'peer (a)', 'Hadron/(a)', 'peer (b)', 'Hadron/(b)', 'target', 'verdict'];
   const out = rows.map((c) => {
     // A latency run without answered events has a null p99 (NaN after IPC): no number, not " ms".
-    const v = (x: number | null | undefined): string => (x === undefined || x === null || Number.isNaN(x) ? 'n/a' : c.metric === 'p99' ? `${fmtMs(x)} ms` : `${fmtInt(x)}/s`);
+    // A p99 of a run that did not sustain its rate is marked: it is not that rate's p99.
+    const v = (x: number | null | undefined, unsustained?: boolean): string =>
+      x === undefined || x === null || Number.isNaN(x) ? 'n/a' : c.metric === 'p99' ? `${fmtMs(x)} ms${unsustained ? ' (unsustained)' : ''}` : `${fmtInt(x)}/s`;
     const [a, b] = c.peers;
     return [
       c.title,
-      v(c.hadron),
-      a ? `${v(a.value)} ${a.label}` : '',
+      v(c.hadron, c.hadronUnsustained),
+      a ? `${v(a.value, a.unsustained)} ${a.label}` : '',
       fmtRatio(a?.ratio),
-      b ? `${v(b.value)} ${b.label}` : '',
+      b ? `${v(b.value, b.unsustained)} ${b.label}` : '',
       fmtRatio(b?.ratio),
       c.metric === 'p99' ? (c.vsPeer ? (c.target === 1 ? "p99 ≤ peer's" : `≥ ${c.target}× (p99)`) : `p99 ≤ ${c.target} ms`) : `≥ ${c.target}×`,
       c.verdict,

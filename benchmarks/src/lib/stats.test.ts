@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runOpenLoop } from './open-loop.js';
+import { SUSTAINED_SHARE, latencyResult, runOpenLoop, type OpenLoopResult } from './open-loop.js';
+import type { WorkloadSpec } from '../types.js';
 import { Samples } from './stats.js';
 import { runWindowed } from './window.js';
 
@@ -64,4 +65,22 @@ test('open loop measures from the due time, so a stall shows in the latency', as
 test('open loop gives up when answers stop coming', async () => {
   const r = await runOpenLoop({ rate: 5000, seconds: 1, warmupSeconds: 0, maxBatch: 10, maxOutstanding: 500, send: () => new Promise(() => {}) });
   assert.match(r.unsustainable ?? '', /does not sustain/);
+});
+
+test('a latency run that answered less than 95% of its offered rate is unsustained, not a p99 for that rate', () => {
+  const spec = { id: 'hadron.latency.1k', system: 'hadron', kind: 'latency', title: 't', rate: 5000, eventSize: 1024, seconds: 2 } as WorkloadSpec;
+  const run = (achievedRate: number, unsustainable?: string): OpenLoopResult => {
+    const latency = new Samples();
+    latency.add(3);
+    return { latency, sendLag: new Samples(), sent: 10, acked: 10, achievedRate, ...(unsustainable ? { unsustainable } : {}) };
+  };
+  const how = { verified: 'checked', params: {}, notes: [] };
+  const ok = latencyResult(spec, run(5000 * SUSTAINED_SHARE), how);
+  assert.deepEqual([ok.status, ok.verified], ['ok', ['checked']]);
+  // The open loop did not give up, but the answers came at 3,675/s of 5,000/s (a smoke run's Hadron row).
+  const behind = latencyResult(spec, run(3675), how);
+  assert.equal(behind.status, 'unsustained');
+  assert.match(behind.reason!, /answered 3675\/s of the offered 5000\/s/);
+  const gaveUp = latencyResult(spec, run(0, 'more than 25000 events unanswered'), how);
+  assert.deepEqual([gaveUp.status, gaveUp.reason, gaveUp.verified], ['unsustained', 'more than 25000 events unanswered', []]);
 });
