@@ -167,5 +167,6 @@ export function sweepTable(o: Pick<BenchOptions, 'sweepRates' | 'sweepP99Ms'>, s
 /** What the sweep table means, under it. */
 export const SWEEP_LEGEND = [
   'Rate sweep: p99 (ms) at each offered rate, each step a fresh server; a system stops at its first step whose p99 exceeds the bound or whose rate is not sustained (✗); empty = not run.',
+  'In the ratio rows a sweep that passed every step counts its last step (the ratio is then a bound); one that missed its first step has no number (n/a).',
   "Hadron: raw gRPC latency runner (≤ latency-batch due events per request, fsync); NATS: one js.publish() / nc.request() per event; Kafka: ProducerPerformance --throughput (not an open loop; warm-up included in its percentiles).",
 ];
