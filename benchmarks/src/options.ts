@@ -105,9 +105,10 @@ export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run 
   --rate N            the same as --rates N (one rate)
   --latency-seconds S measured seconds (default ${DEFAULTS.latencySeconds}, after --warmup-seconds ${DEFAULTS.warmupSeconds})
   --latency-batch N   Hadron: at most N due events per request (default ${DEFAULTS.latencyBatch})
-  --sweep-rates A,B,… rate sweep (--only sweep): offered events/s of its steps, increasing
-                      (default ${DEFAULTS.sweepRates.join(',')}); each system stops at its first
-                      step whose p99 > --sweep-p99-ms or whose rate is not sustained
+  --sweep-rates A,B,… rate sweep (--only sweep): offered events/s of its steps, increasing;
+                      each system stops at its first step whose p99 > --sweep-p99-ms or
+                      whose rate is not sustained (default
+                      ${DEFAULTS.sweepRates.join(',')})
   --sweep-seconds S   measured seconds per sweep step (default ${DEFAULTS.sweepSeconds}, after
                       --sweep-warmup-seconds ${DEFAULTS.sweepWarmupSeconds})
   --sweep-p99-ms N    the sweep's p99 bound in ms (default ${DEFAULTS.sweepP99Ms})
