@@ -256,6 +256,66 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     }
   };
 
+  /**
+   * The publisher of the steps that disturb the Stream: one event per publish, each awaited, with
+   * `subject` s-0…s-49 so every partition gets keys. Bounded in count and time (the network rule),
+   * with bounds far beyond a step's length: a count of 5,000 used to be the only bound, and on a
+   * quiet machine the publisher got through it before a rolling upgrade had finished — the loop
+   * ended and "publishes succeed after the upgrade" timed out with every partition ready.
+   * `check()` fails a wait at once when the bounds were reached before the step stopped it.
+   */
+  interface StepPublisher {
+    done: Promise<void>;
+    /** Index of the next publish. */
+    readonly next: number;
+    readonly errors: number;
+    check(): void;
+  }
+  const stepPublisher = (
+    pub: ReturnType<typeof createClient>,
+    o: { run: string; type: string; stepName: string; stop: AbortSignal; onAck: (id: string, i: number, ack: { partition: number; offset: number }) => void },
+  ): StepPublisher => {
+    const maxEvents = 200_000;
+    const maxMs = 9 * 60_000;
+    const started = Date.now();
+    let next = 0;
+    let errors = 0;
+    let exhausted: string | undefined;
+    const done = (async () => {
+      for (; !o.stop.aborted; next++) {
+        if (next >= maxEvents || Date.now() - started > maxMs) {
+          exhausted = `the ${o.stepName} publisher reached its bounds (${next} publishes, ${Date.now() - started} ms) before the step stopped it`;
+          return;
+        }
+        const i = next;
+        const id = `${o.run}-${i}`;
+        const t0 = Date.now();
+        try {
+          const [a] = await pub.publish([{ id, source: 'real-node-test', type: o.type, subject: `s-${i % 50}`, data: String(i) }], { signal: o.stop });
+          if (a) o.onAck(id, i, a);
+          noteSlow(o.stepName, i, t0, { ...(a ? { partition: a.partition } : {}) });
+        } catch (err) {
+          if (o.stop.aborted) return;
+          noteSlow(o.stepName, i, t0, { err });
+          errors++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    return {
+      done,
+      get next() {
+        return next;
+      },
+      get errors() {
+        return errors;
+      },
+      check() {
+        if (exhausted) throw new Error(exhausted);
+      },
+    };
+  };
+
   const fullAccessToken = async (c: ControlPlane): Promise<string> =>
     Buffer.from(must(await c.kubectl(['-n', 'hadron', 'get', 'secret', 'hadron-full-access', '-o', 'jsonpath={.data.token}']), 'token'), 'base64').toString();
   const podUid = async (c: ControlPlane, pod: string): Promise<string> => (await c.kubectl(['-n', 'hadron', 'get', 'pod', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
@@ -354,36 +414,19 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const run = `kill-${Date.now()}`;
     const acked = new Map<string, number>();
     const seen = new Set<string>();
-    let errors = 0;
     // Stopping aborts a publish still waiting, so a failed step never waits for retries.
     const stop = new AbortController();
     let sub: ReturnType<typeof subClient.subscribe> | undefined;
-    let publisher: Promise<void> | undefined;
+    let publisher: StepPublisher | undefined;
     try {
       sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
         for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
       });
       const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
       const uidBefore = await podUid(c, 'events-1');
-      publisher = (async () => {
-        // Bounded: at most 3000 events or until told to stop.
-        for (let i = 0; i < 3000 && !stop.signal.aborted; i++) {
-          const id = `${run}-${i}`;
-          const t0 = Date.now();
-          try {
-            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.kill', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
-            if (a) acked.set(id, a.partition);
-            noteSlow('pod-delete', i, t0, { ...(a ? { partition: a.partition } : {}) });
-          } catch (err) {
-            if (stop.signal.aborted) break;
-            noteSlow('pod-delete', i, t0, { err });
-            errors++;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-      })();
+      const p = (publisher = stepPublisher(pub, { run, type: 'test.kill', stepName: 'pod-delete', stop: stop.signal, onAck: (id, _i, a) => acked.set(id, a.partition) }));
       await step(c, async () => {
-        await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+        await until('20 events acknowledged', 60_000, async () => (p.check(), acked.size >= 20 ? true : undefined));
         const t = Date.now();
         must(await c.kubectl(['-n', 'hadron', 'delete', 'pod', 'events-1', '--wait=false']), 'delete events-1');
         await until('events-1 recreated and Ready', 180_000, async () => {
@@ -392,20 +435,18 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         });
         figures['podRecreatedReadyMs'] = Date.now() - t;
         const onOneBefore = [...acked.values()].filter((p) => p === 1).length;
-        await until(`partition 1 acknowledges again (client partitions: ${JSON.stringify(pub.partitions())})`, 120_000, async () =>
-          [...acked.values()].filter((p) => p === 1).length > onOneBefore + 5 ? true : undefined,
-        );
+        await until('partition 1 acknowledges again', 120_000, async () => (p.check(), [...acked.values()].filter((x) => x === 1).length > onOneBefore + 5 ? true : undefined));
         figures['partitionRecoveredMs'] = Date.now() - t;
       });
       stop.abort();
-      await publisher;
-      figures['publishErrorsDuringPodDelete'] = errors;
+      await p.done;
+      figures['publishErrorsDuringPodDelete'] = p.errors;
       figures['eventsAckedDuringPodDelete'] = acked.size;
       await step(c, () => until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked.keys()].every((id) => seen.has(id)) ? true : undefined)));
       assert.equal(must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim(), volumeBefore, 'same volume');
     } finally {
       stop.abort();
-      await publisher;
+      await publisher?.done;
       await sub?.close();
       await Promise.all([pub.close(), subClient.close()]);
     }
@@ -426,11 +467,9 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     /** Every delivery to the durable group: offset, and whether it came after the deletion. */
     const deliveries: { id: string; partition: number; offset: number; afterDelete: boolean }[] = [];
     let deleted = false;
-    let next = 0;
-    let errors = 0;
     const stop = new AbortController();
     let sub: ReturnType<typeof subClient.subscribe> | undefined;
-    let publisher: Promise<void> | undefined;
+    let publisher: StepPublisher | undefined;
     const onPartition = (p: number): number => [...acked.values()].filter((a) => a.partition === p).length;
     try {
       // r = 2 (the default for 3 partitions): partition 1's only replica is on pod events-2.
@@ -450,38 +489,29 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       });
       const volumeBefore = must(await c.kubectl(['-n', 'hadron', 'get', 'pvc', 'data-events-1', '-o', 'jsonpath={.spec.volumeName}']), 'pvc').trim();
       const uidBefore = await podUid(c, 'events-1');
-      publisher = (async () => {
-        // Bounded: at most 4000 events or until told to stop.
-        for (; next < 4000 && !stop.signal.aborted; next++) {
-          const i = next;
-          const id = `${run}-${i}`;
-          const t0 = Date.now();
-          try {
-            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.pvc', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
-            if (a) acked.set(id, { partition: a.partition, offset: a.offset, data: String(i), index: i, atMs: Date.now() });
-            noteSlow('volume-loss', i, t0, { ...(a ? { partition: a.partition } : {}) });
-          } catch (err) {
-            if (stop.signal.aborted) break;
-            noteSlow('volume-loss', i, t0, { err });
-            errors++;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-      })();
+      const p = (publisher = stepPublisher(pub, {
+        run,
+        type: 'test.pvc',
+        stepName: 'volume-loss',
+        stop: stop.signal,
+        onAck: (id, i, a) => acked.set(id, { partition: a.partition, offset: a.offset, data: String(i), index: i, atMs: Date.now() }),
+      }));
       const before = await step(c, async () => {
-        await until('30 events acknowledged on partition 1 and 10 of them delivered to the durable group', 120_000, async () =>
-          onPartition(1) >= 30 && deliveries.filter((d) => d.partition === 1).length >= 10 ? true : undefined,
-        );
+        await until('30 events acknowledged on partition 1 and 10 of them delivered to the durable group', 120_000, async () => {
+          p.check();
+          return onPartition(1) >= 30 && deliveries.filter((d) => d.partition === 1).length >= 10 ? true : undefined;
+        });
         // The group's position on partition 1, then one more acknowledged publish on partition 1:
         // a group offset travels to the replica with the log records it was committed after
         // (docs/replication.md), and an ALL ack means the replica holds those records, so the
         // replica holds this position (or a later one) when the volume goes.
         const groupAt = (await reader.groups()).find((g) => g.name === run)?.partitions.find((p) => p.partition === 1)?.ackedOffset ?? 0;
         assert.ok(groupAt > 0, `the durable group acked on partition 1 (${groupAt})`);
-        const mark = next + 1;
-        await until('a partition 1 ack of a publish made after reading the group offset', 60_000, async () =>
-          [...acked.values()].some((a) => a.partition === 1 && a.index >= mark) ? true : undefined,
-        );
+        const mark = p.next + 1;
+        await until('a partition 1 ack of a publish made after reading the group offset', 60_000, async () => {
+          p.check();
+          return [...acked.values()].some((a) => a.partition === 1 && a.index >= mark) ? true : undefined;
+        });
         // What partition 1 holds now, as stored (offset, append time, every attribute, data bytes).
         const p1 = (await reader.streamInfo()).partitions.find((p) => p.partition === 1);
         assert.ok(p1 && p1.lastOffset > 0, 'partition 1 info');
@@ -508,9 +538,10 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         assert.ok(during > 0, 'publishes to other partitions succeeded while events-1 was gone');
         figures['volumeLostAckedElsewhereWhileDown'] = during;
         const onOneBefore = [...acked.values()].filter((a) => a.partition === 1 && a.atMs <= t).length;
-        await until(`partition 1 acknowledges again (client partitions: ${JSON.stringify(pub.partitions())})`, 120_000, async () =>
-          [...acked.values()].filter((a) => a.partition === 1 && a.atMs > t).length >= 5 ? true : undefined,
-        );
+        await until('partition 1 acknowledges again', 120_000, async () => {
+          p.check();
+          return [...acked.values()].filter((a) => a.partition === 1 && a.atMs > t).length >= 5 ? true : undefined;
+        });
         figures['volumeLostPartitionAckingMs'] = Date.now() - t;
         assert.ok(onOneBefore >= 30);
         // The new pod started on an empty volume and took the log and durable state back.
@@ -523,8 +554,8 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         figures['volumeLostRecoveredRecords'] = rec.tookBack;
       });
       stop.abort();
-      await publisher;
-      figures['volumeLostPublishErrors'] = errors;
+      await p.done;
+      figures['volumeLostPublishErrors'] = p.errors;
       figures['volumeLostEventsAcked'] = acked.size;
       await step(c, async () => {
         // Every acknowledged event of partition 1 is at its offset; what partition 1 held before
@@ -556,7 +587,7 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
       });
     } finally {
       stop.abort();
-      await publisher;
+      await publisher?.done;
       await sub?.close();
       await Promise.all([pub.close(), subClient.close(), reader.close()]);
     }
@@ -608,37 +639,29 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
     const run = `upgrade-${Date.now()}`;
     const acked = new Set<string>();
     const seen = new Set<string>();
-    let errors = 0;
     const stop = new AbortController();
     let sub: ReturnType<typeof subClient.subscribe> | undefined;
-    let publisher: Promise<void> | undefined;
+    let publisher: StepPublisher | undefined;
     let longestGapMs = 0;
     try {
       sub = subClient.subscribe({ group: run, durable: true, batchSize: 100, startPoint: 'beginning' }, (d) => {
         for (const e of d.events) if (e.id.startsWith(`${run}-`)) seen.add(e.id);
       });
       const uidsBefore = await Promise.all(['events-0', 'events-1', 'events-2'].map((p) => podUid(c, p)));
-      publisher = (async () => {
-        let lastAck = Date.now();
-        for (let i = 0; i < 5000 && !stop.signal.aborted; i++) {
-          const id = `${run}-${i}`;
-          const t0 = Date.now();
-          try {
-            const [a] = await pub.publish([{ id, source: 'real-node-test', type: 'test.upgrade', subject: `s-${i % 50}`, data: String(i) }], { signal: stop.signal });
-            acked.add(id);
-            noteSlow('rolling-upgrade', i, t0, { ...(a ? { partition: a.partition } : {}) });
-            longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
-            lastAck = Date.now();
-          } catch (err) {
-            if (stop.signal.aborted) break;
-            noteSlow('rolling-upgrade', i, t0, { err });
-            errors++;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-      })();
+      let lastAck = Date.now();
+      const p = (publisher = stepPublisher(pub, {
+        run,
+        type: 'test.upgrade',
+        stepName: 'rolling-upgrade',
+        stop: stop.signal,
+        onAck: (id) => {
+          acked.add(id);
+          longestGapMs = Math.max(longestGapMs, Date.now() - lastAck);
+          lastAck = Date.now();
+        },
+      }));
       await step(c, async () => {
-        await until('20 events acknowledged', 60_000, async () => (acked.size >= 20 ? true : undefined));
+        await until('20 events acknowledged', 60_000, async () => (p.check(), acked.size >= 20 ? true : undefined));
         const t = Date.now();
         must(await c.kubectl(['-n', 'hadron', 'patch', 'stream', 'events', '--type=merge', '-p', JSON.stringify({ spec: { image: 'localhost/hadron-stream:0.1.0-upgrade' } })]), 'patch image');
         await until('every stream pod replaced, on the new image, Ready', 300_000, async () => {
@@ -650,17 +673,17 @@ if (process.env['HADRON_IN_PRIVATE_NETNS'] !== '1') {
         });
         figures['rollingUpgradeMs'] = Date.now() - t;
         const after = acked.size;
-        await until(`publishes succeed after the upgrade (client partitions: ${JSON.stringify(pub.partitions())})`, 60_000, async () => (acked.size >= after + 20 ? true : undefined));
+        await until('publishes succeed after the upgrade', 60_000, async () => (p.check(), acked.size >= after + 20 ? true : undefined));
       });
       stop.abort();
-      await publisher;
-      figures['upgradePublishErrors'] = errors;
+      await p.done;
+      figures['upgradePublishErrors'] = p.errors;
       figures['upgradeEventsAcked'] = acked.size;
       figures['upgradeLongestPublishGapMs'] = longestGapMs;
       await step(c, () => until(`all ${acked.size} acknowledged events received`, 180_000, async () => ([...acked].every((id) => seen.has(id)) ? true : undefined)));
     } finally {
       stop.abort();
-      await publisher;
+      await publisher?.done;
       await sub?.close();
       await Promise.all([pub.close(), subClient.close()]);
     }
