@@ -5,7 +5,7 @@ import { compare, renderText } from './lib/report.js';
 import { buildComparisons, buildWorkloads } from './workloads.js';
 import { parseProducerPerformance } from './kafka/java-perf.js';
 import type { WorkloadResult } from './types.js';
-import { metricValue, rssBytes } from './hadron/rss.js';
+import { metricValue, rssBytes, vmRssBytes } from './hadron/rss.js';
 import { describePlan, planCpus } from './lib/pin.js';
 import { metaFormed } from './nats/cluster.js';
 import { replicasInSync } from './hadron/replicas.js';
@@ -141,6 +141,14 @@ test('rssBytes reads the labelled process_resident_memory_bytes line of a server
   assert.equal(rssBytes('nodejs_heap_size_total_bytes 5\n'), undefined);
 });
 
+test('vmRssBytes reads VmRSS (kB) of /proc/<pid>/status', async () => {
+  const { readFileSync } = await import('node:fs');
+  const own = vmRssBytes(readFileSync('/proc/self/status', 'utf8'));
+  assert.ok(own !== undefined && own > 1 << 20, `this process's own RSS (${own})`);
+  assert.equal(vmRssBytes('Name:\tnode\nVmRSS:\t   71234 kB\nVmData:\t 5 kB\n'), 71234 * 1024);
+  assert.equal(vmRssBytes('Name:\tkthreadd\n'), undefined);
+});
+
 test('the report renders unsustained latency runs with no answered event (null percentiles after IPC)', () => {
   const o = { ...DEFAULTS, sizes: [1024], partitions: [1] };
   // What run.js receives over IPC from such a run: NaN became null.
@@ -243,8 +251,11 @@ test('replicasInSync reads every replica series of a leader scrape (in sync = 1)
   assert.equal(replicasInSync('process_resident_memory_bytes 1\n').size, 0);
 });
 
-test('--no-pin / BENCH_NO_PIN turn CPU pinning off; it is on by default', () => {
-  assert.equal(parseOptions([], {}).pin, true);
+test('--pin / BENCH_PIN turn CPU pinning on; it is off by default; --no-pin keeps it off', () => {
+  assert.equal(parseOptions([], {}).pin, false);
+  assert.equal(parseOptions(['--pin', '--only', 'latency'], {}).pin, true);
+  assert.deepEqual(parseOptions(['--pin', '--only', 'latency'], {}).only, ['latency'], '--pin takes no value');
+  assert.equal(parseOptions([], { BENCH_PIN: '1' }).pin, true);
   assert.equal(parseOptions(['--no-pin', '--only', 'latency'], {}).pin, false);
   assert.equal(parseOptions([], { BENCH_NO_PIN: '1' }).pin, false);
   assert.deepEqual(parseOptions(['--no-pin', '--only', 'latency'], {}).only, ['latency'], '--no-pin takes no value');
@@ -253,7 +264,7 @@ test('--no-pin / BENCH_NO_PIN turn CPU pinning off; it is on by default', () => 
 test('CPU pinning plan: the generator gets the last allowed CPU, the servers the others; the header says so', () => {
   const off = planCpus(false);
   assert.ok('none' in off);
-  assert.match(describePlan(off), /not pinned \(--no-pin\)/);
+  assert.match(describePlan(off), /not pinned \(the default; --pin pins\)/);
   const plan = planCpus(true);
   if ('none' in plan) {
     assert.match(describePlan(plan), /^CPU pinning: not pinned/);

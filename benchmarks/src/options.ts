@@ -77,7 +77,7 @@ export const DEFAULTS: BenchOptions = {
   natsPullBatch: 1000,
   serverEnv: {},
   profile: false,
-  pin: true,
+  pin: false,
   install: true,
   resultsDir: path.join(BENCH_ROOT, 'results'),
   list: false,
@@ -116,9 +116,10 @@ export const USAGE = `usage: node benchmarks/dist/run.js [flags]   (or: npm run 
   --nats-pull-batch N NATS pull batch size (default ${DEFAULTS.natsPullBatch})
   --server-env K=V,…  extra environment for the Hadron servers (e.g. HADRON_MAX_DELIVERY_BYTES=16777216)
   --profile           CPU-profile the Hadron servers and print the top self-time functions
-  --no-pin            do not pin the load generator and the servers to different CPUs
-                      (default: with taskset and ≥ 2 CPUs, the generator gets the last CPU,
-                      the servers the others; the results header says which)
+  --pin               pin the load generator and the servers to different CPUs (taskset: the
+                      generator gets the last CPU, the servers the others); off by default:
+                      on 2 CPUs it puts every server on one core (benchmarks/README.md)
+  --no-pin            do not pin (the default)
   --no-install        do not apt-get install nats-server (or maven) nor fetch the Kafka jars
                       from Maven Central when they are missing
   --results DIR       where latest.json and latest.md are written (default benchmarks/results)
@@ -174,6 +175,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       o.install = false;
     } else if (flag === 'no-pin') {
       o.pin = false;
+    } else if (flag === 'pin') {
+      o.pin = value === undefined || !['0', 'false', 'no'].includes(value);
     } else if (flag === 'server-env') {
       for (const kv of need().split(',').filter(Boolean)) {
         const eq = kv.indexOf('=');
@@ -186,7 +189,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       throw new Error(`unknown ${from.startsWith('--') ? 'flag' : 'variable'} ${from}\n\n${USAGE}`);
     }
   };
-  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), RATE_FLAG, ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'no-pin', 'results', 'server-env'];
+  const known = [...Object.keys(INT_FLAGS), ...Object.keys(LIST_FLAGS), RATE_FLAG, ...Object.keys(NUM_LIST_FLAGS), ...Object.keys(BOOL_FLAGS), 'no-install', 'no-pin', 'pin', 'results', 'server-env'];
   for (const flag of known) {
     const v = env[`BENCH_${flag.toUpperCase().replaceAll('-', '_')}`];
     if (v !== undefined && v !== '') set(flag, flag === 'no-install' || flag === 'no-pin' ? undefined : v, `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`);
@@ -201,7 +204,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     const eq = a.indexOf('=');
     const flag = eq >= 0 ? a.slice(2, eq) : a.slice(2);
     let value = eq >= 0 ? a.slice(eq + 1) : undefined;
-    const takesValue = !(flag in BOOL_FLAGS) && flag !== 'no-install' && flag !== 'no-pin';
+    const takesValue = !(flag in BOOL_FLAGS) && flag !== 'no-install' && flag !== 'no-pin' && flag !== 'pin';
     if (takesValue && value === undefined) value = argv[++i];
     set(flag, value, `--${flag}`);
   }

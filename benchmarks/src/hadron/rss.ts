@@ -1,8 +1,12 @@
 /**
- * Resident memory of the partition servers during a workload, from their own
- * `process_resident_memory_bytes` metric (prom-client's default metrics, read from /proc):
- * once before the load (idle), every `everyMs` during it (peak), and once after it.
+ * Resident memory of the partition servers during a workload: once before the load (idle), every
+ * `everyMs` during it (peak), and once after it. Read by this process from `/proc/<pid>/status`
+ * (VmRSS) of each server, not by scraping the server's /metrics: rendering every metric 4 times a
+ * second blocked the server's event loop for milliseconds each time, which showed up in the
+ * latency rows' p99 (issue 11; before/after in benchmarks/README.md). The servers' own
+ * `process_resident_memory_bytes` is the fallback where /proc is not readable.
  */
+import { readFile } from 'node:fs/promises';
 import type { HadronBench } from './cluster.js';
 import { scrape } from './server-metrics.js';
 
@@ -54,8 +58,23 @@ export function rssBytes(metricsText: string): number | undefined {
 
 const mib = (b: number | undefined): number => (b === undefined ? NaN : Math.round((10 * b) / 2 ** 20) / 10);
 
+/** VmRSS of process `pid` in bytes, from `/proc/<pid>/status`; undefined when unreadable. */
+export function vmRssBytes(status: string): number | undefined {
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+async function sampleOne(h: HadronBench, p: number): Promise<number | undefined> {
+  const pid = h.stream.procs.get(p)?.proc.pid;
+  if (pid !== undefined) {
+    const fromProc = await readFile(`/proc/${pid}/status`, 'utf8').then(vmRssBytes, () => undefined);
+    if (fromProc !== undefined) return fromProc;
+  }
+  return scrape(h, p).then(rssBytes, () => undefined);
+}
+
 async function sampleAll(h: HadronBench): Promise<Array<number | undefined>> {
-  return Promise.all(Array.from({ length: h.stream.partitions }, (_, p) => scrape(h, p).then(rssBytes, () => undefined)));
+  return Promise.all(Array.from({ length: h.stream.partitions }, (_, p) => sampleOne(h, p)));
 }
 
 async function cpuAll(h: HadronBench): Promise<Array<CpuSample | undefined>> {

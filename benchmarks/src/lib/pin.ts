@@ -55,7 +55,7 @@ function hasTaskset(): boolean {
  * the servers the others (on the 2-CPU machine: generator on CPU 1, servers on CPU 0).
  */
 export function planCpus(enabled: boolean): CpuPlan | { none: string } {
-  if (!enabled) return { none: 'not pinned (--no-pin)' };
+  if (!enabled) return { none: 'not pinned (the default; --pin pins)' };
   if (process.platform !== 'linux') return { none: `not pinned (${process.platform})` };
   const cpus = allowedCpus();
   if (!cpus || cpus.length < 2) return { none: `not pinned (${cpus?.length ?? '?'} CPU available)` };

@@ -24,7 +24,13 @@ export type MetaDelivery =
 export class MetaJournal {
   readonly epoch = randomUUID();
   private seq = 0;
+  /**
+   * `entries[head…]` are the journal, with consecutive `seq`s. Dropping the oldest moves `head`
+   * (the array is compacted now and then): `splice(0, 1)` on every change once the journal was
+   * full moved all 10,000 entries each time — 15% of a pipeline leader's CPU (issue 11).
+   */
   private entries: Entry[] = [];
+  private head = 0;
 
   constructor(
     private readonly o: {
@@ -46,14 +52,23 @@ export class MetaJournal {
     return epoch === this.epoch ? Math.max(0, this.seq - seq) : this.seq + 1;
   }
 
+  /** How many changes the journal holds (at most `maxEntries`). */
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
   add(ops: readonly MetaOp[]): void {
     this.entries.push({ seq: ++this.seq, ops, logAt: this.o.lastOffset() });
-    if (this.entries.length > this.o.maxEntries) this.entries.splice(0, this.entries.length - this.o.maxEntries);
+    if (this.entries.length - this.head > this.o.maxEntries) this.head = this.entries.length - this.o.maxEntries;
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** What a replica at (epoch, seq) whose log will end at `logEnd` receives next. */
   next(epoch: string, seq: number, logEnd: number): MetaDelivery {
-    const oldest = this.entries[0]?.seq ?? this.seq + 1;
+    const oldest = this.entries[this.head]?.seq ?? this.seq + 1;
     if (epoch !== this.epoch || seq < oldest - 1 || seq > this.seq) {
       // A snapshot is the state as of now: it names offsets up to the durable end at most.
       if (logEnd < this.o.durableOffset()) return { kind: 'none', seq };
@@ -61,10 +76,11 @@ export class MetaJournal {
     }
     const ops: MetaOp[] = [];
     let at = seq;
-    for (const e of this.entries) {
-      if (e.seq <= seq) continue;
+    // Sequence numbers are consecutive: the first change after `seq` is at a known index.
+    for (let i = this.head + (seq + 1 - oldest); i < this.entries.length; i++) {
+      const e = this.entries[i]!;
       if (e.logAt > logEnd) break;
-      ops.push(...e.ops);
+      for (const op of e.ops) ops.push(op);
       at = e.seq;
     }
     return ops.length ? { kind: 'ops', ops, seq: at } : { kind: 'none', seq };
