@@ -6,7 +6,7 @@
  * the Stream's Service, resolved by the cluster DNS and routed by kube-proxy.
  *
  * Run with `npm run test:k8s` (needs root, containerd, runc, umoci, skopeo, CNI plugins and the
- * binaries of scripts/k8s-bins.sh). Not part of `npm test` nor `.ci/run` yet (see the doc).
+ * binaries of scripts/k8s-bins.sh); `.ci/run` runs it after `npm test`. Plain `npm test` skips it.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
