@@ -373,25 +373,10 @@ export function buildComparisons(o: BenchOptions): Comparison[] {
   }
   // The rate sweep (sweep.ts): Hadron's highest rate with p99 within the bound ÷ each peer's.
   const sweepTitle = `highest rate with p99 ≤ ${o.sweepP99Ms} ms`;
-  out.push({
-    title: `${sweepTitle} vs NATS`,
-    hadron: 'hadron.sweep.1k',
-    nats: [
-      { id: 'nats.js-sweep.1k', label: 'js.publish' },
-      { id: 'nats.core-sweep.1k', label: 'core request' },
-    ],
-    metric: 'eventsPerSec',
-    target: 1,
-  });
-  out.push({
-    title: `${sweepTitle} vs Kafka`,
-    hadron: 'hadron.sweep.1k',
-    nats: [
-      { id: 'kafka.java-sweep.1k', label: 'Kafka' },
-      { id: 'kafka.java-sweep-fsync.1k', label: 'Kafka fsync' },
-    ],
-    metric: 'eventsPerSec',
-    target: 1,
-  });
+  const sweepPeers: Array<[string, Array<{ id: string; label: string }>]> = [
+    ['NATS', [{ id: 'nats.js-sweep.1k', label: 'js.publish' }, { id: 'nats.core-sweep.1k', label: 'core request' }]],
+    ['Kafka', [{ id: 'kafka.java-sweep.1k', label: 'Kafka' }, { id: 'kafka.java-sweep-fsync.1k', label: 'Kafka fsync' }]],
+  ];
+  for (const [peer, ids] of sweepPeers) out.push({ title: `${sweepTitle} vs ${peer}`, hadron: 'hadron.sweep.1k', nats: ids, metric: 'eventsPerSec', target: 1 });
   return out;
 }

@@ -14,7 +14,7 @@ import { payload } from '../lib/events.js';
 import { now } from '../lib/stats.js';
 import { runWindowed } from '../lib/window.js';
 import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../types.js';
-import { addStream, streamState, subject, withNats } from './server.js';
+import { addStream, checkPublished, subject, withNats } from './server.js';
 
 export function natsJsPublish(spec: WorkloadSpec): Promise<WorkloadResult> {
   return runPublish(spec, 'js.publish()', (nc, i, count, data) => jsPublish(nc, subject(i), count, spec.window, data));
@@ -80,11 +80,7 @@ async function runPublish(
       const t0 = now();
       const lastSeqs = await Promise.all(conns.map((nc, i) => publishAll(nc, i, perStream, data)));
       const seconds = (now() - t0) / 1000;
-      for (let i = 0; i < spec.partitions; i++) {
-        check(lastSeqs[i] === perStream, `stream ${i}: last PubAck seq ${lastSeqs[i]} = ${perStream}`);
-        const st = await streamState(conns[0]!, i);
-        check(st.messages === perStream && st.lastSeq === perStream, `stream ${i} holds ${perStream} messages (has ${st.messages}, last seq ${st.lastSeq})`);
-      }
+      await checkPublished(conns[0]!, lastSeqs, perStream);
       return {
         id: spec.id,
         system: 'nats',

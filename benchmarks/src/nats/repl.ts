@@ -22,7 +22,7 @@ import { check, throughput, type WorkloadResult, type WorkloadSpec } from '../ty
 import { NATS_R3_ACK_NOTE, startNatsCluster, type NatsCluster } from './cluster.js';
 import { measureLatency } from './latency.js';
 import { corePublish, jsPublish } from './publish.js';
-import { NATS_ACK_NOTE, addStream, streamName, streamState, subject } from './server.js';
+import { NATS_ACK_NOTE, addStream, checkPublished, streamName, subject } from './server.js';
 
 /** Stream-leader step-downs tried per stream to move its leader onto the wanted node. */
 const MAX_STEPDOWNS = 12;
@@ -87,11 +87,7 @@ export function natsReplPublish(spec: WorkloadSpec, mode: 'js' | 'core'): Promis
       const t0 = now();
       const lastSeqs = await Promise.all(conns.map((nc, i) => one(nc, subject(i), perStream, spec.window, data)));
       const seconds = (now() - t0) / 1000;
-      for (let i = 0; i < spec.partitions; i++) {
-        check(lastSeqs[i] === perStream, `stream ${i}: last PubAck seq ${lastSeqs[i]} = ${perStream}`);
-        const st = await streamState(admin, i);
-        check(st.messages === perStream && st.lastSeq === perStream, `stream ${i} holds ${perStream} messages (has ${st.messages}, last seq ${st.lastSeq})`);
-      }
+      await checkPublished(admin, lastSeqs, perStream);
       // Every replica reports current again: the copies the acks did not wait for caught up.
       for (let i = 0; i < spec.partitions; i++) await until(async () => (await streamCurrent(admin, i, replicas)) !== undefined, 60_000, `stream ${i}'s replicas to be current after the run`);
       const how = mode === 'js' ? 'js.publish() (promise per message, pipelined)' : 'core publish + reply inbox';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StorageType, connect, type NatsConnection } from 'nats';
 import { freePorts } from '@hadron/testing';
-import type { WorkloadResult } from '../types.js';
+import { check, type WorkloadResult } from '../types.js';
 
 export const NATS_ACK_NOTE = 'nats-server 2.9.10 acks before fsync (fsync every 60 s); Hadron acks after fdatasync';
 
@@ -118,4 +118,16 @@ export async function streamState(nc: NatsConnection, i: number): Promise<{ mess
   const jsm = await nc.jetstreamManager();
   const info = await jsm.streams.info(streamName(i));
   return { messages: info.state.messages, lastSeq: info.state.last_seq };
+}
+
+/**
+ * A publish workload's check: stream i's last PubAck was `perStream`, and the stream holds exactly
+ * that many messages, for every stream.
+ */
+export async function checkPublished(nc: NatsConnection, lastSeqs: readonly number[], perStream: number): Promise<void> {
+  for (let i = 0; i < lastSeqs.length; i++) {
+    check(lastSeqs[i] === perStream, `stream ${i}: last PubAck seq ${lastSeqs[i]} = ${perStream}`);
+    const st = await streamState(nc, i);
+    check(st.messages === perStream && st.lastSeq === perStream, `stream ${i} holds ${perStream} messages (has ${st.messages}, last seq ${st.lastSeq})`);
+  }
 }

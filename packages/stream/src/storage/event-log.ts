@@ -806,7 +806,8 @@ export class EventLog {
     return out;
   }
 
-  private readTail(offset: number, maxEvents: number, maxBytes: number): StoredEvent[] | undefined {
+  /** Index of the tail-cache chunk holding `offset` (the last one starting at or before it); undefined when the cache starts after it. */
+  private tailChunkOf(offset: number): number | undefined {
     const t = this.tail;
     if (t.length === 0 || offset < t[0]!.first) return undefined;
     let lo = 0;
@@ -816,6 +817,13 @@ export class EventLog {
       if (t[mid]!.first <= offset) lo = mid;
       else hi = mid - 1;
     }
+    return lo;
+  }
+
+  private readTail(offset: number, maxEvents: number, maxBytes: number): StoredEvent[] | undefined {
+    const t = this.tail;
+    const lo = this.tailChunkOf(offset);
+    if (lo === undefined) return undefined;
     const out: StoredEvent[] = [];
     let bytes = 0;
     for (let c = lo; c < t.length && out.length < maxEvents && (bytes < maxBytes || out.length === 0); c++) {
@@ -835,14 +843,8 @@ export class EventLog {
   /** `readTail` as frames: one buffer, headers rebuilt from the kept CRCs (record-batch.ts). */
   private readTailFrames(offset: number, maxEvents: number, maxBytes: number): StoredFrames | undefined {
     const t = this.tail;
-    if (t.length === 0 || offset < t[0]!.first) return undefined;
-    let lo = 0;
-    let hi = t.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (t[mid]!.first <= offset) lo = mid;
-      else hi = mid - 1;
-    }
+    const lo = this.tailChunkOf(offset);
+    if (lo === undefined) return undefined;
     // First pass: how many records and bytes; second: write them.
     let count = 0;
     let bytes = 0;
