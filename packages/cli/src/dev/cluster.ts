@@ -413,9 +413,12 @@ export class DevCluster extends EventEmitter<{ ready: [] }> {
       ...(o.tls ? { caFile: o.tls.caFile } : {}),
     });
     if (r.refusals.length) return r.refusals.join('; ');
+    for (const l of r.allowedLoss) this.leftBehind[l.stream] = { at: new Date().toISOString(), from: l.from, to: l.to, items: l.leftBehind, unreachable: l.unreachable };
+    // In dev.json before the message says it is there: a reader acting on the message (a script,
+    // the e2e test) could otherwise read the previous file.
+    if (r.allowedLoss.length) this.writeState();
     for (const l of r.allowedLoss) {
       o.note(`stream ${l.stream}: scaling from ${l.from} to ${l.to} partitions as annotation allows; left behind (kept on disk in ${path.join(o.dataDir, 'partitions')}/, in dev.json): ${describePartitionLoss(l)}`);
-      this.leftBehind[l.stream] = { at: new Date().toISOString(), from: l.from, to: l.to, items: l.leftBehind, unreachable: l.unreachable };
     }
     return undefined;
   }
